@@ -1,0 +1,67 @@
+//! Short and long polling: the response body is a JSON array of text envelopes.
+//!
+//! ```text
+//! [{"topic":"t","seq":4,"data":"..."},{"topic":"t","seq":5,"data":"..."}]
+//! ```
+//!
+//! An empty array means nothing arrived (short poll: nothing after the asked sequence; long poll:
+//! the timeout passed). A gap envelope, when present, comes first. The client asks again with
+//! `after=` the last sequence it got.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::envelope::{decode_text, Decoded, EnvelopeError};
+
+/// The body of a poll answer with nothing in it.
+pub const EMPTY: &[u8] = b"[]";
+
+/// Joins already-encoded text envelopes into one poll body. The envelopes are shared; only this
+/// answer's brackets and commas are new, so the copy here is the one a batched answer must make.
+pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
+    let envelopes: Vec<&Bytes> = envelopes.into_iter().collect();
+    if envelopes.is_empty() {
+        return Bytes::from_static(EMPTY);
+    }
+    let len: usize = envelopes.iter().map(|e| e.len() + 1).sum::<usize>() + 1;
+    let mut out = BytesMut::with_capacity(len);
+    out.extend_from_slice(b"[");
+    for (i, env) in envelopes.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(env);
+    }
+    out.extend_from_slice(b"]");
+    out.freeze()
+}
+
+/// Decodes a poll body into its envelopes, in order.
+pub fn parse(body: &[u8]) -> Result<Vec<Decoded<'_>>, EnvelopeError> {
+    let raw: Vec<&serde_json::value::RawValue> =
+        serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+    raw.into_iter()
+        .map(|r| decode_text(r.get().as_bytes()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{encode_text, encode_text_gap};
+
+    #[test]
+    fn body_round_trips() {
+        assert_eq!(&body([])[..], b"[]");
+        assert!(parse(b"[]").unwrap().is_empty());
+        let a = encode_text_gap("t", 1, 3);
+        let b = encode_text("t", 3, "x,]");
+        let c = encode_text("t", 4, "y");
+        let joined = body([&a, &b, &c]);
+        assert_eq!(joined.len(), a.len() + b.len() + c.len() + 4);
+        let parsed = parse(&joined).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[1], decode_text(&b).unwrap());
+        assert!(parse(b"[1]").is_err());
+        assert!(parse(b"{").is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The payload load-gen publishes: the intended send time travels inside the message, so a
+//! subscriber computes latency without a lookup table and memory stays flat however long the run.
+//!
+//! ```text
+//! <intended_ns>:<publisher>:xxxx...
+//! ```
+//!
+//! `intended_ns` is nanoseconds since the run started on the generator's one monotonic clock;
+//! `publisher` names who published it (bidirectional workloads ignore their own echoes); the `x`
+//! padding brings the payload up to the scenario's message size.
+
+/// A probe's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// When the schedule meant the message to be published, in ns since the run started.
+    pub intended_ns: u64,
+    /// Index of the publishing client.
+    pub publisher: u32,
+}
+
+/// Writes a probe payload of at least `size` bytes (more only when `size` is smaller than the
+/// fields themselves) into `out`, replacing what it held.
+pub fn write(out: &mut String, probe: Probe, size: usize) {
+    use std::fmt::Write;
+    out.clear();
+    write!(out, "{}:{}:", probe.intended_ns, probe.publisher).expect("writing to a String");
+    while out.len() < size {
+        out.push('x');
+    }
+}
+
+/// Reads the fields back; `None` when the payload is not a probe.
+pub fn parse(payload: &str) -> Option<Probe> {
+    let mut parts = payload.splitn(3, ':');
+    let intended_ns = parts.next()?.parse().ok()?;
+    let publisher = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some(Probe {
+        intended_ns,
+        publisher,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_size() {
+        let p = Probe {
+            intended_ns: 123_456_789,
+            publisher: 7,
+        };
+        let mut s = String::new();
+        write(&mut s, p, 64);
+        assert_eq!(s.len(), 64);
+        assert_eq!(parse(&s), Some(p));
+        write(&mut s, p, 1);
+        assert_eq!(s, "123456789:7:");
+        assert_eq!(parse("hello"), None);
+        assert_eq!(parse("1:2"), None);
+    }
+}
