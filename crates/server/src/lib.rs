@@ -1,1 +1,104 @@
-pub fn x() {}
+//! push-server: one hub, seven ways to push its messages to clients.
+//!
+//! # Layout
+//! - [`hub`]: topics, per-topic sequence numbers, the ring of recent messages, live broadcast and
+//!   [`hub::Subscription`], through which every transport reads. Messages are framed once per
+//!   transport and the bytes shared by all subscribers.
+//! - [`http`]: the HTTP port (hyper): accept loop, routing, `/publish`, `/stats`, 4xx answers.
+//! - One module per transport, named as in `pushbench-wire` and load-gen: [`poll`] (short and
+//!   long polling), [`xhr_stream`], [`iframe`], [`sse`] (all three streaming through [`stream`]),
+//!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).
+//! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket.
+//! - [`config`]: every limit, [`shared`]: what connection tasks share.
+//!
+//! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
+//! subscriber loop → socket. [`run`] is the whole server; the `push-server` binary parses flags
+//! into a [`Config`] and calls it.
+
+pub mod config;
+pub mod counting;
+pub mod http;
+pub mod hub;
+pub mod iframe;
+pub mod poll;
+pub mod raw_tcp;
+pub mod shared;
+pub mod sse;
+pub mod stats;
+pub mod stream;
+pub mod websocket;
+pub mod xhr_stream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serves HTTP on `http` and raw TCP on `tcp` until `shutdown` completes, then stops accepting,
+/// ends every stream cleanly (streams end, WebSockets get a 1001 close, raw TCP an error frame) and
+/// waits up to `config.shutdown_grace` for connections to close.
+pub async fn run(
+    http: TcpListener,
+    tcp: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    config.validate()?;
+    let (tick, heartbeat) = watch::channel(0u64);
+    let shared = Arc::new(shared::Shared::new(config, heartbeat));
+    let ticker = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(shared.config.heartbeat);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => break,
+                    _ = interval.tick() => tick.send_modify(|n| *n += 1),
+                }
+            }
+        })
+    };
+    let http_loop = tokio::spawn(http::serve(http, shared.clone()));
+    let tcp_loop = tokio::spawn(raw_tcp::serve(tcp, shared.clone()));
+    shutdown.await;
+    tracing::info!("shutting down: closing streams and connections");
+    shared.shutdown.cancel();
+    let _ = tokio::join!(http_loop, tcp_loop, ticker);
+    shared.tasks.close();
+    if tokio::time::timeout(shared.config.shutdown_grace, shared.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = shared.tasks.len(),
+            "connections still open after the shutdown grace period"
+        );
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,102 @@
+//! Every limit push-server enforces, with the defaults a fresh run gets.
+
+use std::time::Duration;
+
+/// Limits and intervals. Every field is a `push-server` flag of the same name (kebab-case).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Messages kept per topic so polls and reconnects can resume without loss. A subscriber
+    /// asking for something older is sent a gap notice.
+    pub ring_size: usize,
+    /// How many messages a subscriber may fall behind live delivery before it is resynchronised
+    /// from the ring (or sent a gap if the ring no longer holds its place). This is the
+    /// per-subscriber send queue: it costs nothing per subscriber, since every subscriber reads
+    /// the same shared slots.
+    pub send_queue: usize,
+    /// Largest accepted message payload, in bytes, on every publish path.
+    pub max_message_size: usize,
+    /// Concurrent connections across both ports; one more is answered 503 (HTTP) or an error
+    /// frame (raw TCP) and closed.
+    pub max_connections: usize,
+    /// Distinct topics the hub will create; publishing or subscribing to one more is refused.
+    pub max_topics: usize,
+    /// How long a long poll is held when the request does not ask for less.
+    pub long_poll_timeout: Duration,
+    /// The longest `timeout=` a long-poll request may ask for.
+    pub max_long_poll_timeout: Duration,
+    /// How often idle streams get a heartbeat (comment, blank line, ping, heartbeat frame).
+    pub heartbeat: Duration,
+    /// The `retry:` an SSE stream announces: how long `EventSource` waits before reconnecting.
+    pub sse_retry: Duration,
+    /// Largest padding prelude a stream may ask for with `padding=`.
+    pub max_padding: usize,
+    /// How long shutdown waits for connections to close before exiting anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ring_size: 1024,
+            send_queue: 1024,
+            max_message_size: 1024 * 1024,
+            max_connections: 100_000,
+            max_topics: 100_000,
+            long_poll_timeout: Duration::from_secs(30),
+            max_long_poll_timeout: Duration::from_secs(120),
+            heartbeat: Duration::from_secs(15),
+            sse_retry: Duration::from_millis(2000),
+            max_padding: 64 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the fields against each other; the message names the flag at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("ring-size", self.ring_size),
+            ("send-queue", self.send_queue),
+            ("max-message-size", self.max_message_size),
+            ("max-connections", self.max_connections),
+            ("max-topics", self.max_topics),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("--{name} must be at least 1"));
+            }
+        }
+        if self.heartbeat.is_zero() {
+            return Err("--heartbeat must be longer than 0".into());
+        }
+        if self.long_poll_timeout > self.max_long_poll_timeout {
+            return Err("--long-poll-timeout must not exceed --max-long-poll-timeout".into());
+        }
+        // The raw TCP length field is a u32 and must hold the largest frame.
+        if self.max_message_size > u32::MAX as usize / 2 {
+            return Err("--max-message-size must be below 2 GiB".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zero_limits_are_named() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let c = Config {
+            ring_size: 0,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("--ring-size"));
+        let c = Config {
+            long_poll_timeout: Duration::from_secs(500),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("--long-poll-timeout"));
+    }
+}

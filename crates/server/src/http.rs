@@ -1,0 +1,325 @@
+//! The HTTP port: accept loop, routing, query parsing, `/publish`, `/stats` and error answers.
+//!
+//! Each accepted socket is wrapped in a [`CountingIo`] and served by hyper (HTTP/1.1 with
+//! upgrades, or HTTP/2 by prior knowledge). Requests are routed by path to the transport modules;
+//! anything malformed is answered with a 4xx, a one-line reason and a log line.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use pushbench_wire::Transport;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::counting::CountingIo;
+use crate::hub::HubError;
+use crate::shared::Shared;
+use crate::stats::{ConnTag, CONTROL};
+use crate::{iframe, poll, sse, websocket, xhr_stream};
+
+/// Every response body: whole or streamed.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A request push-server will not serve, and why: becomes a 4xx with `reason` as the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 400, 404, 405, 413, ...
+    pub status: StatusCode,
+    /// One line for the client and the log.
+    pub reason: String,
+    /// The methods the path takes, for a 405.
+    pub allow: Option<&'static str>,
+}
+
+impl Rejection {
+    /// A 400 Bad Request.
+    pub fn bad(reason: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: reason.into(),
+            allow: None,
+        }
+    }
+}
+
+impl From<HubError> for Rejection {
+    fn from(e: HubError) -> Self {
+        let status = match e {
+            HubError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::TooManyTopics(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::AfterAhead { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Rejection {
+            status,
+            reason: e.to_string(),
+            allow: None,
+        }
+    }
+}
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A response with `content-type` and `cache-control: no-store` (push data must never be cached).
+pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A request's query string, parsed once.
+#[derive(Debug)]
+pub struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Query<'a> {
+    /// Parses `application/x-www-form-urlencoded` pairs; a missing query is an empty one.
+    pub fn parse(query: Option<&'a str>) -> Self {
+        Query {
+            pairs: form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect(),
+        }
+    }
+
+    /// The value of `key`; a key given twice is refused rather than guessed at. Keys push-server
+    /// does not know are ignored, so cache-busting parameters browsers add do no harm.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, Rejection> {
+        let mut values = self.pairs.iter().filter(|(k, _)| k == key);
+        let first = values.next().map(|(_, v)| v.as_ref());
+        if values.next().is_some() {
+            return Err(Rejection::bad(format!(
+                "query parameter {key} given more than once"
+            )));
+        }
+        Ok(first)
+    }
+
+    /// The required `topic` parameter (checked by the hub).
+    pub fn topic(&self) -> Result<&str, Rejection> {
+        self.get("topic")?
+            .ok_or_else(|| Rejection::bad("missing query parameter topic"))
+    }
+
+    /// An optional unsigned number.
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, Rejection> {
+        self.get(key)?
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Rejection::bad(format!(
+                        "query parameter {key}={v:?} is not an unsigned integer"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `padding=` for the streams that have a prelude, bounded by `--max-padding`.
+    pub fn padding(&self, default: usize, max: usize) -> Result<usize, Rejection> {
+        let padding = self.u64("padding")?.map_or(default, |p| p as usize);
+        if padding > max {
+            return Err(Rejection::bad(format!(
+                "padding={padding} exceeds the limit of {max}"
+            )));
+        }
+        Ok(padding)
+    }
+}
+
+/// Accepts HTTP connections until shutdown.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(permit) = shared.admit() else {
+            tracing::warn!(%peer, "connection limit reached, answering 503");
+            shared.tasks.spawn(refuse(stream));
+            continue;
+        };
+        shared
+            .tasks
+            .spawn(accept_connection(stream, peer, shared.clone(), permit));
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let reason = "connection limit reached\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reason}",
+        reason.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn accept_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    if let Err(e) = handle_connection(stream, shared, permit).await {
+        // Clients going away mid-response are routine for push; keep it at debug.
+        tracing::debug!(%peer, error = %e, "http connection ended with an error");
+    }
+}
+
+async fn handle_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    stream.set_nodelay(true)?;
+    let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
+    let io = TokioIo::new(CountingIo::new(stream, tag.clone()));
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            let tag = tag.clone();
+            async move { Ok::<_, Infallible>(route(req, &shared, &tag).await) }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shared.shutdown.cancelled() => {
+            // Finish what is in flight (streams end themselves on shutdown), take nothing new.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
+}
+
+async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let transport = Transport::from_path(&path);
+    tag.set(transport.map_or(CONTROL, Transport::index));
+    shared
+        .stats
+        .request(transport.map_or(CONTROL, Transport::index));
+    let result = match (&method, path.as_str(), transport) {
+        (&Method::POST, "/publish", _) => publish(req, shared).await,
+        (&Method::GET, "/stats", _) => Ok(stats(shared)),
+        (&Method::GET, _, Some(t)) => match t {
+            Transport::ShortPoll => poll::short(req, shared),
+            Transport::LongPoll => poll::long(req, shared).await,
+            Transport::XhrStream => xhr_stream::handle(req, shared),
+            Transport::Iframe => iframe::handle(req, shared),
+            Transport::Sse => sse::handle(req, shared),
+            Transport::WebSocket => websocket::handle(req, shared),
+            Transport::RawTcp => unreachable!("raw TCP has no HTTP path"),
+        },
+        (_, "/publish", _) => Err(not_allowed("POST")),
+        (_, "/stats", _) | (_, _, Some(_)) => Err(not_allowed("GET")),
+        _ => Err(Rejection {
+            status: StatusCode::NOT_FOUND,
+            reason: format!("no such endpoint: {path}"),
+            allow: None,
+        }),
+    };
+    result.unwrap_or_else(|rejection| {
+        shared.stats.bad_request();
+        tracing::info!(%method, %path, status = rejection.status.as_u16(), reason = %rejection.reason, "request rejected");
+        let mut r = response(
+            rejection.status,
+            "text/plain; charset=utf-8",
+            full(format!("{}\n", rejection.reason)),
+        );
+        if let Some(allow) = rejection.allow {
+            r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        r
+    })
+}
+
+fn not_allowed(allow: &'static str) -> Rejection {
+    Rejection {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        reason: format!("method not allowed; this endpoint takes {allow}"),
+        allow: Some(allow),
+    }
+}
+
+async fn publish(req: Request<Incoming>, shared: &Shared) -> Result<Response<Body>, Rejection> {
+    let query = Query::parse(req.uri().query());
+    let topic = query.topic()?.to_owned();
+    let max = shared.hub.max_message_size();
+    let too_large = |announced: Option<usize>| Rejection {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        reason: match announced {
+            Some(len) => format!("message of {len} bytes exceeds the limit of {max} bytes"),
+            None => format!("message exceeds the limit of {max} bytes"),
+        },
+        allow: None,
+    };
+    // Refuse an announced oversized body before reading any of it.
+    if let Some(len) = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
+        if len > max {
+            return Err(too_large(Some(len)));
+        }
+    }
+    let body = Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large(None)
+            } else {
+                Rejection::bad(format!("could not read the request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    let message = shared.hub.publish(&topic, body)?;
+    shared.stats.published();
+    let answer = format!("{{\"topic\":\"{topic}\",\"seq\":{}}}\n", message.seq);
+    Ok(response(StatusCode::OK, "application/json", full(answer)))
+}
+
+fn stats(shared: &Shared) -> Response<Body> {
+    let snapshot = shared.stats.snapshot(shared.hub.topic_count());
+    let json = serde_json::to_vec_pretty(&snapshot).expect("stats serialise");
+    response(StatusCode::OK, "application/json", full(json))
+}

@@ -1,0 +1,593 @@
+//! The hub: per-topic sequence numbers, a bounded ring of recent messages, and live broadcast.
+//!
+//! Publishing takes the topic's lock for a moment: assign the next sequence number, push the
+//! message onto the ring (dropping the oldest when full), hand it to the topic's broadcast
+//! channel. A subscriber starts from a sequence number (or from now): it gets what the ring still
+//! holds after that number, then live messages, with no race between the two because both are
+//! taken under the same lock. If it asked for something the ring has dropped, or fell more than
+//! `send_queue` messages behind live delivery and the ring has moved on, it gets an explicit
+//! [`Event::Gap`] naming what it missed, never a silent skip.
+//!
+//! Messages are framed lazily, once per framing, and the framed bytes are shared by every
+//! subscriber ([`Message::framed`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::Bytes;
+use pushbench_wire::envelope::{self, validate_topic, Encoding};
+use pushbench_wire::{iframe, raw_tcp, sse, xhr_stream};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::config::Config;
+
+/// Why the hub refused a publish or a subscription. Each becomes a 4xx (HTTP), a close code
+/// (WebSocket) or an error frame (raw TCP); none is fatal to the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// The topic name is empty, too long or has characters outside the allowed set.
+    #[error("bad topic: {0}")]
+    BadTopic(&'static str),
+    /// An empty message body.
+    #[error("empty message")]
+    Empty,
+    /// A message body over `--max-message-size`.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Size of the refused message.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A message body that is not UTF-8 (every transport must be able to carry it as text).
+    #[error("message is not UTF-8 text")]
+    NotUtf8,
+    /// Creating the topic would pass `--max-topics`.
+    #[error("topic limit of {0} reached")]
+    TooManyTopics(usize),
+    /// A resume point beyond the newest message: the client saw a different server (or a
+    /// restarted one), and starting anywhere would silently lose or repeat messages.
+    #[error("after={after} is ahead of the topic's last sequence number {last}")]
+    AfterAhead {
+        /// What the client asked for.
+        after: u64,
+        /// The topic's newest sequence number.
+        last: u64,
+    },
+}
+
+/// The framings a message is encoded into. Each is computed at most once per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// An NDJSON line for xhr-stream.
+    XhrStream,
+    /// A `<script>` call for iframe streaming.
+    Iframe,
+    /// An SSE event.
+    Sse,
+    /// A raw TCP envelope frame holding a text envelope.
+    RawTcpText,
+    /// A raw TCP envelope frame holding a binary envelope.
+    RawTcpBinary,
+}
+
+const FRAMINGS: usize = 5;
+
+/// One published message and its lazily computed encodings.
+#[derive(Debug)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: Arc<str>,
+    /// Its per-topic sequence number.
+    pub seq: u64,
+    /// The publisher's bytes, checked to be UTF-8.
+    pub payload: Bytes,
+    text: OnceLock<Bytes>,
+    binary: OnceLock<Bytes>,
+    ws_text: OnceLock<Utf8Bytes>,
+    framed: [OnceLock<Bytes>; FRAMINGS],
+    /// How many encodings were computed: what the "encode once" test checks.
+    encodes: AtomicU32,
+}
+
+impl Message {
+    fn new(topic: Arc<str>, seq: u64, payload: Bytes) -> Self {
+        Message {
+            topic,
+            seq,
+            payload,
+            text: OnceLock::new(),
+            binary: OnceLock::new(),
+            ws_text: OnceLock::new(),
+            framed: Default::default(),
+            encodes: AtomicU32::new(0),
+        }
+    }
+
+    fn payload_str(&self) -> &str {
+        // Checked at publish time; see `Hub::publish`.
+        std::str::from_utf8(&self.payload).expect("payload checked to be UTF-8 at publish")
+    }
+
+    fn once<'a, T>(&self, cell: &'a OnceLock<T>, f: impl FnOnce() -> T) -> &'a T {
+        cell.get_or_init(|| {
+            self.encodes.fetch_add(1, Relaxed);
+            f()
+        })
+    }
+
+    /// The envelope in `encoding`, as polls, WebSocket binary frames and raw TCP carry it.
+    pub fn envelope(&self, encoding: Encoding) -> &Bytes {
+        match encoding {
+            Encoding::Text => self.once(&self.text, || {
+                envelope::encode_text(&self.topic, self.seq, self.payload_str())
+            }),
+            Encoding::Binary => self.once(&self.binary, || {
+                envelope::encode_binary(&self.topic, self.seq, self.payload_str())
+            }),
+        }
+    }
+
+    /// The text envelope as a WebSocket text payload (UTF-8 checked once, not per subscriber).
+    pub fn ws_text(&self) -> &Utf8Bytes {
+        self.once(&self.ws_text, || {
+            Utf8Bytes::try_from(self.envelope(Encoding::Text).clone())
+                .expect("a text envelope is UTF-8")
+        })
+    }
+
+    /// The message framed for one transport; computed by the first subscriber that asks.
+    pub fn framed(&self, framing: Framing) -> &Bytes {
+        self.once(&self.framed[framing as usize], || {
+            let text = || self.envelope(Encoding::Text);
+            match framing {
+                Framing::XhrStream => xhr_stream::frame(text()),
+                Framing::Iframe => iframe::frame(text()),
+                Framing::Sse => sse::frame(self.seq, text()),
+                Framing::RawTcpText => raw_tcp::envelope(text()),
+                Framing::RawTcpBinary => raw_tcp::envelope(self.envelope(Encoding::Binary)),
+            }
+        })
+    }
+
+    /// How many encodings of this message have been computed so far.
+    pub fn encode_count(&self) -> u32 {
+        self.encodes.load(Relaxed)
+    }
+}
+
+/// Frames a gap notice for one transport. Gaps are per subscriber and rare, so they are not cached.
+pub fn frame_gap(framing: Framing, topic: &str, first_missing: u64, first_available: u64) -> Bytes {
+    let text = || envelope::encode_text_gap(topic, first_missing, first_available);
+    match framing {
+        Framing::XhrStream => xhr_stream::frame(&text()),
+        Framing::Iframe => iframe::frame(&text()),
+        Framing::Sse => sse::gap_frame(&text()),
+        Framing::RawTcpText => raw_tcp::envelope(&text()),
+        Framing::RawTcpBinary => raw_tcp::envelope(&envelope::encode_binary_gap(
+            topic,
+            first_missing,
+            first_available,
+        )),
+    }
+}
+
+/// What a subscriber receives next.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The next message, in sequence order.
+    Message(Arc<Message>),
+    /// Messages `first_missing..first_available` are gone; delivery continues at `first_available`.
+    Gap {
+        /// First sequence number the subscriber will not get.
+        first_missing: u64,
+        /// First sequence number still held.
+        first_available: u64,
+    },
+}
+
+/// Where a subscription starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With the next message published.
+    Live,
+    /// After this sequence number (0: from the first message the ring holds).
+    After(u64),
+}
+
+#[derive(Debug)]
+struct TopicState {
+    last_seq: u64,
+    ring: VecDeque<Arc<Message>>,
+}
+
+/// One topic: its state under a lock and its live channel.
+#[derive(Debug)]
+pub struct Topic {
+    name: Arc<str>,
+    state: Mutex<TopicState>,
+    live: broadcast::Sender<Arc<Message>>,
+}
+
+/// What the ring holds after a sequence number: a gap (if it dropped some) and the messages.
+type Backlog = (Option<(u64, u64)>, VecDeque<Arc<Message>>);
+
+impl TopicState {
+    fn after(&self, after: u64) -> Backlog {
+        let Some(oldest) = self.ring.front().map(|m| m.seq) else {
+            return (None, VecDeque::new());
+        };
+        if after + 1 < oldest {
+            return (Some((after + 1, oldest)), self.ring.clone());
+        }
+        let skip = (after + 1 - oldest) as usize;
+        (None, self.ring.iter().skip(skip).cloned().collect())
+    }
+}
+
+/// The shared state of every topic.
+#[derive(Debug)]
+pub struct Hub {
+    topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    ring_size: usize,
+    send_queue: usize,
+    max_message_size: usize,
+    max_topics: usize,
+}
+
+impl Hub {
+    /// An empty hub with the limits in `config`.
+    pub fn new(config: &Config) -> Self {
+        Hub {
+            topics: RwLock::new(HashMap::new()),
+            ring_size: config.ring_size,
+            send_queue: config.send_queue,
+            max_message_size: config.max_message_size,
+            max_topics: config.max_topics,
+        }
+    }
+
+    /// Topics created so far.
+    pub fn topic_count(&self) -> usize {
+        self.topics.read().expect("topics lock").len()
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
+        validate_topic(name).map_err(HubError::BadTopic)?;
+        if let Some(t) = self.topics.read().expect("topics lock").get(name) {
+            return Ok(t.clone());
+        }
+        let mut topics = self.topics.write().expect("topics lock");
+        if let Some(t) = topics.get(name) {
+            return Ok(t.clone());
+        }
+        if topics.len() >= self.max_topics {
+            return Err(HubError::TooManyTopics(self.max_topics));
+        }
+        let name: Arc<str> = Arc::from(name);
+        let topic = Arc::new(Topic {
+            name: name.clone(),
+            state: Mutex::new(TopicState {
+                last_seq: 0,
+                ring: VecDeque::with_capacity(self.ring_size.min(1024)),
+            }),
+            live: broadcast::channel(self.send_queue).0,
+        });
+        topics.insert(name, topic.clone());
+        Ok(topic)
+    }
+
+    /// Checks a payload against the limits every publish path shares.
+    pub fn check_payload(&self, payload: &[u8]) -> Result<(), HubError> {
+        if payload.is_empty() {
+            return Err(HubError::Empty);
+        }
+        if payload.len() > self.max_message_size {
+            return Err(HubError::TooLarge {
+                len: payload.len(),
+                max: self.max_message_size,
+            });
+        }
+        std::str::from_utf8(payload).map_err(|_| HubError::NotUtf8)?;
+        Ok(())
+    }
+
+    /// The largest payload accepted.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Publishes `payload` to `topic` and returns the message (its `seq` is the assigned number).
+    pub fn publish(&self, topic: &str, payload: Bytes) -> Result<Arc<Message>, HubError> {
+        self.check_payload(&payload)?;
+        let topic = self.topic(topic)?;
+        let mut state = topic.state.lock().expect("topic lock");
+        state.last_seq += 1;
+        let message = Arc::new(Message::new(topic.name.clone(), state.last_seq, payload));
+        if state.ring.len() == self.ring_size {
+            state.ring.pop_front();
+        }
+        state.ring.push_back(message.clone());
+        // An error only means nobody is listening live right now.
+        let _ = topic.live.send(message.clone());
+        Ok(message)
+    }
+
+    /// What the ring holds after `after`, without subscribing: the short poll.
+    pub fn poll(&self, topic: &str, after: u64) -> Result<Vec<Event>, HubError> {
+        let topic = self.topic(topic)?;
+        let state = topic.state.lock().expect("topic lock");
+        check_after(after, state.last_seq)?;
+        let (gap, messages) = state.after(after);
+        Ok(gap
+            .map(|(first_missing, first_available)| Event::Gap {
+                first_missing,
+                first_available,
+            })
+            .into_iter()
+            .chain(messages.into_iter().map(Event::Message))
+            .collect())
+    }
+
+    /// Starts a subscription to `topic`.
+    pub fn subscribe(&self, topic: &str, start: Start) -> Result<Subscription, HubError> {
+        let topic = self.topic(topic)?;
+        let state = topic.state.lock().expect("topic lock");
+        let (gap, backlog, last) = match start {
+            Start::Live => (None, VecDeque::new(), state.last_seq),
+            Start::After(after) => {
+                check_after(after, state.last_seq)?;
+                let (gap, backlog) = state.after(after);
+                (gap, backlog, after)
+            }
+        };
+        let live = topic.live.subscribe();
+        drop(state);
+        Ok(Subscription {
+            topic,
+            gap,
+            backlog,
+            live,
+            last,
+        })
+    }
+}
+
+fn check_after(after: u64, last: u64) -> Result<(), HubError> {
+    if after > last {
+        return Err(HubError::AfterAhead { after, last });
+    }
+    Ok(())
+}
+
+/// One subscriber's position in a topic. Every transport reads its messages through one.
+#[derive(Debug)]
+pub struct Subscription {
+    topic: Arc<Topic>,
+    gap: Option<(u64, u64)>,
+    backlog: VecDeque<Arc<Message>>,
+    live: broadcast::Receiver<Arc<Message>>,
+    /// The last sequence number handed out (or the start point): live messages at or below it
+    /// are ones the backlog already delivered.
+    last: u64,
+}
+
+impl Subscription {
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic.name
+    }
+
+    /// The last sequence number delivered (or the start point).
+    pub fn last_seq(&self) -> u64 {
+        self.last
+    }
+
+    /// The next event, waiting for one if none is ready. Cancel-safe: dropping the future loses
+    /// nothing, so it can sit in a `select!` beside heartbeats and shutdown.
+    pub async fn next(&mut self) -> Event {
+        loop {
+            if let Some(event) = self.try_next() {
+                return event;
+            }
+            match self.live.recv().await {
+                Ok(m) => {
+                    if let Some(event) = self.accept(m) {
+                        return event;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.resync(),
+                Err(broadcast::error::RecvError::Closed) => {
+                    unreachable!(
+                        "the topic holds its sender as long as the subscription holds the topic"
+                    )
+                }
+            }
+        }
+    }
+
+    /// The next event if one is ready now: lets a writer batch what is queued into one write.
+    pub fn try_next(&mut self) -> Option<Event> {
+        if let Some((first_missing, first_available)) = self.gap.take() {
+            self.last = first_available - 1;
+            return Some(Event::Gap {
+                first_missing,
+                first_available,
+            });
+        }
+        if let Some(m) = self.backlog.pop_front() {
+            self.last = m.seq;
+            return Some(Event::Message(m));
+        }
+        loop {
+            match self.live.try_recv() {
+                Ok(m) => {
+                    if let Some(event) = self.accept(m) {
+                        return Some(event);
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.resync();
+                    return self.try_next();
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn accept(&mut self, m: Arc<Message>) -> Option<Event> {
+        if m.seq <= self.last {
+            return None;
+        }
+        debug_assert_eq!(m.seq, self.last + 1, "live delivery is in order");
+        self.last = m.seq;
+        Some(Event::Message(m))
+    }
+
+    /// Fell more than `send_queue` behind: pick up again from the ring, or with a gap.
+    fn resync(&mut self) {
+        let state = self.topic.state.lock().expect("topic lock");
+        let (gap, backlog) = state.after(self.last);
+        self.gap = gap;
+        self.backlog = backlog;
+        self.live = self.topic.live.subscribe();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(ring_size: usize, send_queue: usize) -> Hub {
+        Hub::new(&Config {
+            ring_size,
+            send_queue,
+            max_message_size: 16,
+            max_topics: 2,
+            ..Config::default()
+        })
+    }
+
+    fn seqs(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => m.seq.to_string(),
+                Event::Gap {
+                    first_missing,
+                    first_available,
+                } => format!("gap {first_missing}..{first_available}"),
+            })
+            .collect()
+    }
+
+    fn drain(sub: &mut Subscription) -> Vec<Event> {
+        std::iter::from_fn(|| sub.try_next()).collect()
+    }
+
+    #[test]
+    fn sequence_numbers_start_at_one_per_topic() {
+        let hub = hub(4, 4);
+        assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 1);
+        assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 2);
+        assert_eq!(hub.publish("b", Bytes::from("x")).unwrap().seq, 1);
+    }
+
+    #[test]
+    fn bad_publishes_are_refused_with_their_reason() {
+        let hub = hub(4, 4);
+        assert_eq!(hub.publish("a", Bytes::new()).unwrap_err(), HubError::Empty);
+        assert_eq!(
+            hub.publish("a", Bytes::from(vec![b'x'; 17])).unwrap_err(),
+            HubError::TooLarge { len: 17, max: 16 }
+        );
+        assert_eq!(
+            hub.publish("a", Bytes::from_static(b"\xff")).unwrap_err(),
+            HubError::NotUtf8
+        );
+        assert!(matches!(
+            hub.publish("a b", Bytes::from("x")),
+            Err(HubError::BadTopic(_))
+        ));
+        hub.publish("a", Bytes::from("x")).unwrap();
+        hub.publish("b", Bytes::from("x")).unwrap();
+        assert_eq!(
+            hub.publish("c", Bytes::from("x")).unwrap_err(),
+            HubError::TooManyTopics(2)
+        );
+        assert_eq!(
+            hub.subscribe("a", Start::After(5)).unwrap_err(),
+            HubError::AfterAhead { after: 5, last: 1 }
+        );
+    }
+
+    #[test]
+    fn resume_reads_the_ring_then_live_and_reports_what_it_dropped() {
+        let hub = hub(3, 8);
+        for _ in 0..5 {
+            hub.publish("t", Bytes::from("x")).unwrap();
+        }
+        // The ring holds 3, 4, 5.
+        assert_eq!(seqs(&hub.poll("t", 3).unwrap()), ["4", "5"]);
+        assert_eq!(seqs(&hub.poll("t", 2).unwrap()), ["3", "4", "5"]);
+        assert_eq!(
+            seqs(&hub.poll("t", 0).unwrap()),
+            ["gap 1..3", "3", "4", "5"]
+        );
+        let mut sub = hub.subscribe("t", Start::After(4)).unwrap();
+        let mut live = hub.subscribe("t", Start::Live).unwrap();
+        hub.publish("t", Bytes::from("x")).unwrap();
+        assert_eq!(seqs(&drain(&mut sub)), ["5", "6"]);
+        assert_eq!(seqs(&drain(&mut live)), ["6"]);
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_resumes_from_the_ring_or_gets_a_gap() {
+        let hub = hub(6, 2);
+        let mut slow = hub.subscribe("t", Start::Live).unwrap();
+        for _ in 0..5 {
+            hub.publish("t", Bytes::from("x")).unwrap();
+        }
+        // Fell 5 behind a queue of 2; the ring of 6 still holds everything.
+        assert_eq!(seqs(&drain(&mut slow)), ["1", "2", "3", "4", "5"]);
+        for _ in 0..10 {
+            hub.publish("t", Bytes::from("x")).unwrap();
+        }
+        // The ring now holds 10..=15: 6..=9 are gone and the subscriber is told so.
+        assert_eq!(
+            seqs(&drain(&mut slow)),
+            ["gap 6..10", "10", "11", "12", "13", "14", "15"]
+        );
+    }
+
+    #[test]
+    fn each_framing_is_encoded_once_whatever_the_number_of_subscribers() {
+        let encodes_with = |subscribers: usize| {
+            let hub = hub(4, 4);
+            let mut subs: Vec<_> = (0..subscribers)
+                .map(|_| hub.subscribe("t", Start::Live).unwrap())
+                .collect();
+            hub.publish("t", Bytes::from("hello")).unwrap();
+            let mut first: Option<Arc<Message>> = None;
+            for sub in &mut subs {
+                let Some(Event::Message(m)) = sub.try_next() else {
+                    panic!("every subscriber gets the message")
+                };
+                let sse = m.framed(Framing::Sse).clone();
+                m.framed(Framing::RawTcpBinary);
+                m.ws_text();
+                if let Some(f) = &first {
+                    // The very same allocation, not an equal copy.
+                    assert_eq!(f.framed(Framing::Sse).as_ptr(), sse.as_ptr());
+                }
+                first.get_or_insert(m);
+            }
+            first.unwrap().encode_count()
+        };
+        // text envelope, SSE event, binary envelope, raw TCP frame, WebSocket text.
+        assert_eq!(encodes_with(1), 5);
+        assert_eq!(encodes_with(1000), 5);
+    }
+}

@@ -1,0 +1,102 @@
+//! `GET /poll?topic=T&after=SEQ` (short polling) and
+//! `GET /long-poll?topic=T&after=SEQ&timeout=MS` (long polling).
+//!
+//! Both answer a JSON array of text envelopes (see `pushbench_wire::poll`). A short poll answers
+//! at once with everything after `after` (without `after`: everything the ring holds). A long poll
+//! answers as soon as at least one message is there, with every message ready at that moment, or
+//! with `[]` when the timeout passes; without `after` it waits for the next message published.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use pushbench_wire::envelope::{encode_text_gap, Encoding};
+use pushbench_wire::{poll, Transport};
+
+use crate::http::{full, response, Body, Query, Rejection};
+use crate::hub::{Event, Start, Subscription};
+use crate::shared::Shared;
+
+/// Subscribes as the query asks: after `after=`, or live without it.
+pub fn subscribe(query: &Query<'_>, shared: &Shared) -> Result<Subscription, Rejection> {
+    let topic = query.topic()?;
+    let start = match query.u64("after")? {
+        Some(after) => Start::After(after),
+        None => Start::Live,
+    };
+    Ok(shared.hub.subscribe(topic, start)?)
+}
+
+fn answer(shared: &Shared, transport: Transport, topic: &str, events: &[Event]) -> Response<Body> {
+    let mut delivered = 0;
+    // Cloning a `Bytes` shares the envelope; only `poll::body` copies, once, into the answer.
+    let envelopes: Vec<Bytes> = events
+        .iter()
+        .map(|e| match e {
+            Event::Message(m) => {
+                delivered += 1;
+                m.envelope(Encoding::Text).clone()
+            }
+            Event::Gap {
+                first_missing,
+                first_available,
+            } => {
+                shared.stats.gap(transport);
+                encode_text_gap(topic, *first_missing, *first_available)
+            }
+        })
+        .collect();
+    shared.stats.delivered(transport, delivered);
+    response(
+        StatusCode::OK,
+        "application/json",
+        full(poll::body(&envelopes)),
+    )
+}
+
+/// Serves one short poll.
+pub fn short(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
+    let query = Query::parse(req.uri().query());
+    let topic = query.topic()?;
+    let events = shared.hub.poll(topic, query.u64("after")?.unwrap_or(0))?;
+    Ok(answer(shared, Transport::ShortPoll, topic, &events))
+}
+
+/// Serves one long poll.
+pub async fn long(
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+) -> Result<Response<Body>, Rejection> {
+    let query = Query::parse(req.uri().query());
+    let timeout = match query.u64("timeout")? {
+        Some(ms) => {
+            let asked = Duration::from_millis(ms);
+            if asked > shared.config.max_long_poll_timeout {
+                return Err(Rejection::bad(format!(
+                    "timeout={ms} exceeds the limit of {} ms",
+                    shared.config.max_long_poll_timeout.as_millis()
+                )));
+            }
+            asked
+        }
+        None => shared.config.long_poll_timeout,
+    };
+    let mut sub = subscribe(&query, shared)?;
+    let mut events = Vec::new();
+    tokio::select! {
+        // On shutdown or timeout the answer is whatever arrived: nothing.
+        _ = shared.shutdown.cancelled() => {}
+        _ = tokio::time::sleep(timeout) => {}
+        first = sub.next() => {
+            events.push(first);
+            // Everything else already queued goes in the same answer, up to one ring's worth.
+            while events.len() < shared.config.ring_size {
+                let Some(e) = sub.try_next() else { break };
+                events.push(e);
+            }
+        }
+    }
+    Ok(answer(shared, Transport::LongPoll, sub.topic(), &events))
+}

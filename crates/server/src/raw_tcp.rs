@@ -1,0 +1,197 @@
+//! The raw TCP port: length-prefixed frames (see `pushbench_wire::raw_tcp`). A connection may
+//! subscribe once and publish any number of times. Malformed frames, a second subscription or a
+//! refused publish get an error frame naming the problem, then the connection is closed.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use pushbench_wire::envelope::Encoding;
+use pushbench_wire::raw_tcp::{self, Frame};
+use pushbench_wire::Transport;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::counting::CountingIo;
+use crate::hub::{frame_gap, Event, Framing, Start, Subscription};
+use crate::shared::Shared;
+use crate::stats::ConnTag;
+
+/// Most frames buffered before a flush, so one slow batch cannot starve reading.
+const BATCH: usize = 64;
+
+/// Accepts raw TCP connections until shutdown.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "raw tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(permit) = shared.admit() else {
+            tracing::warn!(%peer, "connection limit reached, refusing raw tcp connection");
+            shared.tasks.spawn(async move {
+                let _ = stream
+                    .write_all(&raw_tcp::error("connection limit reached"))
+                    .await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        shared
+            .tasks
+            .spawn(accept_connection(stream, peer, shared.clone(), permit));
+    }
+}
+
+async fn accept_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    match handle_connection(stream, &shared, permit).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => tracing::info!(%peer, %reason, "raw tcp connection closed by server"),
+        Err(e) => tracing::debug!(%peer, error = %e, "raw tcp connection ended with an error"),
+    }
+}
+
+type Io = BufWriter<CountingIo<TcpStream>>;
+
+/// Serves one connection; `Ok(Some(reason))` when the server closed it with an error frame.
+async fn handle_connection(
+    stream: TcpStream,
+    shared: &Shared,
+    permit: OwnedSemaphorePermit,
+) -> io::Result<Option<String>> {
+    stream.set_nodelay(true)?;
+    let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
+    tag.set(Transport::RawTcp.index());
+    let mut io: Io = BufWriter::with_capacity(16 * 1024, CountingIo::new(stream, tag));
+    let mut buf = BytesMut::with_capacity(1024);
+    let max_frame = shared.config.max_message_size + 512;
+    let mut sub: Option<(Subscription, Framing)> = None;
+    let mut heartbeat = shared.heartbeat.clone();
+    heartbeat.mark_unchanged();
+    let reason = loop {
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => break "server shutting down".to_owned(),
+            read = io.read_buf(&mut buf) => {
+                if read? == 0 {
+                    return Ok(None);
+                }
+                match handle_frames(&mut buf, max_frame, &mut sub, shared) {
+                    Ok(()) => {}
+                    Err(reason) => break reason,
+                }
+            }
+            event = next(&mut sub) => {
+                let (s, framing) = sub.as_mut().expect("next() waits forever without a subscription");
+                write_event(&mut io, s, *framing, event, shared).await?;
+                for _ in 1..BATCH {
+                    let Some(event) = s.try_next() else { break };
+                    write_event(&mut io, s, *framing, event, shared).await?;
+                }
+                io.flush().await?;
+            }
+            _ = heartbeat.changed() => {
+                io.write_all(raw_tcp::HEARTBEAT).await?;
+                io.flush().await?;
+            }
+        }
+    };
+    io.write_all(&raw_tcp::error(&reason)).await?;
+    io.flush().await?;
+    io.shutdown().await?;
+    Ok(Some(reason))
+}
+
+async fn next(sub: &mut Option<(Subscription, Framing)>) -> Event {
+    match sub {
+        Some((s, _)) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_event(
+    io: &mut Io,
+    sub: &Subscription,
+    framing: Framing,
+    event: Event,
+    shared: &Shared,
+) -> io::Result<()> {
+    match event {
+        Event::Message(m) => {
+            shared.stats.delivered(Transport::RawTcp, 1);
+            io.write_all(m.framed(framing)).await
+        }
+        Event::Gap {
+            first_missing,
+            first_available,
+        } => {
+            shared.stats.gap(Transport::RawTcp);
+            io.write_all(&frame_gap(
+                framing,
+                sub.topic(),
+                first_missing,
+                first_available,
+            ))
+            .await
+        }
+    }
+}
+
+/// Acts on every complete frame in `buf`; `Err(reason)` closes the connection.
+fn handle_frames(
+    buf: &mut BytesMut,
+    max_frame: usize,
+    sub: &mut Option<(Subscription, Framing)>,
+    shared: &Shared,
+) -> Result<(), String> {
+    while let Some(frame) = raw_tcp::decode(buf, max_frame).map_err(|e| e.to_string())? {
+        match frame {
+            Frame::Subscribe {
+                topic,
+                after,
+                encoding,
+            } => {
+                if sub.is_some() {
+                    return Err("already subscribed; open another connection".into());
+                }
+                let start = after.map_or(Start::Live, Start::After);
+                let s = shared
+                    .hub
+                    .subscribe(&topic, start)
+                    .map_err(|e| e.to_string())?;
+                shared.stats.request(Transport::RawTcp.index());
+                let framing = match encoding {
+                    Encoding::Text => Framing::RawTcpText,
+                    Encoding::Binary => Framing::RawTcpBinary,
+                };
+                *sub = Some((s, framing));
+            }
+            Frame::Publish { topic, payload } => {
+                shared
+                    .hub
+                    .publish(&topic, payload)
+                    .map_err(|e| e.to_string())?;
+                shared.stats.published();
+            }
+            Frame::Envelope(_) | Frame::Heartbeat | Frame::Error(_) => {
+                return Err("clients may only send subscribe and publish frames".into());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! What every connection task shares: the hub, the counters, the limits, the shutdown signal
+//! and the one heartbeat clock.
+
+use std::sync::Arc;
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::stats::Stats;
+
+/// State shared by the accept loops and every connection.
+#[derive(Debug)]
+pub struct Shared {
+    /// Topics, rings and live channels.
+    pub hub: Hub,
+    /// `/stats` counters.
+    pub stats: Arc<Stats>,
+    /// Limits.
+    pub config: Config,
+    /// Cancelled when the server starts shutting down; every connection task watches it.
+    pub shutdown: CancellationToken,
+    /// Ticks every heartbeat interval. One shared timer rather than one per connection, so idle
+    /// streams cost no timer entries.
+    pub heartbeat: watch::Receiver<u64>,
+    /// Every connection task, so shutdown can wait for them to close cleanly.
+    pub tasks: TaskTracker,
+    /// One permit per open connection, across both ports.
+    connections: Arc<Semaphore>,
+}
+
+impl Shared {
+    /// State for a server with `config`, ticking heartbeats through `heartbeat`.
+    pub fn new(config: Config, heartbeat: watch::Receiver<u64>) -> Self {
+        Shared {
+            hub: Hub::new(&config),
+            stats: Arc::new(Stats::default()),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            shutdown: CancellationToken::new(),
+            heartbeat,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// A place for one more connection, or `None` at `--max-connections`.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.connections.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.stats.refused();
+        }
+        permit
+    }
+}
