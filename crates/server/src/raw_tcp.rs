@@ -1,5 +1,6 @@
 //! The raw TCP port: length-prefixed frames (see `pushbench_wire::raw_tcp`). A connection may
-//! subscribe once and publish any number of times. Malformed frames, a second subscription or a
+//! subscribe once (answered with a subscribed frame, so a client starting live knows from when)
+//! and publish any number of times. Malformed frames, a second subscription or a
 //! refused publish get an error frame naming the problem, then the connection is closed.
 
 use std::io;
@@ -91,9 +92,13 @@ async fn handle_connection(
                 if read? == 0 {
                     return Ok(None);
                 }
-                match handle_frames(&mut buf, max_frame, &mut sub, shared) {
-                    Ok(()) => {}
-                    Err(reason) => break reason,
+                let was_subscribed = sub.is_some();
+                if let Err(reason) = handle_frames(&mut buf, max_frame, &mut sub, shared) {
+                    break reason;
+                }
+                if let (false, Some((s, _))) = (was_subscribed, &sub) {
+                    io.write_all(&raw_tcp::subscribed(s.last_seq())).await?;
+                    io.flush().await?;
                 }
             }
             event = next(&mut sub) => {
@@ -188,7 +193,7 @@ fn handle_frames(
                     .map_err(|e| e.to_string())?;
                 shared.stats.published();
             }
-            Frame::Envelope(_) | Frame::Heartbeat | Frame::Error(_) => {
+            Frame::Subscribed { .. } | Frame::Envelope(_) | Frame::Heartbeat | Frame::Error(_) => {
                 return Err("clients may only send subscribe and publish frames".into());
             }
         }

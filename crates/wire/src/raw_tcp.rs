@@ -5,6 +5,7 @@
 //! frame:     len: u32 BE (bytes after this field) | kind: u8 | body
 //! subscribe  b'S' (client): encoding: b't' | b'b' | has_after: 0 | 1 | after: u64 BE | topic
 //! publish    b'P' (client): topic_len: u8 | topic | payload (UTF-8)
+//! subscribed b'A' (server): after: u64 BE; the subscription is live and starts after `after`
 //! envelope   b'E' (server): one envelope (message or gap) in the subscribed encoding
 //! heartbeat  b'H' (server): empty
 //! error      b'X' (server): a UTF-8 reason; the server closes the connection after it
@@ -38,6 +39,11 @@ pub enum Frame {
         topic: String,
         /// The message body, UTF-8.
         payload: Bytes,
+    },
+    /// Server: the subscription is in place and delivers what follows sequence `after`.
+    Subscribed {
+        /// The sequence number the subscription starts after.
+        after: u64,
     },
     /// Server: one envelope.
     Envelope(Bytes),
@@ -91,6 +97,14 @@ pub fn publish(topic: &str, payload: &[u8]) -> Bytes {
     out.put_u8(topic.len() as u8);
     out.extend_from_slice(topic.as_bytes());
     out.extend_from_slice(payload);
+    out.freeze()
+}
+
+/// Encodes a subscribed frame.
+pub fn subscribed(after: u64) -> Bytes {
+    let mut out = BytesMut::new();
+    header(&mut out, b'A', 8);
+    out.put_u64(after);
     out.freeze()
 }
 
@@ -179,6 +193,14 @@ pub fn decode(buf: &mut BytesMut, max_len: usize) -> Result<Option<Frame>, Frame
             Frame::Publish {
                 topic,
                 payload: body,
+            }
+        }
+        b'A' => {
+            if body.len() != 8 {
+                return Err(FrameError::Malformed("subscribed frame is not 8 bytes"));
+            }
+            Frame::Subscribed {
+                after: body.get_u64(),
             }
         }
         b'E' => Frame::Envelope(body),

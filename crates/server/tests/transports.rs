@@ -1,0 +1,218 @@
+//! Every transport against a real push-server on port 0: in-order delivery, resumption, explicit
+//! gaps and slow consumers.
+
+mod util;
+
+use std::time::Duration;
+
+use pushbench_server::Config;
+use pushbench_wire::Transport;
+use util::{describe, seq_range, Item, Sub, TestServer};
+
+fn topic_for(t: Transport, what: &str) -> String {
+    format!("{what}.{}", t.name())
+}
+
+#[tokio::test]
+async fn every_transport_delivers_every_message_in_order() {
+    let server = TestServer::start(Config::default()).await;
+    for t in Transport::ALL {
+        let topic = topic_for(t, "order");
+        let mut sub = Sub::open(&server, t, &topic, Some(0)).await;
+        let mut payloads = Vec::new();
+        for i in 1..=40u64 {
+            // Payloads that need escaping on every text transport.
+            let payload = format!("m{i} \"quoted\" </script> & \n line\u{2028}é");
+            assert_eq!(server.publish(&topic, &payload).await, i);
+            payloads.push(payload);
+        }
+        let items = sub.take(40).await;
+        assert_eq!(describe(&items), seq_range(1..=40), "{t}");
+        for (item, want) in items.iter().zip(&payloads) {
+            let Item::Msg { payload, .. } = item else {
+                unreachable!()
+            };
+            assert_eq!(payload, want, "{t}");
+        }
+    }
+    let stats = server.stats().await;
+    for t in Transport::ALL {
+        assert!(
+            stats.transports[t.name()].messages_delivered >= 40,
+            "{t}: {:?}",
+            stats.transports[t.name()]
+        );
+        assert!(stats.transports[t.name()].bytes_written > 0, "{t}");
+    }
+    assert_eq!(stats.messages_published, 40 * 7);
+}
+
+#[tokio::test]
+async fn live_subscriptions_start_with_the_next_message() {
+    let server = TestServer::start(Config::default()).await;
+    for t in [
+        Transport::XhrStream,
+        Transport::Iframe,
+        Transport::Sse,
+        Transport::WebSocket,
+        Transport::RawTcp,
+        Transport::LongPoll,
+    ] {
+        let topic = topic_for(t, "live");
+        server.publish(&topic, "before").await;
+        let mut sub = Sub::open(&server, t, &topic, None).await;
+        // A long poll without after= subscribes when its request arrives: read concurrently and
+        // publish once the server has counted the request. Every other transport has subscribed
+        // by the time `open` returns (response headers, 101, or the subscribed frame).
+        let polls_before = server.stats().await.transports["long-poll"].requests;
+        let reader = tokio::spawn(async move { sub.next().await });
+        if t == Transport::LongPoll {
+            for _ in 0..2000 {
+                if server.stats().await.transports["long-poll"].requests > polls_before {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        server.publish(&topic, "after").await;
+        let item = reader.await.unwrap();
+        assert_eq!(
+            item,
+            Item::Msg {
+                seq: 2,
+                payload: "after".into()
+            },
+            "{t}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_resumes_with_nothing_lost_or_repeated() {
+    let server = TestServer::start(Config::default()).await;
+    for t in Transport::ALL {
+        let topic = topic_for(t, "resume");
+        let mut sub = Sub::open(&server, t, &topic, Some(0)).await;
+        for i in 0..20 {
+            server.publish(&topic, &format!("a{i}")).await;
+        }
+        let first = sub.take(10).await;
+        assert_eq!(describe(&first), seq_range(1..=10), "{t}");
+        drop(sub);
+        for i in 0..20 {
+            server.publish(&topic, &format!("b{i}")).await;
+        }
+        // SSE resumes the way EventSource does: with the Last-Event-ID header.
+        let mut sub = Sub::open_with(&server, t, &topic, Some(10), true, false).await;
+        let rest = sub.take(30).await;
+        assert_eq!(describe(&rest), seq_range(11..=40), "{t}");
+    }
+}
+
+#[tokio::test]
+async fn asking_for_what_the_ring_dropped_gets_an_explicit_gap() {
+    let server = TestServer::start(Config {
+        ring_size: 5,
+        ..Config::default()
+    })
+    .await;
+    for t in Transport::ALL {
+        let topic = topic_for(t, "gap");
+        for i in 0..20 {
+            server.publish(&topic, &format!("m{i}")).await;
+        }
+        let mut sub = Sub::open(&server, t, &topic, Some(2)).await;
+        let items = sub.take(6).await;
+        let mut want = vec!["gap 3..16".to_owned()];
+        want.extend(seq_range(16..=20));
+        assert_eq!(describe(&items), want, "{t}");
+    }
+    let stats = server.stats().await;
+    for t in Transport::ALL {
+        assert_eq!(stats.transports[t.name()].gaps_sent, 1, "{t}");
+    }
+}
+
+/// One subscriber stops reading; another on the same transport and topic must still get every
+/// message, and the stalled one, when it reads again, gets an explicit gap, never a silent skip.
+#[tokio::test]
+async fn a_stalled_subscriber_does_not_slow_the_others_and_is_told_what_it_missed() {
+    const MESSAGES: u64 = 600;
+    let server = TestServer::start(Config {
+        ring_size: 64,
+        send_queue: 32,
+        ..Config::default()
+    })
+    .await;
+    // 32 KiB each: 600 of them are far more than the socket buffers of the stalled client hold.
+    let payload = "x".repeat(32 * 1024);
+    for t in [
+        Transport::XhrStream,
+        Transport::Iframe,
+        Transport::Sse,
+        Transport::WebSocket,
+        Transport::RawTcp,
+    ] {
+        let topic = topic_for(t, "slow");
+        let mut stalled = Sub::open_with(&server, t, &topic, Some(0), false, true).await;
+        let mut active = Sub::open(&server, t, &topic, Some(0)).await;
+        let reader = tokio::spawn(async move {
+            let items = active.take(MESSAGES as usize).await;
+            assert_eq!(
+                describe(&items),
+                seq_range(1..=MESSAGES),
+                "{}",
+                active.transport
+            );
+        });
+        for _ in 0..MESSAGES {
+            server.publish(&topic, &payload).await;
+        }
+        tokio::time::timeout(util::STEP, reader)
+            .await
+            .unwrap_or_else(|_| panic!("{t}: the active subscriber was held up by the stalled one"))
+            .unwrap();
+        // Now read the stalled one to the end: in order, with at least one explicit gap.
+        let mut next_expected = 1;
+        let mut gaps = 0;
+        while next_expected <= MESSAGES {
+            match stalled.next().await {
+                Item::Msg { seq, .. } => {
+                    assert_eq!(seq, next_expected, "{t}: skipped without a gap");
+                    next_expected += 1;
+                }
+                Item::Gap {
+                    first_missing,
+                    first_available,
+                } => {
+                    assert_eq!(first_missing, next_expected, "{t}");
+                    assert!(first_available > first_missing, "{t}");
+                    next_expected = first_available;
+                    gaps += 1;
+                }
+            }
+        }
+        assert!(
+            gaps >= 1,
+            "{t}: the stalled subscriber should have fallen out of the ring"
+        );
+    }
+}
+
+#[tokio::test]
+async fn websocket_and_raw_tcp_publish_upstream_to_the_topic() {
+    let server = TestServer::start(Config::default()).await;
+    for t in [Transport::WebSocket, Transport::RawTcp] {
+        let topic = topic_for(t, "upstream");
+        let mut listener = Sub::open(&server, Transport::Sse, &topic, Some(0)).await;
+        let mut publisher = Sub::open(&server, t, &topic, Some(0)).await;
+        publisher.send_upstream("from the client").await;
+        let want = Item::Msg {
+            seq: 1,
+            payload: "from the client".into(),
+        };
+        assert_eq!(listener.next().await, want, "{t}");
+        // The publisher's own subscription gets its message back too.
+        assert_eq!(publisher.next().await, want, "{t}");
+    }
+}
