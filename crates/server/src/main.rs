@@ -87,7 +87,7 @@ fn raise_fd_limit() -> u64 {
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 #[tokio::main]

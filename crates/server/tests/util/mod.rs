@@ -449,6 +449,59 @@ impl Sub {
         }
     }
 
+    /// Reads until the server ends the subscription and says how it ended: `end of stream`,
+    /// `close CODE REASON` (WebSocket) or `error REASON` (raw TCP). Messages before the end are
+    /// ignored.
+    pub async fn end(&mut self) -> String {
+        tokio::time::timeout(STEP, self.end_inner())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: the server did not end the subscription",
+                    self.transport
+                )
+            })
+    }
+
+    async fn end_inner(&mut self) -> String {
+        match &mut self.conn {
+            Conn::Streaming { body, .. } => loop {
+                match body.frame().await {
+                    None => return "end of stream".into(),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return format!("stream error {e}"),
+                }
+            },
+            Conn::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(WsMessage::Close(Some(c)))) => {
+                        return format!("close {} {}", u16::from(c.code), c.reason)
+                    }
+                    Some(Ok(WsMessage::Close(None))) | None => return "close without code".into(),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return format!("websocket error {e}"),
+                }
+            },
+            Conn::Raw { stream, buf } => loop {
+                match raw_tcp::decode(buf, 1 << 24).unwrap() {
+                    Some(raw_tcp::Frame::Error(reason)) => {
+                        let mut rest = Vec::new();
+                        let _ = stream.read_to_end(&mut rest).await;
+                        assert!(rest.is_empty(), "nothing follows an error frame");
+                        return format!("error {reason}");
+                    }
+                    Some(_) => {}
+                    None => {
+                        if stream.read_buf(buf).await.unwrap() == 0 {
+                            return "closed without an error frame".into();
+                        }
+                    }
+                }
+            },
+            Conn::Poll { .. } => panic!("a poll has no connection to end"),
+        }
+    }
+
     /// Sends a message upstream on a transport that has one (WebSocket, raw TCP).
     pub async fn send_upstream(&mut self, payload: &str) {
         match &mut self.conn {

@@ -1,0 +1,391 @@
+//! Bad input gets a 4xx (or a close code, or an error frame) with a one-line reason, never a
+//! panic or a hung task, and the server keeps serving afterwards.
+
+mod util;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use pushbench_server::Config;
+use pushbench_wire::raw_tcp;
+use pushbench_wire::Transport;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use util::{Sub, TestServer};
+
+async fn expect_status(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    want: u16,
+    reason: &str,
+) {
+    let (status, resp_headers, body) = server
+        .request(method, path, headers, Bytes::copy_from_slice(body))
+        .await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, want, "{method} {path}: {text}");
+    assert!(
+        text.contains(reason),
+        "{method} {path}: {text:?} should mention {reason:?}"
+    );
+    assert!(
+        text.ends_with('\n') && text.lines().count() == 1,
+        "one line: {text:?}"
+    );
+    assert_eq!(resp_headers["content-type"], "text/plain; charset=utf-8");
+}
+
+#[tokio::test]
+async fn malformed_publishes_are_refused_with_their_reason() {
+    let server = TestServer::start(Config {
+        max_message_size: 100,
+        ..Config::default()
+    })
+    .await;
+    let s = &server;
+    expect_status(
+        s,
+        "POST",
+        "/publish",
+        &[],
+        b"x",
+        400,
+        "missing query parameter topic",
+    )
+    .await;
+    expect_status(
+        s,
+        "POST",
+        "/publish?topic=a%20b",
+        &[],
+        b"x",
+        400,
+        "bad topic",
+    )
+    .await;
+    expect_status(
+        s,
+        "POST",
+        "/publish?topic=a&topic=b",
+        &[],
+        b"x",
+        400,
+        "more than once",
+    )
+    .await;
+    expect_status(
+        s,
+        "POST",
+        "/publish?topic=t",
+        &[],
+        b"",
+        400,
+        "empty message",
+    )
+    .await;
+    expect_status(
+        s,
+        "POST",
+        "/publish?topic=t",
+        &[],
+        &[b'x'; 101],
+        413,
+        "101 bytes exceeds the limit of 100",
+    )
+    .await;
+    expect_status(
+        s,
+        "POST",
+        "/publish?topic=t",
+        &[],
+        b"\xff\xfe",
+        400,
+        "not UTF-8",
+    )
+    .await;
+    expect_status(s, "GET", "/publish?topic=t", &[], b"", 405, "POST").await;
+    expect_status(s, "DELETE", "/sse?topic=t", &[], b"", 405, "GET").await;
+    expect_status(s, "GET", "/nowhere", &[], b"", 404, "/nowhere").await;
+
+    // A chunked body announces no length: the limit must still hold while reading it.
+    let mut raw = TcpStream::connect(server.http).await.unwrap();
+    let chunk = "x".repeat(80);
+    raw.write_all(
+        format!("POST /publish?topic=t HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n50\r\n{chunk}\r\n50\r\n{chunk}\r\n0\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0; 512];
+    let n = tokio::time::timeout(util::STEP, raw.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("exceeds the limit of 100"), "{answer}");
+
+    // Nothing above was published; the server still works.
+    assert_eq!(server.publish("t", "fine").await, 1);
+    assert!(server.stats().await.bad_requests >= 10);
+}
+
+#[tokio::test]
+async fn malformed_subscriptions_are_refused_on_every_http_transport() {
+    let server = TestServer::start(Config::default()).await;
+    server.publish("t", "one").await;
+    for t in Transport::ALL {
+        let Some(path) = t.path() else { continue };
+        let s = &server;
+        let ws: &[(&str, &str)] = if t == Transport::WebSocket {
+            &[
+                ("connection", "upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ]
+        } else {
+            &[]
+        };
+        expect_status(
+            s,
+            "GET",
+            path,
+            ws,
+            b"",
+            400,
+            "missing query parameter topic",
+        )
+        .await;
+        expect_status(
+            s,
+            "GET",
+            &format!("{path}?topic=%3Cscript%3E"),
+            ws,
+            b"",
+            400,
+            "bad topic",
+        )
+        .await;
+        expect_status(
+            s,
+            "GET",
+            &format!("{path}?topic=t&after=abc"),
+            ws,
+            b"",
+            400,
+            "after=\"abc\" is not an unsigned integer",
+        )
+        .await;
+        expect_status(
+            s,
+            "GET",
+            &format!("{path}?topic=t&after=-1"),
+            ws,
+            b"",
+            400,
+            "not an unsigned integer",
+        )
+        .await;
+        expect_status(
+            s,
+            "GET",
+            &format!("{path}?topic=t&after=7"),
+            ws,
+            b"",
+            409,
+            "after=7 is ahead of the topic's last sequence number 1",
+        )
+        .await;
+    }
+    let s = &server;
+    expect_status(
+        s,
+        "GET",
+        "/long-poll?topic=t&timeout=999999999",
+        &[],
+        b"",
+        400,
+        "timeout=999999999 exceeds the limit",
+    )
+    .await;
+    expect_status(
+        s,
+        "GET",
+        "/stream?topic=t&padding=99999999",
+        &[],
+        b"",
+        400,
+        "padding=99999999 exceeds the limit",
+    )
+    .await;
+    expect_status(
+        s,
+        "GET",
+        "/sse?topic=t",
+        &[("last-event-id", "seven")],
+        b"",
+        400,
+        "Last-Event-ID",
+    )
+    .await;
+    expect_status(s, "GET", "/ws?topic=t", &[], b"", 426, "Upgrade: websocket").await;
+    expect_status(
+        s,
+        "GET",
+        "/ws?topic=t",
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "8"),
+            ("sec-websocket-key", "x"),
+        ],
+        b"",
+        400,
+        "Sec-WebSocket-Version",
+    )
+    .await;
+    expect_status(
+        s,
+        "GET",
+        "/ws?topic=t&encoding=morse",
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "x"),
+        ],
+        b"",
+        400,
+        "expected text or binary",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_http_get_a_400_not_a_hang() {
+    let server = TestServer::start(Config::default()).await;
+    let mut raw = TcpStream::connect(server.http).await.unwrap();
+    raw.write_all(b"HELLO THERE\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(util::STEP, raw.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert_eq!(server.publish("t", "still serving").await, 1);
+}
+
+#[tokio::test]
+async fn websocket_messages_the_hub_refuses_close_with_the_matching_code() {
+    let server = TestServer::start(Config {
+        max_message_size: 64,
+        ..Config::default()
+    })
+    .await;
+    let cases: [(WsMessage, &str); 3] = [
+        (WsMessage::text("x".repeat(65)), "close 1009"),
+        (
+            WsMessage::Binary(Bytes::from_static(b"\xff\xff")),
+            "close 1007 message is not UTF-8 text",
+        ),
+        (WsMessage::text(""), "close 1008 empty message"),
+    ];
+    for (message, want) in cases {
+        let url = format!("ws://{}/ws?topic=t", server.http);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(message).await.unwrap();
+        let end = loop {
+            match tokio::time::timeout(util::STEP, ws.next()).await.unwrap() {
+                Some(Ok(WsMessage::Close(Some(c)))) => {
+                    break format!("close {} {}", u16::from(c.code), c.reason)
+                }
+                Some(Ok(_)) => continue,
+                other => break format!("{other:?}"),
+            }
+        };
+        assert!(end.starts_with(want), "{end:?} should start with {want:?}");
+    }
+    assert_eq!(server.publish("t", "ok").await, 1);
+}
+
+#[tokio::test]
+async fn raw_tcp_protocol_errors_get_an_error_frame_then_close() {
+    let server = TestServer::start(Config {
+        max_message_size: 64,
+        ..Config::default()
+    })
+    .await;
+    let cases: [(Vec<u8>, &str); 5] = [
+        (b"\0\0\0\x01Z".to_vec(), "unknown frame kind"),
+        (
+            raw_tcp::publish("bad topic", b"x").to_vec(),
+            "topic may only hold",
+        ),
+        (
+            raw_tcp::publish("t", &[b'x'; 65]).to_vec(),
+            "exceeds the limit of 64",
+        ),
+        (raw_tcp::envelope(b"{}").to_vec(), "clients may only send"),
+        (
+            vec![0x7f, 0xff, 0xff, 0xff, b'P'],
+            "frame of 2147483647 bytes exceeds the limit",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let mut stream = TcpStream::connect(server.tcp).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(util::STEP, stream.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut buf = bytes::BytesMut::from(&answer[..]);
+        match raw_tcp::decode(&mut buf, 1024).unwrap() {
+            Some(raw_tcp::Frame::Error(reason)) => {
+                assert!(reason.contains(want), "{reason:?} should mention {want:?}")
+            }
+            other => panic!("expected an error frame, got {other:?}"),
+        }
+    }
+    let mut sub = Sub::open(&server, Transport::RawTcp, "t", None).await;
+    sub.send_upstream("ok").await;
+    assert_eq!(
+        sub.next().await,
+        util::Item::Msg {
+            seq: 1,
+            payload: "ok".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_connection_limit_answers_503_and_frees_places_when_connections_close() {
+    let server = TestServer::start(Config {
+        max_connections: 2,
+        ..Config::default()
+    })
+    .await;
+    let a = Sub::open(&server, Transport::Sse, "t", None).await;
+    let _b = Sub::open(&server, Transport::WebSocket, "t", None).await;
+    let (status, body) = server.get("/stats").await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let mut raw = TcpStream::connect(server.tcp).await.unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(&answer[..], &raw_tcp::error("connection limit reached")[..]);
+    drop(a);
+    // The place is released once the server notices the close; bounded retries, not a timing.
+    let mut freed = false;
+    for _ in 0..400 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if server.get("/stats").await.0 == 200 {
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "closing a connection frees its place");
+}
