@@ -12,9 +12,10 @@
 //! - [`config`]: every limit, [`shared`]: what connection tasks share.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
-//! subscriber loop → socket. [`run`] is the whole server; the `push-server` binary parses flags
-//! into a [`Config`] and calls it.
+//! subscriber loop → socket. [`run`] is the whole server; [`cli`] turns flags into a [`Config`]
+//! and calls it, for the `push-server` binary and for load-gen's embedded server.
 
+pub mod cli;
 pub mod config;
 pub mod counting;
 pub mod http;

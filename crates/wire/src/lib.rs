@@ -10,6 +10,7 @@
 //!   [`iframe`] (htmlfile `<script>` calls), [`sse`] (event stream), [`websocket`] (frame sizes and
 //!   client masking; the frames themselves come from tungstenite) and [`raw_tcp`]
 //!   (length-prefixed frames).
+//! - [`chunked`]: HTTP/1.1 chunked decoding with framing counted, for clients that account bytes.
 //! - [`probe`]: the payload load-gen publishes, which carries the intended send time.
 //!
 //! Data flows one way: push-server encodes an [`envelope`] once per message and hands it to each
@@ -17,6 +18,7 @@
 //! runs the same module's parser over what arrives on its sockets, and reads the [`probe`] inside
 //! the payload to compute latency.
 
+pub mod chunked;
 pub mod envelope;
 pub mod iframe;
 pub mod poll;

@@ -35,13 +35,16 @@ pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
     out.freeze()
 }
 
-/// Decodes a poll body into its envelopes, in order.
-pub fn parse(body: &[u8]) -> Result<Vec<Decoded<'_>>, EnvelopeError> {
+/// Splits a poll body into the bytes of each envelope, in order, as they were carried.
+pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
     let raw: Vec<&serde_json::value::RawValue> =
         serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-    raw.into_iter()
-        .map(|r| decode_text(r.get().as_bytes()))
-        .collect()
+    Ok(raw.into_iter().map(|r| r.get().as_bytes()).collect())
+}
+
+/// Decodes a poll body into its envelopes, in order.
+pub fn parse(body: &[u8]) -> Result<Vec<Decoded<'_>>, EnvelopeError> {
+    split(body)?.into_iter().map(decode_text).collect()
 }
 
 #[cfg(test)]

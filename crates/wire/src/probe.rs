@@ -2,11 +2,12 @@
 //! subscriber computes latency without a lookup table and memory stays flat however long the run.
 //!
 //! ```text
-//! <intended_ns>:<publisher>:xxxx...
+//! <intended_ns>:<sent_ns>:<publisher>:xxxx...
 //! ```
 //!
-//! `intended_ns` is nanoseconds since the run started on the generator's one monotonic clock;
-//! `publisher` names who published it (bidirectional workloads ignore their own echoes); the `x`
+//! `intended_ns` is when the open-loop schedule meant the message to go, `sent_ns` when the
+//! publisher actually got round to sending it, both in nanoseconds since the run started on the
+//! generator's one monotonic clock; `publisher` names who published it (bidirectional workloads ignore their own echoes); the `x`
 //! padding brings the payload up to the scenario's message size.
 
 /// A probe's fields.
@@ -14,6 +15,8 @@
 pub struct Probe {
     /// When the schedule meant the message to be published, in ns since the run started.
     pub intended_ns: u64,
+    /// When the publisher started sending it, in ns since the run started.
+    pub sent_ns: u64,
     /// Index of the publishing client.
     pub publisher: u32,
 }
@@ -23,7 +26,12 @@ pub struct Probe {
 pub fn write(out: &mut String, probe: Probe, size: usize) {
     use std::fmt::Write;
     out.clear();
-    write!(out, "{}:{}:", probe.intended_ns, probe.publisher).expect("writing to a String");
+    write!(
+        out,
+        "{}:{}:{}:",
+        probe.intended_ns, probe.sent_ns, probe.publisher
+    )
+    .expect("writing to a String");
     while out.len() < size {
         out.push('x');
     }
@@ -31,12 +39,14 @@ pub fn write(out: &mut String, probe: Probe, size: usize) {
 
 /// Reads the fields back; `None` when the payload is not a probe.
 pub fn parse(payload: &str) -> Option<Probe> {
-    let mut parts = payload.splitn(3, ':');
+    let mut parts = payload.splitn(4, ':');
     let intended_ns = parts.next()?.parse().ok()?;
+    let sent_ns = parts.next()?.parse().ok()?;
     let publisher = parts.next()?.parse().ok()?;
     parts.next()?;
     Some(Probe {
         intended_ns,
+        sent_ns,
         publisher,
     })
 }
@@ -49,6 +59,7 @@ mod tests {
     fn round_trip_and_size() {
         let p = Probe {
             intended_ns: 123_456_789,
+            sent_ns: 123_456_999,
             publisher: 7,
         };
         let mut s = String::new();
@@ -56,8 +67,8 @@ mod tests {
         assert_eq!(s.len(), 64);
         assert_eq!(parse(&s), Some(p));
         write(&mut s, p, 1);
-        assert_eq!(s, "123456789:7:");
+        assert_eq!(s, "123456789:123456999:7:");
         assert_eq!(parse("hello"), None);
-        assert_eq!(parse("1:2"), None);
+        assert_eq!(parse("1:2:3"), None);
     }
 }

@@ -1,0 +1,21 @@
+//! iframe (htmlfile) client: `GET /iframe`, `<script>p(...)</script>` calls out of the document.
+
+use bytes::Bytes;
+use pushbench_wire::iframe::ScriptParser;
+
+use super::{stream_session, Client, ClientError, Shared, State, StreamParser};
+
+impl StreamParser for ScriptParser {
+    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
+        ScriptParser::push(self, data);
+        while let Some(env) = self.next_envelope() {
+            out.push(env);
+        }
+    }
+}
+
+/// One document stream, resuming after the last sequence seen.
+pub async fn session(shared: &Shared, client: &Client, st: &mut State) -> Result<(), ClientError> {
+    let target = format!("/iframe?topic={}&after={}", client.topic, st.resume_after());
+    stream_session(shared, st, &target, &[], ScriptParser::new()).await
+}

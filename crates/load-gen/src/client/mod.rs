@@ -1,0 +1,297 @@
+//! One subscriber client per transport, all speaking the framing in `pushbench-wire`.
+//!
+//! Each transport module has a `session` that opens one connection (or, for polling, runs one
+//! polling loop), subscribes, reports ready, waits for the run to start, then decodes envelopes
+//! into [`State::envelope`] until cancelled. [`run_subscriber`] wraps sessions in the reconnect
+//! loop every real client has: after an error it reconnects and resumes from the last sequence
+//! number it saw, so a reconnect costs connections and bytes, not messages.
+//!
+//! Bytes: a session tallies setup, heads and payload per connection in `State::conn`;
+//! [`State::finish_conn`] then takes the socket's totals, calls whatever remains framing, and
+//! reads the kernel's `TCP_INFO` for the cross-check.
+
+pub mod iframe;
+pub mod poll;
+pub mod publish;
+pub mod raw_tcp;
+pub mod sse;
+pub mod websocket;
+pub mod xhr_stream;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pushbench_wire::envelope::{self, Decoded, Encoding};
+use pushbench_wire::{probe, Transport};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::http1::{Http1, HttpError};
+use crate::metrics::{ByteCounts, Recorder};
+use crate::net::{self, Counted, KernelBytes};
+use crate::schedule::Schedule;
+use crate::seqtrack::{Arrival, SeqTracker};
+
+/// Where the server under test listens. Clients build URLs from this, never from push-server's
+/// defaults, so a target profile for another server only changes this.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The HTTP port.
+    pub http: SocketAddr,
+    /// The raw TCP port, if the server has one.
+    pub tcp: Option<SocketAddr>,
+    /// The `host` header value.
+    pub host: String,
+}
+
+/// What every subscriber of one transport's run shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The server.
+    pub target: Target,
+    /// Cancelled to end the run (drain over, or Ctrl-C).
+    pub cancel: CancellationToken,
+    /// Subscribers that have subscribed and are waiting for the start.
+    pub ready: AtomicUsize,
+    /// Carries the run's recorder once the schedule starts.
+    pub start: watch::Receiver<Option<Arc<Recorder>>>,
+    /// Envelope encoding, for transports that have a binary form.
+    pub encoding: Encoding,
+    /// Short-poll period.
+    pub poll_interval: Duration,
+    /// Short-poll: a fresh connection per poll.
+    pub poll_new_connection: bool,
+    /// Long-poll hold asked of the server.
+    pub long_poll_timeout: Duration,
+}
+
+/// One subscriber's identity.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Client number: picks the lock stripe and the source address.
+    pub index: usize,
+    /// Which of the run's topics it receives.
+    pub topic_index: usize,
+    /// That topic's name.
+    pub topic: String,
+    /// For bidirectional workloads: what this client publishes, and when.
+    pub upstream: Option<std::iter::Peekable<Schedule>>,
+}
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// HTTP exchange failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// WebSocket failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The server sent something the wire format does not allow.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// Everything one subscriber measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// Wire bytes by phase.
+    pub bytes: ByteCounts,
+    /// The kernel's view of the same sockets.
+    pub kernel: KernelBytes,
+    /// HTTP requests sent (polls, stream requests, upgrade requests, upstream publishes).
+    pub requests: u64,
+    /// Polls answered with nothing.
+    pub empty_polls: u64,
+    /// TCP connections opened.
+    pub connections: u64,
+    /// Messages this client published upstream.
+    pub published: u64,
+    /// Sessions that ended in an error.
+    pub errors: u64,
+    /// The last error, for the summary.
+    pub last_error: Option<String>,
+}
+
+/// A subscriber's running state across reconnects.
+#[derive(Debug)]
+pub struct State {
+    /// Counters so far.
+    pub report: ClientReport,
+    /// Sequence accounting for the client's topic.
+    pub tracker: SeqTracker,
+    /// The current connection's byte tallies (framing is derived at close).
+    pub conn: ByteCounts,
+    recorder: Option<Arc<Recorder>>,
+    index: usize,
+    topic_index: usize,
+}
+
+impl State {
+    /// Signals ready the first time, then waits for the run to start. `None`: cancelled.
+    pub async fn ready(&mut self, shared: &Shared) -> Option<Arc<Recorder>> {
+        if let Some(r) = &self.recorder {
+            return Some(r.clone());
+        }
+        shared.ready.fetch_add(1, Relaxed);
+        let mut start = shared.start.clone();
+        let recorder = tokio::select! {
+            _ = shared.cancel.cancelled() => return None,
+            r = start.wait_for(Option::is_some) => r.ok()?.clone()?,
+        };
+        self.recorder = Some(recorder.clone());
+        Some(recorder)
+    }
+
+    /// Decodes one envelope as received and records it.
+    pub fn envelope(&mut self, bytes: &[u8], encoding: Encoding) -> Result<(), ClientError> {
+        let recorder = self.recorder.as_ref().ok_or_else(|| {
+            ClientError::Protocol("a message arrived before the run started".into())
+        })?;
+        let decoded =
+            envelope::decode(encoding, bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let recv_ns = recorder.clock.now_ns();
+        match decoded {
+            Decoded::Message(m) => {
+                self.conn.payload_down += bytes.len() as u64;
+                if self.tracker.arrive(m.seq) != Arrival::Duplicate {
+                    let probe = probe::parse(&m.payload).ok_or_else(|| {
+                        ClientError::Protocol("payload is not a pushbench probe".into())
+                    })?;
+                    recorder.message(self.index, self.topic_index, m.seq, probe, recv_ns);
+                }
+            }
+            Decoded::Gap(g) => self.tracker.gap(g.first_missing, g.first_available),
+        }
+        Ok(())
+    }
+
+    /// Closes the books on one connection: derives framing and reads `TCP_INFO`.
+    pub fn finish_conn(&mut self, io: &Counted) {
+        let mut b = std::mem::take(&mut self.conn);
+        b.framing_from_totals(io.up, io.down);
+        self.report.bytes += b;
+        if let Some(k) = io.tcp_info() {
+            self.report.kernel += k;
+        }
+    }
+
+    /// Opens a counted connection to `addr`.
+    pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
+        self.report.connections += 1;
+        Ok(net::connect(addr, self.index).await?)
+    }
+
+    /// Where to resume: the last sequence number seen.
+    pub fn resume_after(&self) -> u64 {
+        self.tracker.highest()
+    }
+}
+
+/// Runs one subscriber until `shared.cancel`; returns what it measured and its tracker.
+pub async fn run_subscriber(
+    transport: Transport,
+    shared: Arc<Shared>,
+    mut client: Client,
+) -> (ClientReport, SeqTracker, usize) {
+    let mut st = State {
+        report: ClientReport::default(),
+        tracker: SeqTracker::starting_after(0),
+        conn: ByteCounts::default(),
+        recorder: None,
+        index: client.index,
+        topic_index: client.topic_index,
+    };
+    // Bounded, so a server that refuses everything ends the client instead of spinning.
+    const MAX_SESSIONS: u32 = 100;
+    for _ in 0..MAX_SESSIONS {
+        let result = match transport {
+            Transport::ShortPoll => poll::session(&shared, &client, &mut st, false).await,
+            Transport::LongPoll => poll::session(&shared, &client, &mut st, true).await,
+            Transport::XhrStream => xhr_stream::session(&shared, &client, &mut st).await,
+            Transport::Iframe => iframe::session(&shared, &client, &mut st).await,
+            Transport::Sse => sse::session(&shared, &client, &mut st).await,
+            Transport::WebSocket => websocket::session(&shared, &mut client, &mut st).await,
+            Transport::RawTcp => raw_tcp::session(&shared, &mut client, &mut st).await,
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                st.report.errors += 1;
+                st.report.last_error = Some(e.to_string());
+                if shared.cancel.is_cancelled() {
+                    break;
+                }
+                tracing::debug!(%transport, client = client.index, error = %e, "reconnecting");
+                tokio::select! {
+                    _ = shared.cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+    (st.report, st.tracker, client.topic_index)
+}
+
+/// Turns each chunk of a streamed body into complete envelopes.
+pub trait StreamParser: Send {
+    /// Adds `data` and appends every envelope it completes to `out`.
+    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>);
+}
+
+/// The session shared by xhr-stream, iframe and SSE: one GET, then a chunked body parsed by
+/// `parser`. The request and response heads count as connection setup.
+pub async fn stream_session(
+    shared: &Shared,
+    st: &mut State,
+    target: &str,
+    headers: &[(&str, &str)],
+    mut parser: impl StreamParser,
+) -> Result<(), ClientError> {
+    let io = st.connect(shared.target.http).await?;
+    let mut http = Http1::new(io, &shared.target.host);
+    let result = async {
+        st.conn.setup_up += http.request("GET", target, headers, b"").await? as u64;
+        st.report.requests += 1;
+        let head = http.read_head().await?;
+        st.conn.setup_down += head.len as u64;
+        if head.status != 200 {
+            let (body, _) = http.read_body(&head).await?;
+            return Err(ClientError::Protocol(format!(
+                "GET {target} answered {}: {}",
+                head.status,
+                String::from_utf8_lossy(&body).trim()
+            )));
+        }
+        let Some(_) = st.ready(shared).await else {
+            return Ok(());
+        };
+        let mut decoder = pushbench_wire::chunked::ChunkedDecoder::new();
+        let mut data = BytesMut::new();
+        let mut envelopes = Vec::new();
+        loop {
+            let done = tokio::select! {
+                _ = shared.cancel.cancelled() => return Ok(()),
+                r = http.read_chunk(&mut decoder, &mut data) => r?,
+            };
+            parser.push(&data, &mut envelopes);
+            data.clear();
+            for env in envelopes.drain(..) {
+                st.envelope(&env, Encoding::Text)?;
+            }
+            if done {
+                return Err(ClientError::Protocol("the server ended the stream".into()));
+            }
+        }
+    }
+    .await;
+    st.finish_conn(&http.io);
+    result
+}

@@ -1,0 +1,88 @@
+//! Short- and long-poll clients: `GET /poll` every `poll_interval`, or `GET /long-poll` again as
+//! soon as the last one answered, always with `after=` the last sequence seen.
+//!
+//! Per poll, the request head counts as headers up, the response head as headers down, the JSON
+//! array's brackets and commas (and any chunk framing) as framing. With `poll_new_connection` each
+//! poll opens its own TCP connection, as a client behind a proxy that does not keep alive would.
+
+use pushbench_wire::envelope::Encoding;
+use pushbench_wire::poll;
+use tokio::time::Instant;
+
+use super::{Client, ClientError, Shared, State};
+use crate::http1::Http1;
+
+/// Polls until cancelled.
+pub async fn session(
+    shared: &Shared,
+    client: &Client,
+    st: &mut State,
+    long: bool,
+) -> Result<(), ClientError> {
+    let Some(_) = st.ready(shared).await else {
+        return Ok(());
+    };
+    let timeout_ms = shared.long_poll_timeout.as_millis();
+    let mut conn: Option<Http1> = None;
+    let mut next_poll = Instant::now();
+    let result = async {
+        loop {
+            if !long {
+                tokio::select! {
+                    _ = shared.cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep_until(next_poll) => {}
+                }
+                // A fixed cadence; a poll that overran its slot is followed at once, not twice.
+                next_poll = (next_poll + shared.poll_interval).max(Instant::now());
+            }
+            let http = match &mut conn {
+                Some(h) => h,
+                None => {
+                    let io = st.connect(shared.target.http).await?;
+                    conn.insert(Http1::new(io, &shared.target.host))
+                }
+            };
+            let target = if long {
+                format!(
+                    "/long-poll?topic={}&after={}&timeout={timeout_ms}",
+                    client.topic,
+                    st.resume_after()
+                )
+            } else {
+                format!("/poll?topic={}&after={}", client.topic, st.resume_after())
+            };
+            st.conn.headers_up += http.request("GET", &target, &[], b"").await? as u64;
+            st.report.requests += 1;
+            let head = tokio::select! {
+                _ = shared.cancel.cancelled() => return Ok(()),
+                head = http.read_head() => head?,
+            };
+            st.conn.headers_down += head.len as u64;
+            let (body, _chunk_framing) = http.read_body(&head).await?;
+            if head.status != 200 {
+                return Err(ClientError::Protocol(format!(
+                    "GET {target} answered {}: {}",
+                    head.status,
+                    String::from_utf8_lossy(&body).trim()
+                )));
+            }
+            let envelopes = poll::split(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if envelopes.is_empty() {
+                st.report.empty_polls += 1;
+            }
+            for env in envelopes {
+                st.envelope(env, Encoding::Text)?;
+            }
+            if shared.poll_new_connection || !head.keep_alive {
+                if let Some(h) = conn.take() {
+                    st.finish_conn(&h.io);
+                }
+            }
+        }
+    }
+    .await;
+    if let Some(h) = conn.take() {
+        st.finish_conn(&h.io);
+    }
+    result
+}

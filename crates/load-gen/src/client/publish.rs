@@ -1,0 +1,144 @@
+//! The HTTP publisher: `POST /publish?topic=T` on a kept-alive connection, one message per
+//! scheduled time. Push workloads use one per topic for every transport alike; bidirectional
+//! workloads use one per client for the HTTP transports, which have no upstream of their own.
+//!
+//! Open loop: each message waits for its intended time, never for the previous one to be
+//! "due". If the answer to the previous POST comes late, the next goes out late and the lag shows
+//! in the latency measured from the intended time, and in the publish-lag histogram.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use pushbench_wire::probe::{self, Probe};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::Target;
+use crate::http1::{Http1, HttpError};
+use crate::metrics::{ByteCounts, Recorder};
+use crate::net::{self, KernelBytes};
+use crate::schedule::Schedule;
+
+/// What a publisher did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PublishReport {
+    /// Wire bytes by phase: request heads, payloads, response heads; the answers' bodies count
+    /// as framing.
+    pub bytes: ByteCounts,
+    /// The kernel's view of the same sockets.
+    pub kernel: KernelBytes,
+    /// Messages the server accepted.
+    pub published: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Connections opened.
+    pub connections: u64,
+    /// Publishes that failed.
+    pub errors: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// Who publishes what.
+#[derive(Debug)]
+pub struct Publisher {
+    /// Publisher number: the probe's publisher field, the lock stripe, the source address.
+    pub index: usize,
+    /// Topic name.
+    pub topic: String,
+    /// Topic number in the run.
+    pub topic_index: usize,
+    /// When, and how big.
+    pub schedule: Schedule,
+}
+
+/// Publishes on schedule until the schedule ends or `cancel`.
+pub async fn run(
+    target: Target,
+    publisher: Publisher,
+    recorder: Arc<Recorder>,
+    cancel: CancellationToken,
+) -> PublishReport {
+    let mut report = PublishReport::default();
+    let mut conn: Option<Http1> = None;
+    let mut conn_bytes = ByteCounts::default();
+    let mut payload = String::new();
+    let path = format!("/publish?topic={}", publisher.topic);
+    let clock = recorder.clock;
+    for planned in publisher.schedule {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(clock.at(planned.intended_ns).into()) => {}
+        }
+        let sent_ns = clock.now_ns();
+        probe::write(
+            &mut payload,
+            Probe {
+                intended_ns: planned.intended_ns,
+                sent_ns,
+                publisher: publisher.index as u32,
+            },
+            planned.size,
+        );
+        recorder.published(publisher.index, planned.intended_ns, sent_ns);
+        let outcome: Result<u64, HttpError> = async {
+            if conn.is_none() {
+                report.connections += 1;
+                let io = net::connect(target.http, publisher.index).await?;
+                conn = Some(Http1::new(io, &target.host));
+            }
+            let http = conn.as_mut().expect("connected above");
+            conn_bytes.headers_up +=
+                http.request("POST", &path, &[], payload.as_bytes()).await? as u64;
+            conn_bytes.payload_up += payload.len() as u64;
+            report.requests += 1;
+            let head = http.read_head().await?;
+            conn_bytes.headers_down += head.len as u64;
+            let (body, _) = http.read_body(&head).await?;
+            if head.status != 200 {
+                return Err(HttpError::Malformed(format!(
+                    "publish answered {}: {}",
+                    head.status,
+                    String::from_utf8_lossy(&body).trim()
+                )));
+            }
+            seq_of(&body).ok_or_else(|| HttpError::Malformed("publish answer without seq".into()))
+        }
+        .await;
+        match outcome {
+            Ok(seq) => {
+                report.published += 1;
+                recorder.topic_published[publisher.topic_index].fetch_max(seq, Relaxed);
+            }
+            Err(e) => {
+                report.errors += 1;
+                report.last_error = Some(e.to_string());
+                if let Some(h) = conn.take() {
+                    close(&mut report, &mut conn_bytes, &h);
+                }
+            }
+        }
+    }
+    if let Some(h) = conn.take() {
+        close(&mut report, &mut conn_bytes, &h);
+    }
+    report
+}
+
+fn close(report: &mut PublishReport, conn_bytes: &mut ByteCounts, http: &Http1) {
+    let mut b = std::mem::take(conn_bytes);
+    b.framing_from_totals(http.io.up, http.io.down);
+    report.bytes += b;
+    if let Some(k) = http.io.tcp_info() {
+        report.kernel += k;
+    }
+}
+
+/// The `seq` of a `/publish` answer: `{"topic":"t","seq":42}`.
+fn seq_of(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        seq: u64,
+    }
+    serde_json::from_slice::<Answer>(body).ok().map(|a| a.seq)
+}

@@ -1,0 +1,83 @@
+//! WebSocket client: tokio-tungstenite over a counted socket. The upgrade exchange counts as
+//! setup; envelopes as payload; frame headers, masks, pings and pongs as framing. In
+//! bidirectional workloads the client publishes through the same socket, as a browser would.
+
+use futures_util::{SinkExt, StreamExt};
+use pushbench_wire::envelope::Encoding;
+use pushbench_wire::probe::{self, Probe};
+use std::sync::atomic::Ordering::Relaxed;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{Client, ClientError, Shared, State};
+
+/// One WebSocket connection.
+pub async fn session(
+    shared: &Shared,
+    client: &mut Client,
+    st: &mut State,
+) -> Result<(), ClientError> {
+    let io = st.connect(shared.target.http).await?;
+    let encoding = match shared.encoding {
+        Encoding::Text => "text",
+        Encoding::Binary => "binary",
+    };
+    let url = format!(
+        "ws://{}/ws?topic={}&after={}&encoding={encoding}",
+        shared.target.host,
+        client.topic,
+        st.resume_after()
+    );
+    // Small buffers: 10 000 mostly idle clients must not each hold 128 KiB.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    st.report.requests += 1;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, io, Some(config)).await?;
+    st.conn.setup_up += ws.get_ref().up;
+    st.conn.setup_down += ws.get_ref().down;
+    let result = async {
+        let Some(recorder) = st.ready(shared).await else {
+            return Ok(());
+        };
+        let clock = recorder.clock;
+        let mut payload = String::new();
+        loop {
+            let next_up = client.upstream.as_mut().and_then(|s| s.peek().copied());
+            let up_at = next_up.map(|p| clock.at(p.intended_ns));
+            tokio::select! {
+                _ = shared.cancel.cancelled() => {
+                    let _ = ws.close(None).await;
+                    return Ok(());
+                }
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(t))) => st.envelope(t.as_bytes(), Encoding::Text)?,
+                    Some(Ok(Message::Binary(b))) => st.envelope(&b, Encoding::Binary)?,
+                    Some(Ok(Message::Close(c))) => {
+                        return Err(ClientError::Protocol(format!("server closed the websocket: {c:?}")))
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(ClientError::Protocol("websocket ended".into())),
+                },
+                _ = tokio::time::sleep_until(up_at.unwrap_or_else(|| clock.at(u64::MAX / 2)).into()), if up_at.is_some() => {
+                    let planned = client.upstream.as_mut().and_then(Iterator::next).expect("peeked");
+                    let sent_ns = clock.now_ns();
+                    probe::write(&mut payload, Probe { intended_ns: planned.intended_ns, sent_ns, publisher: client.index as u32 }, planned.size);
+                    recorder.published(client.index, planned.intended_ns, sent_ns);
+                    let message = match shared.encoding {
+                        Encoding::Text => Message::text(payload.clone()),
+                        Encoding::Binary => Message::binary(payload.clone().into_bytes()),
+                    };
+                    ws.send(message).await?;
+                    st.conn.payload_up += payload.len() as u64;
+                    st.report.published += 1;
+                    recorder.topic_published[client.topic_index].fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+    .await;
+    st.finish_conn(ws.get_ref());
+    result
+}

@@ -1,0 +1,192 @@
+//! A deliberately small HTTP/1.1 client: one request at a time on a kept-alive connection, every
+//! byte attributed to a phase (request head, response head, chunk framing, body).
+//!
+//! Written by hand because byte accounting by phase is the point: a general client (hyper,
+//! reqwest) decodes chunked bodies and parses heads out of sight. Heads are parsed with httparse,
+//! the parser hyper itself uses; chunked bodies with `pushbench_wire::chunked`.
+
+use bytes::{Bytes, BytesMut};
+use pushbench_wire::chunked::{ChunkedDecoder, ChunkedError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::net::Counted;
+
+/// Largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Why an exchange failed; the connection is not reused after any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server closed the connection before a complete response.
+    #[error("connection closed by the server")]
+    Closed,
+    /// The response is not HTTP/1.1 as this client understands it.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+impl From<ChunkedError> for HttpError {
+    fn from(e: ChunkedError) -> Self {
+        HttpError::Malformed(e.to_string())
+    }
+}
+
+/// How the body of a response is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `content-length`.
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Status code.
+    pub status: u16,
+    /// Bytes of status line and headers, blank line included.
+    pub len: usize,
+    /// How the body ends.
+    pub body: BodyKind,
+    /// Whether the server will keep the connection open afterwards.
+    pub keep_alive: bool,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Http1 {
+    /// The counted socket.
+    pub io: Counted,
+    buf: BytesMut,
+    host: String,
+    request: Vec<u8>,
+}
+
+impl Http1 {
+    /// A client on a connected socket; `host` goes in the `host` header.
+    pub fn new(io: Counted, host: &str) -> Self {
+        Http1 {
+            io,
+            buf: BytesMut::with_capacity(4096),
+            host: host.to_owned(),
+            request: Vec::with_capacity(256),
+        }
+    }
+
+    /// Writes one request; returns the bytes of its head. A body gets a `content-length`.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<usize, HttpError> {
+        use std::io::Write;
+        self.request.clear();
+        write!(
+            self.request,
+            "{method} {target} HTTP/1.1\r\nhost: {}\r\n",
+            self.host
+        )?;
+        for (k, v) in headers {
+            write!(self.request, "{k}: {v}\r\n")?;
+        }
+        if !body.is_empty() || method == "POST" {
+            write!(self.request, "content-length: {}\r\n", body.len())?;
+        }
+        self.request.extend_from_slice(b"\r\n");
+        let head = self.request.len();
+        self.request.extend_from_slice(body);
+        self.io.write_all(&self.request).await?;
+        Ok(head)
+    }
+
+    async fn fill(&mut self) -> Result<(), HttpError> {
+        if self.io.read_buf(&mut self.buf).await? == 0 {
+            return Err(HttpError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Reads the response head.
+    pub async fn read_head(&mut self) -> Result<Head, HttpError> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let mut body = BodyKind::Length(0);
+                    let mut keep_alive = resp.version == Some(1);
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            let n = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|s| s.trim().parse().ok())
+                                .ok_or_else(|| HttpError::Malformed("bad content-length".into()))?;
+                            body = BodyKind::Length(n);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                            && h.value.eq_ignore_ascii_case(b"chunked")
+                        {
+                            body = BodyKind::Chunked;
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            keep_alive = !h.value.eq_ignore_ascii_case(b"close");
+                        }
+                    }
+                    let _ = self.buf.split_to(len);
+                    return Ok(Head {
+                        status,
+                        len,
+                        body,
+                        keep_alive,
+                    });
+                }
+                Ok(httparse::Status::Partial) => {
+                    if self.buf.len() > MAX_HEAD {
+                        return Err(HttpError::Malformed("response head over 64 KiB".into()));
+                    }
+                    self.fill().await?;
+                }
+                Err(e) => return Err(HttpError::Malformed(e.to_string())),
+            }
+        }
+    }
+
+    /// Reads a whole body; returns it and the bytes of chunk framing around it.
+    pub async fn read_body(&mut self, head: &Head) -> Result<(Bytes, u64), HttpError> {
+        match head.body {
+            BodyKind::Length(n) => {
+                let n = n as usize;
+                while self.buf.len() < n {
+                    self.fill().await?;
+                }
+                Ok((self.buf.split_to(n).freeze(), 0))
+            }
+            BodyKind::Chunked => {
+                let mut decoder = ChunkedDecoder::new();
+                let mut out = BytesMut::new();
+                while !self.read_chunk(&mut decoder, &mut out).await? {}
+                Ok((out.freeze(), decoder.framing_bytes()))
+            }
+        }
+    }
+
+    /// Decodes whatever chunked body bytes are available (reading if none are), appending data
+    /// to `out`. Returns whether the body is complete.
+    pub async fn read_chunk(
+        &mut self,
+        decoder: &mut ChunkedDecoder,
+        out: &mut BytesMut,
+    ) -> Result<bool, HttpError> {
+        if self.buf.is_empty() {
+            self.fill().await?;
+        }
+        let used = decoder.decode(&self.buf, out)?;
+        let _ = self.buf.split_to(used);
+        Ok(decoder.is_done())
+    }
+}

@@ -1,0 +1,194 @@
+//! `load-gen`: `run` a scenario, `validate` a scenario file, or (internally) serve as the
+//! embedded `push-server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use load_gen::runner::{self, Options};
+use load_gen::scenario::Scenario;
+use load_gen::summary;
+use pushbench_wire::Transport;
+use tokio_util::sync::CancellationToken;
+
+/// Drives the same workload through every push transport and measures each.
+#[derive(Debug, Parser)]
+#[command(name = "load-gen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario and write results/<UTC timestamp>-<scenario>/.
+    Run {
+        /// The scenario file, e.g. scenarios/quick.toml.
+        scenario: PathBuf,
+        /// Drive an already running server at http://HOST:PORT instead of starting push-server.
+        #[arg(long)]
+        target: Option<String>,
+        /// With --target: the server's raw TCP address (raw-tcp is skipped without it).
+        #[arg(long)]
+        target_tcp: Option<SocketAddr>,
+        /// Run only these transports (comma-separated), overriding the scenario.
+        #[arg(long, value_delimiter = ',')]
+        transports: Option<Vec<Transport>>,
+        /// Where run folders go.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// An extra flag for the embedded push-server, e.g. --server-arg=--ring-size=4096 (repeatable).
+        #[arg(long = "server-arg", allow_hyphen_values = true)]
+        server_args: Vec<String>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Serve as push-server (how `run` starts its embedded server; same flags as push-server).
+    #[command(hide = true)]
+    PushServer(pushbench_server::cli::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::PushServer(args) => {
+                pushbench_server::cli::init_logging();
+                pushbench_server::cli::serve(args)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+            }
+            Command::Validate { scenarios } => {
+                let mut ok = true;
+                for path in scenarios {
+                    match Scenario::load(&path) {
+                        Ok(s) => println!(
+                            "{}: ok ({} transports, {} clients, {:?} + {:?} warm-up each)",
+                            path.display(),
+                            s.transports.len(),
+                            s.clients,
+                            s.duration,
+                            s.warmup
+                        ),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            ok = false;
+                        }
+                    }
+                }
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                })
+            }
+            Command::Run {
+                scenario,
+                target,
+                target_tcp,
+                transports,
+                results,
+                server_args,
+                quiet,
+            } => {
+                run(
+                    scenario,
+                    target,
+                    target_tcp,
+                    transports,
+                    results,
+                    server_args,
+                    quiet,
+                )
+                .await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    scenario: PathBuf,
+    target: Option<String>,
+    target_tcp: Option<SocketAddr>,
+    transports: Option<Vec<Transport>>,
+    results: PathBuf,
+    server_args: Vec<String>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let scenario = Scenario::load(&scenario).map_err(anyhow::Error::msg)?;
+    let target = target.map(|t| runner::target(&t, target_tcp)).transpose()?;
+    let mut transports = transports;
+    if let Some(t) = &target {
+        if t.tcp.is_none() {
+            // Without a raw TCP address there is nothing to measure raw TCP against.
+            let list = transports.unwrap_or_else(|| scenario.transports.clone());
+            transports = Some(
+                list.into_iter()
+                    .filter(|t| *t != Transport::RawTcp)
+                    .collect(),
+            );
+        }
+    }
+    let fds = pushbench_server::cli::raise_fd_limit();
+    if (fds as usize) < scenario.clients * 2 + 64 {
+        eprintln!(
+            "warning: the open-file limit is {fds}, which may be too low for {} clients; raise it with ulimit -n",
+            scenario.clients
+        );
+    }
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the current transport's books and writing partial results");
+                cancel.cancel();
+            }
+        });
+    }
+    let opts = Options {
+        target,
+        results_root: results,
+        transports,
+        server_args,
+        progress: !quiet,
+    };
+    let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
+        .await
+        .context("running the scenario")?;
+    println!(
+        "\n{}: {}\n",
+        summary.scenario,
+        summary.description.lines().next().unwrap_or("")
+    );
+    print!("{}", summary::table(&summary));
+    println!("\nresults: {}", dir.display());
+    Ok(if cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,407 @@
+//! Where measurements land while a transport runs.
+//!
+//! - [`Clock`]: the generator's one monotonic clock. Publishers stamp intended and actual send
+//!   times with it; subscribers read it on arrival. Latency never crosses clocks.
+//! - [`Recorder`]: HDR histograms in a few lock-striped slots (a slot per group of tasks, not per
+//!   connection: a histogram is ~190 KB and a run may hold 10 000 connections). Each slot keeps an
+//!   interval set, drained every second into the `.hlog`, and a total over the measured window.
+//! - [`Fanout`]: per topic, when the *last* subscriber got each message.
+//! - [`ByteCounts`]: wire bytes by phase and direction.
+//!
+//! Values are recorded in microseconds, from 1 µs to one hour, at 3 significant digits; larger
+//! values saturate at the top rather than being dropped.
+
+use std::collections::VecDeque;
+use std::ops::AddAssign;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use pushbench_wire::probe::Probe;
+use serde::{Deserialize, Serialize};
+
+/// Highest recordable value: one hour in µs.
+pub const MAX_US: u64 = 3_600_000_000;
+
+/// A histogram with pushbench's bounds.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+/// The generator's one clock: nanoseconds since the run's start.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is `start`.
+    pub fn starting_at(start: Instant) -> Self {
+        Clock { start }
+    }
+
+    /// The instant of zero.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Nanoseconds since zero (0 before it).
+    pub fn now_ns(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.start)
+            .as_nanos() as u64
+    }
+
+    /// The instant `ns` after zero.
+    pub fn at(&self, ns: u64) -> Instant {
+        self.start + std::time::Duration::from_nanos(ns)
+    }
+}
+
+/// The histograms pushbench keeps, by the tag they carry in the interval log.
+#[derive(Debug, Clone)]
+pub struct Histos {
+    /// Intended publish time → decoded at a subscriber.
+    pub latency: Histogram<u64>,
+    /// Actual send time → decoded at a subscriber.
+    pub actual: Histogram<u64>,
+    /// Intended publish time → the last subscriber of the topic has it.
+    pub fanout: Histogram<u64>,
+    /// Actual send time − intended send time at the publisher: how far behind schedule the
+    /// generator ran.
+    pub publish_lag: Histogram<u64>,
+}
+
+/// Tags of [`Histos`] in the interval log, in field order.
+pub const TAGS: [&str; 4] = ["latency", "actual", "fanout", "publish-lag"];
+
+impl Histos {
+    /// Empty histograms.
+    pub fn new() -> Self {
+        Histos {
+            latency: histogram(),
+            actual: histogram(),
+            fanout: histogram(),
+            publish_lag: histogram(),
+        }
+    }
+
+    /// The four histograms with their tags.
+    pub fn tagged(&self) -> [(&'static str, &Histogram<u64>); 4] {
+        [
+            (TAGS[0], &self.latency),
+            (TAGS[1], &self.actual),
+            (TAGS[2], &self.fanout),
+            (TAGS[3], &self.publish_lag),
+        ]
+    }
+
+    /// Adds every histogram of `other` into this one.
+    pub fn add(&mut self, other: &Histos) {
+        self.latency.add(&other.latency).expect("same bounds");
+        self.actual.add(&other.actual).expect("same bounds");
+        self.fanout.add(&other.fanout).expect("same bounds");
+        self.publish_lag
+            .add(&other.publish_lag)
+            .expect("same bounds");
+    }
+
+    fn reset(&mut self) {
+        self.latency.reset();
+        self.actual.reset();
+        self.fanout.reset();
+        self.publish_lag.reset();
+    }
+}
+
+impl Default for Histos {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn record(h: &mut Histogram<u64>, ns: u64) {
+    h.saturating_record((ns / 1000).clamp(1, MAX_US));
+}
+
+#[derive(Debug)]
+struct Slot {
+    interval: Histos,
+    total: Histos,
+}
+
+/// Messages the fan-out tracker keeps waiting per topic before counting the oldest incomplete.
+const FANOUT_WINDOW: usize = 65_536;
+
+#[derive(Debug, Default)]
+struct FanoutTopic {
+    /// Sequence number of `pending[0]`.
+    base: u64,
+    /// Per message: subscribers still to receive it, latest arrival so far.
+    pending: VecDeque<(u32, u64)>,
+}
+
+/// Per topic, when the last subscriber received each message.
+#[derive(Debug)]
+pub struct Fanout {
+    subscribers: Vec<u32>,
+    topics: Vec<Mutex<FanoutTopic>>,
+    incomplete: AtomicU64,
+}
+
+impl Fanout {
+    /// `subscribers[t]` is how many subscribers topic `t` has.
+    pub fn new(subscribers: Vec<u32>) -> Self {
+        let topics = subscribers
+            .iter()
+            .map(|_| {
+                Mutex::new(FanoutTopic {
+                    base: 1,
+                    pending: VecDeque::new(),
+                })
+            })
+            .collect();
+        Fanout {
+            subscribers,
+            topics,
+            incomplete: AtomicU64::new(0),
+        }
+    }
+
+    /// One subscriber of `topic` received `seq` at `recv_ns` (never call twice for one
+    /// subscriber and message). Returns the last arrival time once every subscriber has it.
+    pub fn arrive(&self, topic: usize, seq: u64, recv_ns: u64) -> Option<u64> {
+        let subs = self.subscribers[topic];
+        let mut t = self.topics[topic].lock().expect("fanout lock");
+        if seq < t.base {
+            return None;
+        }
+        let idx = (seq - t.base) as usize;
+        while t.pending.len() <= idx {
+            t.pending.push_back((subs, 0));
+        }
+        let entry = &mut t.pending[idx];
+        entry.0 = entry.0.saturating_sub(1);
+        entry.1 = entry.1.max(recv_ns);
+        let done = (entry.0 == 0).then_some(entry.1);
+        while matches!(t.pending.front(), Some((0, _))) {
+            t.pending.pop_front();
+            t.base += 1;
+        }
+        while t.pending.len() > FANOUT_WINDOW {
+            t.pending.pop_front();
+            t.base += 1;
+            self.incomplete.fetch_add(1, Relaxed);
+        }
+        done
+    }
+
+    /// Messages that some subscriber never received, so they have no fan-out latency.
+    pub fn incomplete(&self) -> u64 {
+        let waiting: usize = self
+            .topics
+            .iter()
+            .map(|t| t.lock().expect("fanout lock").pending.len())
+            .sum();
+        self.incomplete.load(Relaxed) + waiting as u64
+    }
+}
+
+/// Latency histograms for one transport's run, shared by all its tasks.
+#[derive(Debug)]
+pub struct Recorder {
+    slots: Vec<Mutex<Slot>>,
+    /// The run's clock.
+    pub clock: Clock,
+    /// Messages whose intended time falls in `measure_from_ns..measure_until_ns` count in the
+    /// totals; the warm-up before it shows only in the interval log.
+    measure_from_ns: u64,
+    measure_until_ns: u64,
+    /// Per topic, the last subscriber's arrival.
+    pub fanout: Fanout,
+    /// Distinct messages delivered so far, for progress and for knowing when the drain is done.
+    pub delivered: AtomicU64,
+    /// Per topic, the highest sequence number known to be published: from `/publish` answers,
+    /// or counted for upstream frames, which get no answer.
+    pub topic_published: Vec<AtomicU64>,
+}
+
+impl Recorder {
+    /// A recorder with `slots` lock stripes, measuring intended times in `from_ns..until_ns`.
+    pub fn new(clock: Clock, slots: usize, from_ns: u64, until_ns: u64, fanout: Fanout) -> Self {
+        Recorder {
+            topic_published: fanout
+                .subscribers
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            slots: (0..slots.max(1))
+                .map(|_| {
+                    Mutex::new(Slot {
+                        interval: Histos::new(),
+                        total: Histos::new(),
+                    })
+                })
+                .collect(),
+            clock,
+            measure_from_ns: from_ns,
+            measure_until_ns: until_ns,
+            fanout,
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    fn measured(&self, intended_ns: u64) -> bool {
+        (self.measure_from_ns..self.measure_until_ns).contains(&intended_ns)
+    }
+
+    /// A subscriber of `topic` decoded a new (not duplicate) message with sequence `seq`.
+    /// `task` picks the lock stripe.
+    pub fn message(&self, task: usize, topic: usize, seq: u64, probe: Probe, recv_ns: u64) {
+        self.delivered.fetch_add(1, Relaxed);
+        let last = self.fanout.arrive(topic, seq, recv_ns);
+        let measured = self.measured(probe.intended_ns);
+        let mut slot = self.slots[task % self.slots.len()]
+            .lock()
+            .expect("slot lock");
+        let latency = recv_ns.saturating_sub(probe.intended_ns);
+        let actual = recv_ns.saturating_sub(probe.sent_ns);
+        record(&mut slot.interval.latency, latency);
+        record(&mut slot.interval.actual, actual);
+        if measured {
+            record(&mut slot.total.latency, latency);
+            record(&mut slot.total.actual, actual);
+        }
+        if let Some(last) = last {
+            let fanout = last.saturating_sub(probe.intended_ns);
+            record(&mut slot.interval.fanout, fanout);
+            if measured {
+                record(&mut slot.total.fanout, fanout);
+            }
+        }
+    }
+
+    /// A publisher sent a message at `sent_ns` that the schedule meant for `intended_ns`.
+    pub fn published(&self, task: usize, intended_ns: u64, sent_ns: u64) {
+        let lag = sent_ns.saturating_sub(intended_ns);
+        let mut slot = self.slots[task % self.slots.len()]
+            .lock()
+            .expect("slot lock");
+        record(&mut slot.interval.publish_lag, lag);
+        if self.measured(intended_ns) {
+            record(&mut slot.total.publish_lag, lag);
+        }
+    }
+
+    /// Takes what every stripe recorded since the last call, merged, and starts new intervals.
+    pub fn take_interval(&self) -> Histos {
+        let mut merged = Histos::new();
+        for slot in &self.slots {
+            let mut slot = slot.lock().expect("slot lock");
+            merged.add(&slot.interval);
+            slot.interval.reset();
+        }
+        merged
+    }
+
+    /// The totals over the measured window, merged.
+    pub fn totals(&self) -> Histos {
+        let mut merged = Histos::new();
+        for slot in &self.slots {
+            merged.add(&slot.lock().expect("slot lock").total);
+        }
+        merged
+    }
+}
+
+/// Wire bytes by phase and direction. `up` is client → server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteCounts {
+    /// Bytes that set a connection up before messages can flow: WebSocket upgrade, raw TCP
+    /// subscribe, the request and response heads of a long-lived stream.
+    pub setup_up: u64,
+    /// See `setup_up`.
+    pub setup_down: u64,
+    /// Request heads sent per poll or per upstream publish.
+    pub headers_up: u64,
+    /// Response heads received per poll or per upstream publish.
+    pub headers_down: u64,
+    /// Everything around the payload: chunk sizes, SSE fields, script wrappers, WebSocket frame
+    /// headers and masks, length prefixes, JSON brackets, heartbeats, gap notices, pings.
+    pub framing_up: u64,
+    /// See `framing_up`.
+    pub framing_down: u64,
+    /// The application message itself: envelopes received, payloads published.
+    pub payload_up: u64,
+    /// See `payload_up`.
+    pub payload_down: u64,
+}
+
+impl ByteCounts {
+    /// All bytes client → server.
+    pub fn up(&self) -> u64 {
+        self.setup_up + self.headers_up + self.framing_up + self.payload_up
+    }
+
+    /// All bytes server → client.
+    pub fn down(&self) -> u64 {
+        self.setup_down + self.headers_down + self.framing_down + self.payload_down
+    }
+
+    /// Fills the framing fields as whatever the socket moved that no other phase claims.
+    pub fn framing_from_totals(&mut self, up_total: u64, down_total: u64) {
+        self.framing_up =
+            up_total.saturating_sub(self.setup_up + self.headers_up + self.payload_up);
+        self.framing_down =
+            down_total.saturating_sub(self.setup_down + self.headers_down + self.payload_down);
+    }
+}
+
+impl AddAssign for ByteCounts {
+    fn add_assign(&mut self, o: ByteCounts) {
+        self.setup_up += o.setup_up;
+        self.setup_down += o.setup_down;
+        self.headers_up += o.headers_up;
+        self.headers_down += o.headers_down;
+        self.framing_up += o.framing_up;
+        self.framing_down += o.framing_down;
+        self.payload_up += o.payload_up;
+        self.payload_down += o.payload_down;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fanout_reports_the_last_arrival_once_everyone_has_it() {
+        let f = Fanout::new(vec![3]);
+        assert_eq!(f.arrive(0, 1, 10), None);
+        assert_eq!(f.arrive(0, 2, 11), None);
+        assert_eq!(f.arrive(0, 1, 30), None);
+        assert_eq!(f.arrive(0, 1, 20), Some(30));
+        assert_eq!(f.incomplete(), 1);
+    }
+
+    #[test]
+    fn warm_up_stays_out_of_the_totals_but_in_the_intervals() {
+        let clock = Clock::starting_at(Instant::now());
+        let r = Recorder::new(clock, 2, 1_000_000_000, 2_000_000_000, Fanout::new(vec![1]));
+        let probe = |intended_ns| Probe {
+            intended_ns,
+            sent_ns: intended_ns,
+            publisher: 0,
+        };
+        r.message(0, 0, 1, probe(500_000_000), 505_000_000);
+        r.message(1, 0, 2, probe(1_500_000_000), 1_502_000_000);
+        let totals = r.totals();
+        assert_eq!(totals.latency.len(), 1);
+        assert_eq!(totals.latency.max(), 2000);
+        assert_eq!(totals.fanout.len(), 1);
+        let interval = r.take_interval();
+        assert_eq!(interval.latency.len(), 2);
+        assert_eq!(r.take_interval().latency.len(), 0);
+    }
+}

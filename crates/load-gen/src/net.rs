@@ -1,0 +1,209 @@
+//! Sockets as the clients use them: connected from a spread of loopback source addresses, with
+//! every byte counted in user space and cross-checked against the kernel's `TCP_INFO`.
+
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A TCP stream that counts the bytes moved through it.
+#[derive(Debug)]
+pub struct Counted {
+    inner: TcpStream,
+    /// Bytes written (client → server).
+    pub up: u64,
+    /// Bytes read (server → client).
+    pub down: u64,
+}
+
+impl Counted {
+    /// Wraps a connected stream.
+    pub fn new(inner: TcpStream) -> Self {
+        Counted {
+            inner,
+            up: 0,
+            down: 0,
+        }
+    }
+
+    /// The kernel's counters for this socket.
+    pub fn tcp_info(&self) -> Option<KernelBytes> {
+        tcp_info(&self.inner)
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.down += (buf.filled().len() - before) as u64;
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.up += n as u64;
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            self.up += n as u64;
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the kernel says a socket moved: TCP payload bytes (no TCP/IP headers) and segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelBytes {
+    /// `tcpi_bytes_acked`: bytes sent and acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// `tcpi_bytes_received`: bytes received.
+    pub bytes_received: u64,
+    /// `tcpi_segs_out`: segments sent, handshake and pure ACKs included.
+    pub segs_out: u64,
+    /// `tcpi_segs_in`: segments received.
+    pub segs_in: u64,
+}
+
+impl std::ops::AddAssign for KernelBytes {
+    fn add_assign(&mut self, o: KernelBytes) {
+        self.bytes_acked += o.bytes_acked;
+        self.bytes_received += o.bytes_received;
+        self.segs_out += o.segs_out;
+        self.segs_in += o.segs_in;
+    }
+}
+
+/// The prefix of Linux's `struct tcp_info` up to `tcpi_segs_in` (the kernel only ever appends to
+/// it). libc's copy stops before the byte counters.
+#[repr(C)]
+#[derive(Default)]
+struct TcpInfoPrefix {
+    u8_fields: [u8; 8],
+    u32_fields: [u32; 24],
+    pacing_rate: u64,
+    max_pacing_rate: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    segs_out: u32,
+    segs_in: u32,
+}
+
+/// Reads `TCP_INFO`; `None` on kernels too old to report byte counters.
+pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
+    let mut info = TcpInfoPrefix::default();
+    let mut len = std::mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
+    // SAFETY: `info` is a plain-old-data buffer of `len` bytes; the kernel writes at most `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut TcpInfoPrefix).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || (len as usize) < std::mem::size_of::<TcpInfoPrefix>() {
+        return None;
+    }
+    Some(KernelBytes {
+        bytes_acked: info.bytes_acked,
+        bytes_received: info.bytes_received,
+        segs_out: info.segs_out as u64,
+        segs_in: info.segs_in as u64,
+    })
+}
+
+/// Loopback source addresses clients connect from, so 10 000s of connections do not run out of
+/// ephemeral ports on one address pair.
+const SOURCES: u8 = 16;
+
+/// Connects to `addr`. For loopback targets, connection `index` uses source address
+/// 127.0.0.(1 + index % 16), with the port picked at connect time (IP_BIND_ADDRESS_NO_PORT).
+pub async fn connect(addr: SocketAddr, index: usize) -> io::Result<Counted> {
+    let stream = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => {
+            let socket = TcpSocket::new_v4()?;
+            let one: libc::c_int = 1;
+            // SAFETY: setting an int socket option on a socket we own.
+            unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+            let source = Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCES as usize) as u8);
+            socket.bind(SocketAddr::new(source.into(), 0))?;
+            socket.connect(addr).await?
+        }
+        _ => TcpStream::connect(addr).await?,
+    };
+    stream.set_nodelay(true)?;
+    Ok(Counted::new(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn user_space_counts_match_the_kernel() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 1000];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf[..300]).await.unwrap();
+        });
+        let mut c = connect(addr, 3).await.unwrap();
+        c.write_all(&[7; 1000]).await.unwrap();
+        let mut back = vec![0; 300];
+        c.read_exact(&mut back).await.unwrap();
+        echo.await.unwrap();
+        assert_eq!((c.up, c.down), (1000, 300));
+        let k = c.tcp_info().expect("TCP_INFO byte counters on Linux");
+        assert_eq!(k.bytes_received, 300);
+        assert_eq!(k.bytes_acked, 1000);
+    }
+}

@@ -1,0 +1,127 @@
+//! push-server's command line: flags into a [`Config`], bind both ports, print where it listens,
+//! serve until Ctrl-C or SIGTERM. Shared by two entry points: the `push-server` binary and
+//! load-gen, which runs the same server as its child process (`load-gen push-server ...`) so a
+//! fresh checkout needs only one `cargo run`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Config;
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+/// One hub, seven push transports: short-poll, long-poll, xhr-stream, iframe, sse, websocket on
+/// the HTTP port, raw TCP on its own.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address of the HTTP port (every transport but raw TCP). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Address of the raw TCP port.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub tcp: SocketAddr,
+    /// Messages kept per topic for resumption.
+    #[arg(long, default_value_t = Config::default().ring_size)]
+    ring_size: usize,
+    /// Messages a subscriber may fall behind before it is resynchronised or sent a gap.
+    #[arg(long, default_value_t = Config::default().send_queue)]
+    send_queue: usize,
+    /// Largest message payload, in bytes.
+    #[arg(long, default_value_t = Config::default().max_message_size)]
+    max_message_size: usize,
+    /// Concurrent connections across both ports.
+    #[arg(long, default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// Distinct topics.
+    #[arg(long, default_value_t = Config::default().max_topics)]
+    max_topics: usize,
+    /// Default long-poll hold time, in milliseconds.
+    #[arg(long, default_value_t = Config::default().long_poll_timeout.as_millis() as u64)]
+    long_poll_timeout_ms: u64,
+    /// Longest hold a long poll may ask for with timeout=, in milliseconds.
+    #[arg(long, default_value_t = Config::default().max_long_poll_timeout.as_millis() as u64)]
+    max_long_poll_timeout_ms: u64,
+    /// Heartbeat interval for idle streams, in milliseconds.
+    #[arg(long, default_value_t = Config::default().heartbeat.as_millis() as u64)]
+    heartbeat_ms: u64,
+    /// The retry: an SSE stream announces, in milliseconds.
+    #[arg(long, default_value_t = Config::default().sse_retry.as_millis() as u64)]
+    sse_retry_ms: u64,
+    /// Largest padding prelude a stream may ask for, in bytes.
+    #[arg(long, default_value_t = Config::default().max_padding)]
+    max_padding: usize,
+    /// How long shutdown waits for connections to close, in milliseconds.
+    #[arg(long, default_value_t = Config::default().shutdown_grace.as_millis() as u64)]
+    shutdown_grace_ms: u64,
+}
+
+impl Args {
+    /// The limits these flags ask for.
+    pub fn config(&self) -> Config {
+        Config {
+            ring_size: self.ring_size,
+            send_queue: self.send_queue,
+            max_message_size: self.max_message_size,
+            max_connections: self.max_connections,
+            max_topics: self.max_topics,
+            long_poll_timeout: Duration::from_millis(self.long_poll_timeout_ms),
+            max_long_poll_timeout: Duration::from_millis(self.max_long_poll_timeout_ms),
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            sse_retry: Duration::from_millis(self.sse_retry_ms),
+            max_padding: self.max_padding,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit: every connection is a descriptor.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Serves with `args` until Ctrl-C or SIGTERM. Logs go to stderr; the one stdout line says where
+/// it listens: `push-server listening http=ADDR tcp=ADDR`.
+pub async fn serve(args: Args) -> anyhow::Result<()> {
+    let config = args.config();
+    config.validate().map_err(anyhow::Error::msg)?;
+    let fds = raise_fd_limit();
+    let http = TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("binding the HTTP port {}", args.http))?;
+    let tcp = TcpListener::bind(args.tcp)
+        .await
+        .with_context(|| format!("binding the raw TCP port {}", args.tcp))?;
+    println!(
+        "push-server listening http={} tcp={}",
+        http.local_addr()?,
+        tcp.local_addr()?
+    );
+    tracing::info!(open_files = fds, ?config, "push-server started");
+    crate::run(http, tcp, config, crate::shutdown_signal())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!("push-server stopped");
+    Ok(())
+}
+
+/// Installs the stderr log subscriber (`RUST_LOG` filters; default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
