@@ -174,6 +174,7 @@ async fn run(
         results_root: results,
         transports,
         server_args,
+        server_exe: None,
         progress: !quiet,
     };
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())

@@ -91,8 +91,10 @@ impl AsyncWrite for Counted {
 /// What the kernel says a socket moved: TCP payload bytes (no TCP/IP headers) and segments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelBytes {
-    /// `tcpi_bytes_acked`: bytes sent and acknowledged by the peer.
-    pub bytes_acked: u64,
+    /// `tcpi_bytes_sent − tcpi_bytes_retrans`: bytes handed to the network once each, whether
+    /// or not acknowledged yet (so a request still in flight at close is counted, as user space
+    /// counts it).
+    pub bytes_sent: u64,
     /// `tcpi_bytes_received`: bytes received.
     pub bytes_received: u64,
     /// `tcpi_segs_out`: segments sent, handshake and pure ACKs included.
@@ -103,15 +105,15 @@ pub struct KernelBytes {
 
 impl std::ops::AddAssign for KernelBytes {
     fn add_assign(&mut self, o: KernelBytes) {
-        self.bytes_acked += o.bytes_acked;
+        self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.segs_out += o.segs_out;
         self.segs_in += o.segs_in;
     }
 }
 
-/// The prefix of Linux's `struct tcp_info` up to `tcpi_segs_in` (the kernel only ever appends to
-/// it). libc's copy stops before the byte counters.
+/// The prefix of Linux's `struct tcp_info` up to `tcpi_bytes_retrans` (Linux 4.19; the kernel
+/// only ever appends to the struct). libc's copy stops before the byte counters.
 #[repr(C)]
 #[derive(Default)]
 struct TcpInfoPrefix {
@@ -123,9 +125,21 @@ struct TcpInfoPrefix {
     bytes_received: u64,
     segs_out: u32,
     segs_in: u32,
+    notsent_bytes: u32,
+    min_rtt: u32,
+    data_segs_in: u32,
+    data_segs_out: u32,
+    delivery_rate: u64,
+    busy_time: u64,
+    rwnd_limited: u64,
+    sndbuf_limited: u64,
+    delivered: u32,
+    delivered_ce: u32,
+    bytes_sent: u64,
+    bytes_retrans: u64,
 }
 
-/// Reads `TCP_INFO`; `None` on kernels too old to report byte counters.
+/// Reads `TCP_INFO`; `None` on kernels too old to report these byte counters.
 pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
     let mut info = TcpInfoPrefix::default();
     let mut len = std::mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
@@ -142,9 +156,13 @@ pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
     if rc != 0 || (len as usize) < std::mem::size_of::<TcpInfoPrefix>() {
         return None;
     }
+    // The peer's FIN advances the receive sequence by one, which the kernel counts as a byte
+    // received; in CLOSE_WAIT it has arrived and we have not closed yet.
+    const TCP_CLOSE_WAIT: u8 = 8;
+    let fin = u64::from(info.u8_fields[0] == TCP_CLOSE_WAIT);
     Some(KernelBytes {
-        bytes_acked: info.bytes_acked,
-        bytes_received: info.bytes_received,
+        bytes_sent: info.bytes_sent - info.bytes_retrans,
+        bytes_received: info.bytes_received - fin,
         segs_out: info.segs_out as u64,
         segs_in: info.segs_in as u64,
     })
@@ -204,6 +222,6 @@ mod tests {
         assert_eq!((c.up, c.down), (1000, 300));
         let k = c.tcp_info().expect("TCP_INFO byte counters on Linux");
         assert_eq!(k.bytes_received, 300);
-        assert_eq!(k.bytes_acked, 1000);
+        assert_eq!(k.bytes_sent, 1000);
     }
 }

@@ -27,9 +27,17 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts push-server with `args` (after the port flags), logging to `log`.
-    pub async fn start(args: &[String], log: &Path) -> anyhow::Result<ServerProcess> {
-        let exe = std::env::current_exe().context("finding load-gen's own executable")?;
+    /// Starts push-server with `args` (after the port flags), logging to `log`. `exe` is a
+    /// load-gen executable (default: this one), run with its `push-server` subcommand.
+    pub async fn start(
+        exe: Option<&Path>,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<ServerProcess> {
+        let exe = match exe {
+            Some(e) => e.to_owned(),
+            None => std::env::current_exe().context("finding load-gen's own executable")?,
+        };
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("creating the server log {}", log.display()))?;
         let mut child = Command::new(exe)
@@ -44,6 +52,8 @@ impl ServerProcess {
                 std::env::var("PUSHBENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .kill_on_drop(true)
+            // Its own process group: Ctrl-C reaches load-gen, which stops the server in order.
+            .process_group(0)
             .spawn()
             .context("starting push-server")?;
         let pid = child.id().context("push-server exited at once")?;

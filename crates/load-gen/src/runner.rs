@@ -44,6 +44,8 @@ pub struct Options {
     pub transports: Option<Vec<Transport>>,
     /// Extra flags for the embedded push-server.
     pub server_args: Vec<String>,
+    /// The load-gen executable that serves as push-server (default: the running one).
+    pub server_exe: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
 }
@@ -161,6 +163,7 @@ async fn run_transport(
         Some(_) => None,
         None => Some(
             ServerProcess::start(
+                opts.server_exe.as_deref(),
                 &opts.server_args,
                 &dir.join(format!("{}.server.log", transport.name())),
             )
@@ -458,7 +461,7 @@ async fn run_transport(
         ));
     }
     let kernel_difference = [
-        bytes.up() as i64 - kernel.bytes_acked as i64,
+        bytes.up() as i64 - kernel.bytes_sent as i64,
         bytes.down() as i64 - kernel.bytes_received as i64,
     ];
     if kernel_difference != [0, 0] {
@@ -512,16 +515,18 @@ async fn run_transport(
             rss_idle_bytes: idle.rss_bytes,
             rss_connected_bytes: connected.rss_bytes,
             rss_peak_bytes: rss_peak.max(connected.rss_bytes),
-            rss_per_connection_bytes: if clients_ready == 0 {
-                0.0
-            } else {
+            rss_per_connection_bytes: (clients_ready > 0
+                && !matches!(transport, Transport::ShortPoll | Transport::LongPoll)
+                && pid.is_some())
+            .then(|| {
                 connected.rss_bytes.saturating_sub(idle.rss_bytes) as f64 / clients_ready as f64
-            },
+            }),
         },
         generator: GeneratorCost {
             cpu_s: generator_cpu,
             cores_used,
             cpu_ms_per_1000_msgs: per_1000(generator_cpu),
+            rss_end_bytes: process::sample_self().rss_bytes,
         },
         generator_bound,
         warnings,

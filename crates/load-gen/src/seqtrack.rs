@@ -76,7 +76,7 @@ impl SeqTracker {
 
     fn advance(&mut self, to: u64) {
         let shift = to - self.highest;
-        self.seen = if shift >= WINDOW as u64 {
+        self.seen = if shift >= WINDOW {
             0
         } else {
             self.seen << shift

@@ -92,8 +92,9 @@ pub struct ServerCost {
     pub rss_connected_bytes: u64,
     /// Largest RSS seen during the run (sampled once a second).
     pub rss_peak_bytes: u64,
-    /// (connected − idle) / clients connected.
-    pub rss_per_connection_bytes: f64,
+    /// (connected − idle) / clients connected, for transports that hold a connection while
+    /// idle. `None` for polling, whose clients hold no connection before the first poll.
+    pub rss_per_connection_bytes: Option<f64>,
 }
 
 /// The generator's own cost.
@@ -105,6 +106,8 @@ pub struct GeneratorCost {
     pub cores_used: f64,
     /// CPU milliseconds per 1,000 delivered messages.
     pub cpu_ms_per_1000_msgs: f64,
+    /// load-gen's RSS at the end of the transport's run: it should not grow with run length.
+    pub rss_end_bytes: u64,
 }
 
 /// Message accounting.
@@ -313,7 +316,8 @@ pub fn table(summary: &Summary) -> String {
         if t.messages.seq.lost + t.messages.seq.gap_notified > 0 {
             notes.push("LOSS".into());
         }
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
             "{:<11} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>7} {:>7} {:>8} {:>8.2} {:>9.1} {:>9}  {}",
             t.transport,
@@ -327,7 +331,7 @@ pub fn table(summary: &Summary) -> String {
             bytes(t.bytes_per_message.total),
             t.requests_per_message,
             t.server.cpu_ms_per_1000_msgs,
-            bytes(t.server.rss_per_connection_bytes),
+            t.server.rss_per_connection_bytes.map_or_else(|| "-".into(), bytes),
             notes.join(" ")
         );
     }

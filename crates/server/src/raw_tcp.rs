@@ -7,11 +7,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use bytes::BytesMut;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::raw_tcp::{self, Frame};
 use pushbench_wire::Transport;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -20,7 +21,7 @@ use crate::hub::{frame_gap, Event, Framing, Start, Subscription};
 use crate::shared::Shared;
 use crate::stats::ConnTag;
 
-/// Most frames buffered before a flush, so one slow batch cannot starve reading.
+/// Most frames written in one vectored write, so one slow batch cannot starve reading.
 const BATCH: usize = 64;
 
 /// Accepts raw TCP connections until shutdown.
@@ -67,7 +68,32 @@ async fn accept_connection(
     }
 }
 
-type Io = BufWriter<CountingIo<TcpStream>>;
+type Io = CountingIo<TcpStream>;
+
+/// Writes every frame in `frames` with as few syscalls as the kernel allows, without copying
+/// them into a per-connection buffer (which idle connections would pay for too).
+async fn write_frames(io: &mut Io, frames: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    let mut offset = 0;
+    while first < frames.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&frames[first][offset..])
+            .chain(frames[first + 1..].iter().map(|f| &f[..]))
+            .map(std::io::IoSlice::new)
+            .collect();
+        let mut written = io.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while first < frames.len() && written >= frames[first].len() - offset {
+            written -= frames[first].len() - offset;
+            first += 1;
+            offset = 0;
+        }
+        offset += written;
+    }
+    frames.clear();
+    Ok(())
+}
 
 /// Serves one connection; `Ok(Some(reason))` when the server closed it with an error frame.
 async fn handle_connection(
@@ -78,8 +104,9 @@ async fn handle_connection(
     stream.set_nodelay(true)?;
     let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
     tag.set(Transport::RawTcp.index());
-    let mut io: Io = BufWriter::with_capacity(16 * 1024, CountingIo::new(stream, tag));
+    let mut io: Io = CountingIo::new(stream, tag);
     let mut buf = BytesMut::with_capacity(1024);
+    let mut frames: Vec<Bytes> = Vec::new();
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
     let mut heartbeat = shared.heartbeat.clone();
@@ -98,26 +125,21 @@ async fn handle_connection(
                 }
                 if let (false, Some((s, _))) = (was_subscribed, &sub) {
                     io.write_all(&raw_tcp::subscribed(s.last_seq())).await?;
-                    io.flush().await?;
                 }
             }
             event = next(&mut sub) => {
                 let (s, framing) = sub.as_mut().expect("next() waits forever without a subscription");
-                write_event(&mut io, s, *framing, event, shared).await?;
-                for _ in 1..BATCH {
+                frames.push(frame_event(s, *framing, event, shared));
+                while frames.len() < BATCH {
                     let Some(event) = s.try_next() else { break };
-                    write_event(&mut io, s, *framing, event, shared).await?;
+                    frames.push(frame_event(s, *framing, event, shared));
                 }
-                io.flush().await?;
+                write_frames(&mut io, &mut frames).await?;
             }
-            _ = heartbeat.changed() => {
-                io.write_all(raw_tcp::HEARTBEAT).await?;
-                io.flush().await?;
-            }
+            _ = heartbeat.changed() => io.write_all(raw_tcp::HEARTBEAT).await?,
         }
     };
     io.write_all(&raw_tcp::error(&reason)).await?;
-    io.flush().await?;
     io.shutdown().await?;
     Ok(Some(reason))
 }
@@ -129,30 +151,19 @@ async fn next(sub: &mut Option<(Subscription, Framing)>) -> Event {
     }
 }
 
-async fn write_event(
-    io: &mut Io,
-    sub: &Subscription,
-    framing: Framing,
-    event: Event,
-    shared: &Shared,
-) -> io::Result<()> {
+/// The bytes for one event: the shared frame of a message, or this subscriber's gap notice.
+fn frame_event(sub: &Subscription, framing: Framing, event: Event, shared: &Shared) -> Bytes {
     match event {
         Event::Message(m) => {
             shared.stats.delivered(Transport::RawTcp, 1);
-            io.write_all(m.framed(framing)).await
+            m.framed(framing).clone()
         }
         Event::Gap {
             first_missing,
             first_available,
         } => {
             shared.stats.gap(Transport::RawTcp);
-            io.write_all(&frame_gap(
-                framing,
-                sub.topic(),
-                first_missing,
-                first_available,
-            ))
-            .await
+            frame_gap(framing, sub.topic(), first_missing, first_available)
         }
     }
 }

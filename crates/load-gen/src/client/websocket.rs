@@ -47,7 +47,13 @@ pub async fn session(
             let up_at = next_up.map(|p| clock.at(p.intended_ns));
             tokio::select! {
                 _ = shared.cancel.cancelled() => {
+                    // A proper close handshake: wait (briefly) for the server's close frame, so
+                    // the bytes counted match what the kernel received.
                     let _ = ws.close(None).await;
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })
+                    .await;
                     return Ok(());
                 }
                 msg = ws.next() => match msg {

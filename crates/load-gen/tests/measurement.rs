@@ -1,0 +1,224 @@
+//! load-gen against a real push-server child: a stall shows up as latency (open loop), and
+//! byte accounting is exact for one known message on every transport.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use load_gen::client::Target;
+use load_gen::process::ServerProcess;
+use load_gen::runner::{self, Options};
+use load_gen::scenario::Scenario;
+use load_gen::summary::{Summary, TransportResult};
+use pushbench_wire::chunked::chunk_overhead;
+use pushbench_wire::{iframe, sse, websocket, Transport};
+use tokio_util::sync::CancellationToken;
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_load-gen"))
+}
+
+fn scenario(body: &str) -> Scenario {
+    let text = format!("description = \"test\"\nseed = 3\n{body}");
+    Scenario::parse(&text, Path::new("test.toml")).unwrap()
+}
+
+fn options(results: &Path, target: Option<Target>) -> Options {
+    Options {
+        target,
+        results_root: results.to_owned(),
+        transports: None,
+        server_args: Vec::new(),
+        server_exe: Some(exe()),
+        progress: false,
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pushbench-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn published(http: std::net::SocketAddr) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+    s.write_all(b"GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["messages_published"].as_u64().unwrap()
+}
+
+/// SIGSTOP the server for half a second in the middle of a run. An open-loop generator must
+/// charge the stall to the messages scheduled during it; a closed-loop one would not see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_shows_up_as_latency() {
+    const STALL: Duration = Duration::from_millis(500);
+    let results = tempdir("stall");
+    let server = ServerProcess::start(Some(&exe()), &[], &results.join("server.log"))
+        .await
+        .unwrap();
+    let target = Target {
+        http: server.http,
+        tcp: Some(server.tcp),
+        host: server.http.to_string(),
+    };
+    let s = scenario(
+        "transports = [\"sse\"]\nclients = 4\nrate = 50\nmessage_size = 64\nduration = \"3s\"\nwarmup = \"0s\"\ndrain = \"3s\"\n",
+    );
+    let opts = options(&results, Some(target));
+    let http = server.http;
+    let run = tokio::spawn(async move { runner::run(&s, &opts, CancellationToken::new()).await });
+    // Stall once the run is clearly under way (not during connection setup).
+    for _ in 0..1000 {
+        if published(http).await >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.pause();
+    tokio::time::sleep(STALL).await;
+    server.resume();
+    let (summary, _) = run.await.unwrap().unwrap();
+    assert!(server.stop().await.unwrap());
+    let sse = &summary.transports[0];
+    assert_eq!(sse.status, "complete");
+    assert_eq!(sse.messages.seq.lost, 0);
+    // The message scheduled as the stall began waited at least the stall, less one period.
+    assert!(
+        sse.latency.max_us >= (STALL - Duration::from_millis(40)).as_micros() as u64,
+        "max latency {} µs does not include a {STALL:?} stall",
+        sse.latency.max_us
+    );
+    // Every message scheduled during the stall is late, not only the first.
+    assert!(sse.latency.p90_us > 50_000, "{:?}", sse.latency);
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+fn text_envelope_len(topic_len: usize, seq_digits: usize, payload: usize) -> u64 {
+    // {"topic":"T","seq":N,"data":"P"}
+    (10 + topic_len + 8 + seq_digits + 9 + payload + 2) as u64
+}
+
+/// One 64-byte message to one subscriber on every transport; every byte accounted by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_accounting_is_exact_for_one_known_message() {
+    let results = tempdir("bytes");
+    // rate 1/s for 1 s with a constant pattern: exactly one message, at t = 0.
+    let s = scenario(
+        "transports = [\"all\"]\nclients = 1\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\n",
+    );
+    let (summary, dir): (Summary, PathBuf) =
+        runner::run(&s, &options(&results, None), CancellationToken::new())
+            .await
+            .unwrap();
+    assert!(dir.join("summary.json").exists());
+    for t in &summary.transports {
+        check_bytes(t, &summary);
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+fn check_bytes(t: &TransportResult, summary: &Summary) {
+    let name = t.transport.as_str();
+    let transport: Transport = name.parse().unwrap();
+    assert_eq!(t.status, "complete", "{name}: {:?}", t.error);
+    assert_eq!(t.messages.seq.delivered, 1, "{name}");
+    assert_eq!(
+        t.kernel_difference,
+        [0, 0],
+        "{name}: user space and TCP_INFO disagree"
+    );
+    // pb.<16-char stamp>.<transport>.0
+    let topic_len = 3 + 16 + 1 + name.len() + 2;
+    let env = text_envelope_len(topic_len, 1, 64);
+    let b = &t.bytes;
+    assert_eq!(
+        b.payload_down, env,
+        "{name}: payload is the envelope as carried"
+    );
+    assert_eq!(b.payload_up, 0, "{name}");
+    let get_head = |path_and_query: &str| -> u64 {
+        // GET <target> HTTP/1.1\r\nhost: 127.0.0.1:PORT\r\n\r\n, host from the summary's own run.
+        let host_len = "127.0.0.1:".len() + 5;
+        (format!("GET {path_and_query} HTTP/1.1\r\nhost: \r\n\r\n").len() + host_len) as u64
+    };
+    let topic = "t".repeat(topic_len);
+    match transport {
+        Transport::ShortPoll | Transport::LongPoll => {
+            let responses = if transport == Transport::LongPoll {
+                t.requests - 1
+            } else {
+                t.requests
+            };
+            // `[` and `]` around every answer; nothing else but the envelope.
+            assert_eq!(b.framing_down, 2 * responses, "{name}");
+            assert_eq!(b.framing_up, 0, "{name}");
+            assert_eq!(b.setup_up + b.setup_down, 0, "{name}");
+            assert!(t.requests >= 2, "{name}: {}", t.requests);
+            let path = if transport == Transport::LongPoll {
+                format!("/long-poll?topic={topic}&after=0&timeout=30000")
+            } else {
+                format!("/poll?topic={topic}&after=0")
+            };
+            let head = get_head(&path);
+            // Ports are 5 digits on Linux's default ephemeral range, and `after` stays one digit.
+            assert_eq!(b.headers_up, head * t.requests, "{name}");
+        }
+        Transport::XhrStream | Transport::Iframe | Transport::Sse => {
+            let (prelude, frame) = match transport {
+                Transport::XhrStream => (0, env as usize + 1),
+                Transport::Iframe => (
+                    iframe::prelude(iframe::DEFAULT_PADDING).len(),
+                    iframe::frame(&vec![b'x'; env as usize]).len(),
+                ),
+                _ => (
+                    sse::retry(2000).len(),
+                    sse::frame(1, &vec![b'x'; env as usize]).len(),
+                ),
+            };
+            let mut framing = (frame - env as usize + chunk_overhead(frame)) as u64;
+            if prelude > 0 {
+                framing += (prelude + chunk_overhead(prelude)) as u64;
+            }
+            assert_eq!(b.framing_down, framing, "{name}");
+            assert_eq!(b.framing_up, 0, "{name}");
+            let path = format!(
+                "/{}?topic={topic}&after=0",
+                transport.path().unwrap().trim_start_matches('/')
+            );
+            let extra = if transport == Transport::Sse {
+                "accept: text/event-stream\r\n".len() as u64
+            } else {
+                0
+            };
+            assert_eq!(b.setup_up, get_head(&path) + extra, "{name}");
+            assert_eq!(b.headers_up + b.headers_down, 0, "{name}");
+        }
+        Transport::WebSocket => {
+            // One unmasked frame down; the client's masked close frame up and the server's close
+            // reply down.
+            assert_eq!(
+                b.framing_down,
+                websocket::header_len(env as usize, false) as u64 + 2,
+                "{name}"
+            );
+            assert_eq!(
+                b.framing_up,
+                websocket::header_len(0, true) as u64,
+                "{name}"
+            );
+        }
+        Transport::RawTcp => {
+            assert_eq!(b.setup_up, (5 + 10 + topic_len) as u64, "{name}");
+            assert_eq!(b.setup_down, 13, "{name}");
+            assert_eq!(b.framing_down, 5, "{name}");
+            assert_eq!(b.framing_up, 0, "{name}");
+        }
+    }
+    let _ = summary;
+}
