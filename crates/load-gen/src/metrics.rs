@@ -12,14 +12,13 @@
 //! values saturate at the top rather than being dropped.
 
 use std::collections::VecDeque;
-use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+pub use pushbench_report::model::ByteCounts;
 use pushbench_wire::probe::Probe;
-use serde::{Deserialize, Serialize};
 
 /// Highest recordable value: one hour in µs.
 pub const MAX_US: u64 = 3_600_000_000;
@@ -312,62 +311,6 @@ impl Recorder {
             merged.add(&slot.lock().expect("slot lock").total);
         }
         merged
-    }
-}
-
-/// Wire bytes by phase and direction. `up` is client → server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ByteCounts {
-    /// Bytes that set a connection up before messages can flow: WebSocket upgrade, raw TCP
-    /// subscribe, the request and response heads of a long-lived stream.
-    pub setup_up: u64,
-    /// See `setup_up`.
-    pub setup_down: u64,
-    /// Request heads sent per poll or per upstream publish.
-    pub headers_up: u64,
-    /// Response heads received per poll or per upstream publish.
-    pub headers_down: u64,
-    /// Everything around the payload: chunk sizes, SSE fields, script wrappers, WebSocket frame
-    /// headers and masks, length prefixes, JSON brackets, heartbeats, gap notices, pings.
-    pub framing_up: u64,
-    /// See `framing_up`.
-    pub framing_down: u64,
-    /// The application message itself: envelopes received, payloads published.
-    pub payload_up: u64,
-    /// See `payload_up`.
-    pub payload_down: u64,
-}
-
-impl ByteCounts {
-    /// All bytes client → server.
-    pub fn up(&self) -> u64 {
-        self.setup_up + self.headers_up + self.framing_up + self.payload_up
-    }
-
-    /// All bytes server → client.
-    pub fn down(&self) -> u64 {
-        self.setup_down + self.headers_down + self.framing_down + self.payload_down
-    }
-
-    /// Fills the framing fields as whatever the socket moved that no other phase claims.
-    pub fn framing_from_totals(&mut self, up_total: u64, down_total: u64) {
-        self.framing_up =
-            up_total.saturating_sub(self.setup_up + self.headers_up + self.payload_up);
-        self.framing_down =
-            down_total.saturating_sub(self.setup_down + self.headers_down + self.payload_down);
-    }
-}
-
-impl AddAssign for ByteCounts {
-    fn add_assign(&mut self, o: ByteCounts) {
-        self.setup_up += o.setup_up;
-        self.setup_down += o.setup_down;
-        self.headers_up += o.headers_up;
-        self.headers_down += o.headers_down;
-        self.framing_up += o.framing_up;
-        self.framing_down += o.framing_down;
-        self.payload_up += o.payload_up;
-        self.payload_down += o.payload_down;
     }
 }
 

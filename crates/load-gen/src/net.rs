@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use serde::{Deserialize, Serialize};
+pub use pushbench_report::model::KernelBytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -85,30 +85,6 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// What the kernel says a socket moved: TCP payload bytes (no TCP/IP headers) and segments.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelBytes {
-    /// `tcpi_bytes_sent − tcpi_bytes_retrans`: bytes handed to the network once each, whether
-    /// or not acknowledged yet (so a request still in flight at close is counted, as user space
-    /// counts it).
-    pub bytes_sent: u64,
-    /// `tcpi_bytes_received`: bytes received.
-    pub bytes_received: u64,
-    /// `tcpi_segs_out`: segments sent, handshake and pure ACKs included.
-    pub segs_out: u64,
-    /// `tcpi_segs_in`: segments received.
-    pub segs_in: u64,
-}
-
-impl std::ops::AddAssign for KernelBytes {
-    fn add_assign(&mut self, o: KernelBytes) {
-        self.bytes_sent += o.bytes_sent;
-        self.bytes_received += o.bytes_received;
-        self.segs_out += o.segs_out;
-        self.segs_in += o.segs_in;
     }
 }
 

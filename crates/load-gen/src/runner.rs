@@ -27,7 +27,6 @@ use crate::process::{self, ServerProcess};
 use crate::scenario::{Direction, Scenario};
 use crate::schedule::Schedule;
 use crate::seqtrack::SeqCounts;
-use crate::setup::Setup;
 use crate::summary::{
     self, BytesPerMessage, GeneratorCost, Messages, Percentiles, ServerCost, Summary,
     TransportResult,
@@ -65,7 +64,7 @@ pub async fn run(
     let dir = opts.results_root.join(format!("{stamp}-{}", scenario.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("scenario.toml"), &scenario.source)?;
-    let setup = Setup::capture(if opts.target.is_some() {
+    let setup = crate::setup::capture(if opts.target.is_some() {
         "target"
     } else {
         "embedded"

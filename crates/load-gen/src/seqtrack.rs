@@ -7,35 +7,9 @@
 //! fills a hole. Holes the server announced with a gap notice are counted apart: the server said
 //! so, rather than losing them silently. Memory per subscriber is fixed.
 
-use serde::{Deserialize, Serialize};
+pub use pushbench_report::model::SeqCounts;
 
 const WINDOW: u64 = 128;
-
-/// Counts for one subscriber, or summed over many.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeqCounts {
-    /// Distinct messages received.
-    pub delivered: u64,
-    /// Expected messages that never arrived and no gap notice covered.
-    pub lost: u64,
-    /// Messages the server announced as gone with a gap notice.
-    pub gap_notified: u64,
-    /// Messages received more than once (the extra copies).
-    pub duplicated: u64,
-    /// Messages that arrived after a higher sequence number.
-    pub reordered: u64,
-}
-
-impl SeqCounts {
-    /// Adds another subscriber's counts.
-    pub fn add(&mut self, o: &SeqCounts) {
-        self.delivered += o.delivered;
-        self.lost += o.lost;
-        self.gap_notified += o.gap_notified;
-        self.duplicated += o.duplicated;
-        self.reordered += o.reordered;
-    }
-}
 
 /// One subscriber's view of one topic.
 #[derive(Debug, Clone, Default)]

@@ -3,30 +3,7 @@
 
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
-/// Where and with what a run happened.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Setup {
-    /// Host name.
-    pub hostname: String,
-    /// CPU model name from `/proc/cpuinfo`.
-    pub cpu: String,
-    /// Cores available to this process.
-    pub cores: usize,
-    /// Total memory, in bytes.
-    pub memory_bytes: u64,
-    /// `uname -r`.
-    pub kernel: String,
-    /// `rustc -V` at run time (the toolchain that built this binary, in practice).
-    pub rustc: String,
-    /// `git rev-parse HEAD`, with `-dirty` when the tree has changes.
-    pub git_revision: String,
-    /// load-gen's version.
-    pub load_gen_version: String,
-    /// Whether the server ran as load-gen's child (`embedded`) or was given with `--target`.
-    pub server: String,
-}
+pub use pushbench_report::model::Setup;
 
 fn command(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
@@ -41,45 +18,43 @@ fn read(path: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-impl Setup {
-    /// Reads the machine now.
-    pub fn capture(server: &str) -> Setup {
-        let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_else(|| "unknown".into());
-        let memory_bytes = read("/proc/meminfo")
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb * 1024);
-        let git_revision = command("git", &["rev-parse", "HEAD"]).map_or_else(
-            || "unknown".into(),
-            |rev| {
-                let dirty = command("git", &["status", "--porcelain", "--untracked-files=no"])
-                    .is_some_and(|s| !s.is_empty());
-                if dirty {
-                    format!("{rev}-dirty")
-                } else {
-                    rev
-                }
-            },
-        );
-        Setup {
-            hostname: read("/proc/sys/kernel/hostname").unwrap_or_else(|| "unknown".into()),
-            cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory_bytes,
-            kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
-            rustc: command("rustc", &["-V"]).unwrap_or_else(|| "unknown".into()),
-            git_revision,
-            load_gen_version: env!("CARGO_PKG_VERSION").into(),
-            server: server.into(),
-        }
+/// Reads the machine now; `server` says how the server under test ran.
+pub fn capture(server: &str) -> Setup {
+    let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let memory_bytes = read("/proc/meminfo")
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
+    let git_revision = command("git", &["rev-parse", "HEAD"]).map_or_else(
+        || "unknown".into(),
+        |rev| {
+            let dirty = command("git", &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}-dirty")
+            } else {
+                rev
+            }
+        },
+    );
+    Setup {
+        hostname: read("/proc/sys/kernel/hostname").unwrap_or_else(|| "unknown".into()),
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+        kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
+        rustc: command("rustc", &["-V"]).unwrap_or_else(|| "unknown".into()),
+        git_revision,
+        load_gen_version: env!("CARGO_PKG_VERSION").into(),
+        server: server.into(),
     }
 }

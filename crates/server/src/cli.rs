@@ -74,15 +74,30 @@ impl Args {
     }
 }
 
-/// Raises the soft open-file limit to the hard limit: every connection is a descriptor.
+/// Raises the open-file limit as far as allowed: every connection is a descriptor. The soft
+/// limit goes to the hard one; a privileged process also lifts the hard limit to 1,048,576 (the
+/// kernel's default `nr_open`). Returns the soft limit in force afterwards.
 pub fn raise_fd_limit() -> u64 {
+    const WANTED: libc::rlim_t = 1 << 20;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_max < WANTED {
+            let raised = libc::rlimit {
+                rlim_cur: WANTED,
+                rlim_max: WANTED,
+            };
+            // Fails without CAP_SYS_RESOURCE; the soft-to-hard step below still applies.
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+        if lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);

@@ -262,8 +262,36 @@ struct TextGap {
     first_available: u64,
 }
 
+/// The exact shape [`encode_text`] writes, read without a JSON parser when the payload needs no
+/// unescaping; `None` sends the caller to the general path.
+fn decode_text_fast(bytes: &[u8]) -> Option<Decoded<'_>> {
+    let rest = bytes.strip_prefix(b"{\"topic\":\"")?;
+    let topic_end = rest.iter().position(|&b| b == b'"')?;
+    let (topic, rest) = rest.split_at(topic_end);
+    let rest = rest.strip_prefix(b"\",\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    let seq = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let payload = rest[digits..]
+        .strip_prefix(b",\"data\":\"")?
+        .strip_suffix(b"\"}")?;
+    if payload.iter().any(|&b| b == b'\\' || b == b'"') || topic.contains(&b'\\') {
+        return None;
+    }
+    Some(Decoded::Message(Message {
+        topic: Cow::Borrowed(std::str::from_utf8(topic).ok()?),
+        seq,
+        payload: Cow::Borrowed(std::str::from_utf8(payload).ok()?),
+    }))
+}
+
 /// Decodes one text envelope.
 pub fn decode_text(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
+    if let Some(decoded) = decode_text_fast(bytes) {
+        return Ok(decoded);
+    }
     let env: TextEnvelope<'_> =
         serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
     match (env.seq, env.data, env.gap) {
@@ -394,6 +422,40 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_json_parser() {
+        for payload in [
+            "plain",
+            "",
+            "with \"quotes\"",
+            "back\\slash",
+            "é ü",
+            "</script>",
+        ] {
+            let enc = encode_text("t.1", 77, payload);
+            let fast = decode_text_fast(&enc);
+            let slow: TextEnvelope<'_> = serde_json::from_slice(&enc).unwrap();
+            assert_eq!(slow.data.as_deref(), Some(payload));
+            if let Some(Decoded::Message(m)) = fast {
+                assert_eq!((m.seq, &*m.topic, &*m.payload), (77, "t.1", payload));
+            } else {
+                // Only payloads that need unescaping leave the fast path.
+                assert!(payload.contains(['"', '\\', '<']), "{payload:?}");
+            }
+            assert_eq!(
+                decode_text(&enc).unwrap(),
+                Decoded::Message(Message {
+                    topic: "t.1".into(),
+                    seq: 77,
+                    payload: payload.into()
+                })
+            );
+        }
+        // Not our exact shape: the general parser decides.
+        assert!(decode_text_fast(br#"{"seq":1,"topic":"t","data":"x"}"#).is_none());
+        assert!(decode_text(br#"{"seq":1,"topic":"t","data":"x"}"#).is_ok());
     }
 
     #[test]

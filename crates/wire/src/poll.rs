@@ -35,11 +35,53 @@ pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
     out.freeze()
 }
 
-/// Splits a poll body into the bytes of each envelope, in order, as they were carried.
+/// Splits a poll body into the bytes of each envelope, in order, as they were carried. A
+/// single scan that tracks strings and nesting; each envelope is checked when it is decoded.
 pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
-    let raw: Vec<&serde_json::value::RawValue> =
-        serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-    Ok(raw.into_iter().map(|r| r.get().as_bytes()).collect())
+    let bad = |why: &str| EnvelopeError::Json(format!("poll body: {why}"));
+    let trimmed = body.trim_ascii();
+    let inner = trimmed
+        .strip_prefix(b"[")
+        .and_then(|b| b.strip_suffix(b"]"))
+        .ok_or_else(|| bad("not a JSON array"))?;
+    let mut out = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, None);
+    for (i, &b) in inner.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if depth == 0 {
+                    start = Some(i);
+                }
+                depth += 1;
+            }
+            b'}' | b']' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| bad("unbalanced brackets"))?;
+                if depth == 0 {
+                    out.push(&inner[start.take().ok_or_else(|| bad("unbalanced brackets"))?..=i]);
+                }
+            }
+            b',' if depth == 0 => {}
+            b' ' | b'\n' | b'\r' | b'\t' => {}
+            _ if depth == 0 => return Err(bad("elements must be objects")),
+            _ => {}
+        }
+    }
+    if depth != 0 || in_string {
+        return Err(bad("truncated"));
+    }
+    Ok(out)
 }
 
 /// Decodes a poll body into its envelopes, in order.
@@ -65,6 +107,8 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         assert_eq!(parsed[1], decode_text(&b).unwrap());
         assert!(parse(b"[1]").is_err());
+        assert!(parse(b"[{").is_err());
+        assert_eq!(split(b" [ ] ").unwrap().len(), 0);
         assert!(parse(b"{").is_err());
     }
 }

@@ -9,35 +9,15 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+pub use pushbench_report::model::PublishReport;
 use pushbench_wire::probe::{self, Probe};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::Target;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::{ByteCounts, Recorder};
-use crate::net::{self, KernelBytes};
+use crate::net;
 use crate::schedule::Schedule;
-
-/// What a publisher did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PublishReport {
-    /// Wire bytes by phase: request heads, payloads, response heads; the answers' bodies count
-    /// as framing.
-    pub bytes: ByteCounts,
-    /// The kernel's view of the same sockets.
-    pub kernel: KernelBytes,
-    /// Messages the server accepted.
-    pub published: u64,
-    /// Requests sent.
-    pub requests: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// Publishes that failed.
-    pub errors: u64,
-    /// The last failure.
-    pub last_error: Option<String>,
-}
 
 /// Who publishes what.
 #[derive(Debug)]

@@ -1,0 +1,371 @@
+//! The results model: what `summary.json` holds. load-gen fills it in; the report reads it back
+//! (and merges several), so both sides share these types rather than two copies of them.
+//!
+//! Every figure is per transport, with units in the field names (`_us`, `_bytes`, `_s`,
+//! `_per_s`). Latency percentiles come from the HDR histograms of the measured window; the
+//! `.hlog` files beside `summary.json` hold the same data per second.
+
+use std::ops::AddAssign;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Identifies the layout of `summary.json`. Bumped on any incompatible change.
+pub const SCHEMA: &str = "pushbench-summary/1";
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// Scenario name (file stem).
+    pub scenario: String,
+    /// The scenario's description.
+    pub description: String,
+    /// When the run started, UTC, RFC 3339.
+    pub started_utc: String,
+    /// Machine and versions.
+    pub setup: Setup,
+    /// Whether every transport ran to the end (false after Ctrl-C or an error).
+    pub complete: bool,
+    /// Run-wide warnings; per-transport ones are in each result too.
+    pub warnings: Vec<String>,
+    /// One entry per transport, in the order they ran.
+    pub transports: Vec<TransportResult>,
+}
+
+/// Latency percentiles, in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest.
+    pub max_us: u64,
+    /// Mean.
+    pub mean_us: f64,
+}
+
+impl Percentiles {
+    /// Reads a histogram (recorded in µs).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            p50_us: h.value_at_quantile(0.5),
+            p90_us: h.value_at_quantile(0.9),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+            mean_us: h.mean(),
+        }
+    }
+}
+
+/// Server cost, sampled from `/proc`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerCost {
+    /// CPU seconds (user + system) from the first publish to the end of the drain.
+    pub cpu_s: f64,
+    /// CPU milliseconds per 1,000 delivered messages.
+    pub cpu_ms_per_1000_msgs: f64,
+    /// RSS before any client connected.
+    pub rss_idle_bytes: u64,
+    /// RSS once every client had subscribed.
+    pub rss_connected_bytes: u64,
+    /// Largest RSS seen during the run (sampled once a second).
+    pub rss_peak_bytes: u64,
+    /// (connected − idle) / clients connected, for transports that hold a connection while
+    /// idle. `None` for polling, whose clients hold no connection before the first poll.
+    pub rss_per_connection_bytes: Option<f64>,
+}
+
+/// The generator's own cost.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct GeneratorCost {
+    /// CPU seconds over the same span as the server's.
+    pub cpu_s: f64,
+    /// `cpu_s` divided by the span's wall time: 1.0 is one core fully busy.
+    pub cores_used: f64,
+    /// CPU milliseconds per 1,000 delivered messages.
+    pub cpu_ms_per_1000_msgs: f64,
+    /// load-gen's RSS at the end of the transport's run: it should not grow with run length.
+    pub rss_end_bytes: u64,
+}
+
+/// Message accounting.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Messages {
+    /// Messages the server accepted from publishers.
+    pub published: u64,
+    /// Deliveries expected: every subscriber of a topic gets every message published to it.
+    pub expected: u64,
+    /// Subscriber-side counts summed over subscribers.
+    #[serde(flatten)]
+    pub seq: SeqCounts,
+    /// Messages that did not reach every subscriber of their topic (no fan-out latency).
+    pub fanout_incomplete: u64,
+}
+
+/// Everything measured for one transport.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransportResult {
+    /// Transport name.
+    pub transport: String,
+    /// `complete`, `partial` (interrupted) or `failed`.
+    pub status: String,
+    /// Why it failed or was cut short.
+    pub error: Option<String>,
+    /// Subscribers asked for.
+    pub clients: usize,
+    /// Subscribers that subscribed before the schedule started.
+    pub clients_ready: usize,
+    /// Topics.
+    pub topics: usize,
+    /// Length of the measured window.
+    pub measured_s: f64,
+    /// Intended publish time → decoded at a subscriber.
+    pub latency: Percentiles,
+    /// Actual send time → decoded at a subscriber (what a closed-loop tool would report).
+    pub actual_send_latency: Percentiles,
+    /// Intended publish time → the last subscriber of the topic has it.
+    pub fanout_latency: Percentiles,
+    /// How late publishers sent, relative to the schedule.
+    pub publish_lag: Percentiles,
+    /// Deliveries in the measured window per second.
+    pub throughput_msgs_per_s: f64,
+    /// Message accounting.
+    pub messages: Messages,
+    /// Subscriber traffic by phase (in bidirectional workloads, their own publishing too).
+    pub bytes: ByteCounts,
+    /// `bytes` divided by delivered messages.
+    pub bytes_per_message: BytesPerMessage,
+    /// (wire bytes − payload bytes) / payload bytes, both directions of subscriber traffic.
+    pub overhead_ratio: f64,
+    /// The kernel's `TCP_INFO` totals over the same sockets, to cross-check `bytes`.
+    pub kernel: KernelBytes,
+    /// `bytes` totals minus the kernel's, up and down: 0 when user-space counting is exact.
+    pub kernel_difference: [i64; 2],
+    /// Push workloads' publishers (`POST /publish`), counted apart: the same for every transport.
+    pub publisher: PublishReport,
+    /// HTTP requests subscribers sent.
+    pub requests: u64,
+    /// `requests` per delivered message.
+    pub requests_per_message: f64,
+    /// Polls answered with nothing.
+    pub empty_polls: u64,
+    /// Subscriber TCP connections opened (reconnects and per-poll connections included).
+    pub connections_opened: u64,
+    /// Subscriber sessions that ended in an error (each followed by a reconnect).
+    pub client_errors: u64,
+    /// One of the errors, for diagnosis.
+    pub last_client_error: Option<String>,
+    /// What serving cost.
+    pub server: ServerCost,
+    /// What generating cost.
+    pub generator: GeneratorCost,
+    /// The generator fell behind its schedule or was close to a full core: figures may describe
+    /// the generator more than the server.
+    pub generator_bound: bool,
+    /// Everything a reader should not miss.
+    pub warnings: Vec<String>,
+}
+
+/// Bytes per delivered message, by phase, both directions together.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct BytesPerMessage {
+    /// All bytes, up and down.
+    pub total: f64,
+    /// Up (client → server).
+    pub up: f64,
+    /// Down (server → client).
+    pub down: f64,
+    /// The application message.
+    pub payload: f64,
+    /// Frame and body framing.
+    pub framing: f64,
+    /// Per-request HTTP heads.
+    pub headers: f64,
+    /// Connection setup.
+    pub setup: f64,
+}
+
+impl BytesPerMessage {
+    /// `b` divided by `messages` (0 when nothing was delivered).
+    pub fn of(b: &ByteCounts, messages: u64) -> Self {
+        let per = |x: u64| {
+            if messages == 0 {
+                0.0
+            } else {
+                x as f64 / messages as f64
+            }
+        };
+        BytesPerMessage {
+            total: per(b.up() + b.down()),
+            up: per(b.up()),
+            down: per(b.down()),
+            payload: per(b.payload_up + b.payload_down),
+            framing: per(b.framing_up + b.framing_down),
+            headers: per(b.headers_up + b.headers_down),
+            setup: per(b.setup_up + b.setup_down),
+        }
+    }
+}
+
+/// Wire bytes by phase and direction. `up` is client → server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteCounts {
+    /// Bytes that set a connection up before messages can flow: WebSocket upgrade, raw TCP
+    /// subscribe, the request and response heads of a long-lived stream.
+    pub setup_up: u64,
+    /// See `setup_up`.
+    pub setup_down: u64,
+    /// Request heads sent per poll or per upstream publish.
+    pub headers_up: u64,
+    /// Response heads received per poll or per upstream publish.
+    pub headers_down: u64,
+    /// Everything around the payload: chunk sizes, SSE fields, script wrappers, WebSocket frame
+    /// headers and masks, length prefixes, JSON brackets, heartbeats, gap notices, pings.
+    pub framing_up: u64,
+    /// See `framing_up`.
+    pub framing_down: u64,
+    /// The application message itself: envelopes received, payloads published.
+    pub payload_up: u64,
+    /// See `payload_up`.
+    pub payload_down: u64,
+}
+
+impl ByteCounts {
+    /// All bytes client → server.
+    pub fn up(&self) -> u64 {
+        self.setup_up + self.headers_up + self.framing_up + self.payload_up
+    }
+
+    /// All bytes server → client.
+    pub fn down(&self) -> u64 {
+        self.setup_down + self.headers_down + self.framing_down + self.payload_down
+    }
+
+    /// Fills the framing fields as whatever the socket moved that no other phase claims.
+    pub fn framing_from_totals(&mut self, up_total: u64, down_total: u64) {
+        self.framing_up =
+            up_total.saturating_sub(self.setup_up + self.headers_up + self.payload_up);
+        self.framing_down =
+            down_total.saturating_sub(self.setup_down + self.headers_down + self.payload_down);
+    }
+}
+
+impl AddAssign for ByteCounts {
+    fn add_assign(&mut self, o: ByteCounts) {
+        self.setup_up += o.setup_up;
+        self.setup_down += o.setup_down;
+        self.headers_up += o.headers_up;
+        self.headers_down += o.headers_down;
+        self.framing_up += o.framing_up;
+        self.framing_down += o.framing_down;
+        self.payload_up += o.payload_up;
+        self.payload_down += o.payload_down;
+    }
+}
+
+/// What the kernel says a socket moved: TCP payload bytes (no TCP/IP headers) and segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelBytes {
+    /// `tcpi_bytes_sent − tcpi_bytes_retrans`: bytes handed to the network once each, whether
+    /// or not acknowledged yet (so a request still in flight at close is counted, as user space
+    /// counts it).
+    pub bytes_sent: u64,
+    /// `tcpi_bytes_received`: bytes received.
+    pub bytes_received: u64,
+    /// `tcpi_segs_out`: segments sent, handshake and pure ACKs included.
+    pub segs_out: u64,
+    /// `tcpi_segs_in`: segments received.
+    pub segs_in: u64,
+}
+
+impl std::ops::AddAssign for KernelBytes {
+    fn add_assign(&mut self, o: KernelBytes) {
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+        self.segs_out += o.segs_out;
+        self.segs_in += o.segs_in;
+    }
+}
+
+/// Counts for one subscriber, or summed over many.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqCounts {
+    /// Distinct messages received.
+    pub delivered: u64,
+    /// Expected messages that never arrived and no gap notice covered.
+    pub lost: u64,
+    /// Messages the server announced as gone with a gap notice.
+    pub gap_notified: u64,
+    /// Messages received more than once (the extra copies).
+    pub duplicated: u64,
+    /// Messages that arrived after a higher sequence number.
+    pub reordered: u64,
+}
+
+impl SeqCounts {
+    /// Adds another subscriber's counts.
+    pub fn add(&mut self, o: &SeqCounts) {
+        self.delivered += o.delivered;
+        self.lost += o.lost;
+        self.gap_notified += o.gap_notified;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
+    }
+}
+
+/// What a publisher did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PublishReport {
+    /// Wire bytes by phase: request heads, payloads, response heads; the answers' bodies count
+    /// as framing.
+    pub bytes: ByteCounts,
+    /// The kernel's view of the same sockets.
+    pub kernel: KernelBytes,
+    /// Messages the server accepted.
+    pub published: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Connections opened.
+    pub connections: u64,
+    /// Publishes that failed.
+    pub errors: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// Where and with what a run happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Setup {
+    /// Host name.
+    pub hostname: String,
+    /// CPU model name from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// Cores available to this process.
+    pub cores: usize,
+    /// Total memory, in bytes.
+    pub memory_bytes: u64,
+    /// `uname -r`.
+    pub kernel: String,
+    /// `rustc -V` at run time (the toolchain that built this binary, in practice).
+    pub rustc: String,
+    /// `git rev-parse HEAD`, with `-dirty` when the tree has changes.
+    pub git_revision: String,
+    /// load-gen's version.
+    pub load_gen_version: String,
+    /// Whether the server ran as load-gen's child (`embedded`) or was given with `--target`.
+    pub server: String,
+}
