@@ -24,28 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario and write results/<UTC timestamp>-<scenario>/.
-    Run {
-        /// The scenario file, e.g. scenarios/quick.toml.
-        scenario: PathBuf,
-        /// Drive an already running server at http://HOST:PORT instead of starting push-server.
-        #[arg(long)]
-        target: Option<String>,
-        /// With --target: the server's raw TCP address (raw-tcp is skipped without it).
-        #[arg(long)]
-        target_tcp: Option<SocketAddr>,
-        /// Run only these transports (comma-separated), overriding the scenario.
-        #[arg(long, value_delimiter = ',')]
-        transports: Option<Vec<Transport>>,
-        /// Where run folders go.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        /// An extra flag for the embedded push-server, e.g. --server-arg=--ring-size=4096 (repeatable).
-        #[arg(long = "server-arg", allow_hyphen_values = true)]
-        server_args: Vec<String>,
-        /// No progress bars.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Run(RunArgs),
     /// Check a scenario file without running it.
     Validate {
         /// Scenario files.
@@ -55,6 +34,35 @@ enum Command {
     /// Serve as push-server (how `run` starts its embedded server; same flags as push-server).
     #[command(hide = true)]
     PushServer(pushbench_server::cli::Args),
+}
+
+/// `load-gen run`'s flags.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The scenario file, e.g. scenarios/quick.toml.
+    scenario: PathBuf,
+    /// Drive an already running server at http://HOST:PORT instead of starting push-server.
+    #[arg(long)]
+    target: Option<String>,
+    /// With --target: the server's raw TCP address (raw-tcp is skipped without it).
+    #[arg(long)]
+    target_tcp: Option<SocketAddr>,
+    /// Run only these transports (comma-separated), overriding the scenario.
+    #[arg(long, value_delimiter = ',')]
+    transports: Option<Vec<Transport>>,
+    /// Where run folders go.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// An extra flag for the embedded push-server, e.g. --server-arg=--ring-size=4096 (repeatable).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+    /// Run only shard K of N: topics t with t % N == K and their clients (merge the shards'
+    /// folders with `load-gen report`).
+    #[arg(long, default_value = "0/1")]
+    shard: runner::Shard,
 }
 
 fn main() -> ExitCode {
@@ -92,26 +100,7 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 })
             }
-            Command::Run {
-                scenario,
-                target,
-                target_tcp,
-                transports,
-                results,
-                server_args,
-                quiet,
-            } => {
-                run(
-                    scenario,
-                    target,
-                    target_tcp,
-                    transports,
-                    results,
-                    server_args,
-                    quiet,
-                )
-                .await
-            }
+            Command::Run(args) => run(args).await,
         }
     });
     match result {
@@ -123,15 +112,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(
-    scenario: PathBuf,
-    target: Option<String>,
-    target_tcp: Option<SocketAddr>,
-    transports: Option<Vec<Transport>>,
-    results: PathBuf,
-    server_args: Vec<String>,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        scenario,
+        target,
+        target_tcp,
+        transports,
+        results,
+        server_args,
+        quiet,
+        shard,
+    } = args;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -176,6 +167,7 @@ async fn run(
         server_args,
         server_exe: None,
         progress: !quiet,
+        shard,
     };
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
         .await

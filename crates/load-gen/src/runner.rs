@@ -47,6 +47,90 @@ pub struct Options {
     pub server_exe: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
+    /// Run only this shard's slice of the topics and their clients.
+    pub shard: Shard,
+}
+
+/// One slice of a run (`--shard K/N`): topics `t` with `t % N == K` and the clients of those
+/// topics. Shards publish to and subscribe from their own topics only, so each shard's latencies
+/// stay on its own clock; their results merge with `load-gen report DIR...`. Schedules are seeded
+/// by global topic and client numbers, so the shards of a run together send exactly what an
+/// unsharded run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K.
+    pub index: usize,
+    /// N.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole run.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard {s:?}: expected K/N, like 0/4"))?;
+        let index: usize = k
+            .parse()
+            .map_err(|_| format!("shard {s:?}: K is not a number"))?;
+        let count: usize = n
+            .parse()
+            .map_err(|_| format!("shard {s:?}: N is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard {s:?}: expected 0 <= K < N"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Which topics and clients this process runs, and how they map to the scenario's numbering.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// Owned topic names, in local order.
+    topics: Vec<String>,
+    /// Each owned topic's number in the whole scenario.
+    topic_global: Vec<usize>,
+    /// Owned clients: (client number in the whole scenario, local topic index).
+    clients: Vec<(usize, usize)>,
+    /// Subscribers per local topic.
+    subscribers: Vec<u32>,
+}
+
+impl Layout {
+    fn new(scenario: &Scenario, shard: Shard, stamp: &str, transport: Transport) -> Layout {
+        let topic_global: Vec<usize> = (0..scenario.topics)
+            .filter(|t| t % shard.count == shard.index)
+            .collect();
+        let local = |global: usize| topic_global.iter().position(|&t| t == global);
+        let clients: Vec<(usize, usize)> = (0..scenario.clients)
+            .filter_map(|i| local(i % scenario.topics).map(|t| (i, t)))
+            .collect();
+        let mut subscribers = vec![0u32; topic_global.len()];
+        for &(_, t) in &clients {
+            subscribers[t] += 1;
+        }
+        Layout {
+            topics: topic_global
+                .iter()
+                .map(|t| format!("pb.{stamp}.{}.{t}", transport.name()))
+                .collect(),
+            topic_global,
+            clients,
+            subscribers,
+        }
+    }
 }
 
 /// p99 publish lag above which the generator is considered behind its schedule.
@@ -60,8 +144,23 @@ pub async fn run(
     opts: &Options,
     cancel: CancellationToken,
 ) -> anyhow::Result<(Summary, PathBuf)> {
+    if opts.shard.count > scenario.topics {
+        anyhow::bail!(
+            "--shard {}: {} shards need at least {} topics; the scenario has {}",
+            opts.shard,
+            opts.shard.count,
+            opts.shard.count,
+            scenario.topics
+        );
+    }
     let (stamp, started_utc) = utc_now();
-    let dir = opts.results_root.join(format!("{stamp}-{}", scenario.name));
+    let dir = match opts.shard {
+        Shard::ALL => opts.results_root.join(format!("{stamp}-{}", scenario.name)),
+        s => opts.results_root.join(format!(
+            "{stamp}-{}-shard{}of{}",
+            scenario.name, s.index, s.count
+        )),
+    };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("scenario.toml"), &scenario.source)?;
     let setup = crate::setup::capture(if opts.target.is_some() {
@@ -77,6 +176,7 @@ pub async fn run(
         started_utc,
         setup,
         complete: false,
+        shard: (opts.shard != Shard::ALL).then(|| opts.shard.to_string()),
         warnings: Vec::new(),
         transports: Vec::new(),
     };
@@ -183,13 +283,10 @@ async fn run_transport(
     let run = cancel.child_token();
     let mut warnings = Vec::new();
 
-    let topics: Vec<String> = (0..scenario.topics)
-        .map(|i| format!("pb.{stamp}.{}.{i}", transport.name()))
-        .collect();
-    let mut subscribers = vec![0u32; scenario.topics];
-    for i in 0..scenario.clients {
-        subscribers[i % scenario.topics] += 1;
-    }
+    let layout = Layout::new(scenario, opts.shard, stamp, transport);
+    let topics = &layout.topics;
+    let subscribers = layout.subscribers.clone();
+    let clients = layout.clients.len();
     let (start_tx, start_rx) = watch::channel(None);
     let shared = Arc::new(client::Shared {
         target: target.clone(),
@@ -221,12 +318,10 @@ async fn run_transport(
 
     // Connect in waves, so 10 000 clients do not overflow the server's accept backlog at once.
     const WAVE: usize = 256;
-    let connect_deadline = Instant::now()
-        + Duration::from_secs(30)
-        + Duration::from_millis(scenario.clients as u64 * 2);
-    let mut handles = Vec::with_capacity(scenario.clients);
-    for i in 0..scenario.clients {
-        let topic_index = i % scenario.topics;
+    let connect_deadline =
+        Instant::now() + Duration::from_secs(30) + Duration::from_millis(clients as u64 * 2);
+    let mut handles = Vec::with_capacity(clients);
+    for (n, &(i, topic_index)) in layout.clients.iter().enumerate() {
         let client = Client {
             index: i,
             topic_index,
@@ -239,8 +334,8 @@ async fn run_transport(
             shared.clone(),
             client,
         )));
-        if (i + 1) % WAVE == 0 {
-            while shared.ready.load(Relaxed) + WAVE < i + 1
+        if (n + 1) % WAVE == 0 {
+            while shared.ready.load(Relaxed) + WAVE < n + 1
                 && Instant::now() < connect_deadline
                 && !run.is_cancelled()
             {
@@ -248,17 +343,16 @@ async fn run_transport(
             }
         }
     }
-    while shared.ready.load(Relaxed) < scenario.clients
+    while shared.ready.load(Relaxed) < clients
         && Instant::now() < connect_deadline
         && !run.is_cancelled()
     {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let clients_ready = shared.ready.load(Relaxed);
-    if clients_ready < scenario.clients {
+    if clients_ready < clients {
         warnings.push(format!(
-            "{transport}: only {clients_ready} of {} subscribers were ready when the schedule started",
-            scenario.clients
+            "{transport}: only {clients_ready} of {clients} subscribers were ready when the schedule started"
         ));
     }
     let connected = pid.and_then(process::sample).unwrap_or_default();
@@ -280,11 +374,12 @@ async fn run_transport(
     let mut upstream_publishers = Vec::new();
     if !bidirectional {
         for (t, topic) in topics.iter().enumerate() {
+            let global = layout.topic_global[t];
             let p = Publisher {
-                index: t,
+                index: global,
                 topic: topic.clone(),
                 topic_index: t,
-                schedule: schedule(t, scenario.topics),
+                schedule: schedule(global, scenario.topics),
             };
             publishers.push(tokio::spawn(publish::run(
                 target.clone(),
@@ -295,8 +390,7 @@ async fn run_transport(
         }
     } else if !own_upstream {
         // HTTP transports have no upstream of their own: each client POSTs beside its subscription.
-        for i in 0..scenario.clients {
-            let topic_index = i % scenario.topics;
+        for &(i, topic_index) in &layout.clients {
             let p = Publisher {
                 index: i,
                 topic: topics[topic_index].clone(),
@@ -478,9 +572,9 @@ async fn run_transport(
         transport: transport.name().into(),
         status: status.into(),
         error: None,
-        clients: scenario.clients,
+        clients,
         clients_ready,
-        topics: scenario.topics,
+        topics: topics.len(),
         measured_s: scenario.duration.as_secs_f64(),
         latency: Percentiles::of(&totals.latency),
         actual_send_latency: Percentiles::of(&totals.actual),
@@ -658,6 +752,33 @@ pub fn utc_now() -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_topics_and_their_clients_without_overlap() {
+        let scenario = Scenario::parse(
+            "description = \"d\"\ntransports = [\"sse\"]\nclients = 10\ntopics = 4\nrate = 1\nmessage_size = 8\nduration = \"1s\"\n",
+            std::path::Path::new("s.toml"),
+        )
+        .unwrap();
+        let all = Layout::new(&scenario, Shard::ALL, "x", Transport::Sse);
+        assert_eq!(all.clients.len(), 10);
+        assert_eq!(all.subscribers, [3, 3, 2, 2]);
+        let shards: Vec<Layout> = (0..3)
+            .map(|k| Layout::new(&scenario, Shard { index: k, count: 3 }, "x", Transport::Sse))
+            .collect();
+        let mut clients: Vec<usize> = shards
+            .iter()
+            .flat_map(|l| l.clients.iter().map(|c| c.0))
+            .collect();
+        clients.sort_unstable();
+        assert_eq!(clients, (0..10).collect::<Vec<_>>());
+        assert_eq!(shards[0].topic_global, [0, 3]);
+        assert_eq!(shards[0].topics[1], "pb.x.sse.3");
+        assert_eq!(shards[0].subscribers, [3, 2]);
+        assert_eq!("1/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
+    }
 
     #[test]
     fn target_urls_are_checked() {

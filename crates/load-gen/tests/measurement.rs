@@ -30,6 +30,7 @@ fn options(results: &Path, target: Option<Target>) -> Options {
         server_args: Vec::new(),
         server_exe: Some(exe()),
         progress: false,
+        shard: runner::Shard::ALL,
     }
 }
 

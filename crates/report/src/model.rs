@@ -28,6 +28,9 @@ pub struct Summary {
     pub setup: Setup,
     /// Whether every transport ran to the end (false after Ctrl-C or an error).
     pub complete: bool,
+    /// `K/N` when this is one shard of a run (`--shard`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// Run-wide warnings; per-transport ones are in each result too.
     pub warnings: Vec<String>,
     /// One entry per transport, in the order they ran.
