@@ -1,5 +1,5 @@
-//! `load-gen`: `run` a scenario, `validate` a scenario file, or (internally) serve as the
-//! embedded `push-server`.
+//! `load-gen`: `run` a scenario, `validate` a scenario file, `report` on results folders,
+//! `compare` two runs, or (internally) serve as the embedded `push-server`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,27 @@ enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+    },
+    /// Write report.html and the PNG charts of a results folder, from summary.json and the
+    /// .hlog files; several folders (shards or repeats of one scenario) are merged first.
+    Report {
+        /// Results folders, e.g. results/20261121T090019Z-quick.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write (default: the folder itself, or <first folder>-merged beside it when
+        /// merging).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two runs: per transport and figure, the ratio B/A, here and as compare.html.
+    Compare {
+        /// The baseline results folder.
+        run_a: PathBuf,
+        /// The results folder compared with it.
+        run_b: PathBuf,
+        /// Where to write the page (default: RUN_B/compare.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Serve as push-server (how `run` starts its embedded server; same flags as push-server).
     #[command(hide = true)]
@@ -101,6 +122,8 @@ fn main() -> ExitCode {
                 })
             }
             Command::Run(args) => run(args).await,
+            Command::Report { dirs, out } => report(&dirs, out.as_deref()),
+            Command::Compare { run_a, run_b, out } => compare(&run_a, &run_b, out.as_deref()),
         }
     });
     match result {
@@ -110,6 +133,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let (run, written) =
+        pushbench_report::report_folders(dirs, out).context("making the report")?;
+    println!(
+        "{}: {}\n",
+        run.summary.scenario,
+        run.summary.description.lines().next().unwrap_or("")
+    );
+    print!("{}", summary::table(&run.summary));
+    for note in &run.notes {
+        println!("note: {note}");
+    }
+    println!("\nreport: {}", written.html.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let (comparison, page) =
+        pushbench_report::compare::compare_folders(a, b, out).context("comparing the runs")?;
+    print!("{}", pushbench_report::compare::terminal(&comparison));
+    println!("\ncompare: {}", page.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -144,10 +195,17 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let fds = pushbench_server::cli::raise_fd_limit();
-    if (fds as usize) < scenario.clients * 2 + 64 {
+    // One socket per subscriber, a second for HTTP transports' upstream in bidirectional
+    // workloads, one per publisher, and room for the rest.
+    let per_client = if scenario.direction == load_gen::scenario::Direction::All {
+        2
+    } else {
+        1
+    };
+    let needed = scenario.clients * per_client + scenario.topics + 256;
+    if (fds as usize) < needed {
         eprintln!(
-            "warning: the open-file limit is {fds}, which may be too low for {} clients; raise it with ulimit -n",
-            scenario.clients
+            "warning: the open-file limit is {fds}, below the {needed} this scenario may need; raise it with ulimit -n"
         );
     }
     let cancel = CancellationToken::new();
@@ -179,6 +237,12 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     print!("{}", summary::table(&summary));
     println!("\nresults: {}", dir.display());
+    if dir.join(pushbench_report::REPORT_HTML).exists() {
+        println!(
+            "report:  {}",
+            dir.join(pushbench_report::REPORT_HTML).display()
+        );
+    }
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
     } else {

@@ -168,22 +168,33 @@ impl Fanout {
         }
     }
 
-    /// One subscriber of `topic` received `seq` at `recv_ns` (never call twice for one
-    /// subscriber and message). Returns the last arrival time once every subscriber has it.
-    pub fn arrive(&self, topic: usize, seq: u64, recv_ns: u64) -> Option<u64> {
+    /// One subscriber of `topic` received each of `seqs` at `recv_ns` (never twice for one
+    /// subscriber and message). Calls `done(i, last_arrival_ns)` for each `seqs[i]` that every
+    /// subscriber now has. One lock per batch, not per message.
+    pub fn arrive(
+        &self,
+        topic: usize,
+        seqs: impl Iterator<Item = u64>,
+        recv_ns: u64,
+        mut done: impl FnMut(usize, u64),
+    ) {
         let subs = self.subscribers[topic];
         let mut t = self.topics[topic].lock().expect("fanout lock");
-        if seq < t.base {
-            return None;
+        for (i, seq) in seqs.enumerate() {
+            if seq < t.base {
+                continue;
+            }
+            let idx = (seq - t.base) as usize;
+            while t.pending.len() <= idx {
+                t.pending.push_back((subs, 0));
+            }
+            let entry = &mut t.pending[idx];
+            entry.0 = entry.0.saturating_sub(1);
+            entry.1 = entry.1.max(recv_ns);
+            if entry.0 == 0 {
+                done(i, entry.1);
+            }
         }
-        let idx = (seq - t.base) as usize;
-        while t.pending.len() <= idx {
-            t.pending.push_back((subs, 0));
-        }
-        let entry = &mut t.pending[idx];
-        entry.0 = entry.0.saturating_sub(1);
-        entry.1 = entry.1.max(recv_ns);
-        let done = (entry.0 == 0).then_some(entry.1);
         while matches!(t.pending.front(), Some((0, _))) {
             t.pending.pop_front();
             t.base += 1;
@@ -193,7 +204,6 @@ impl Fanout {
             t.base += 1;
             self.incomplete.fetch_add(1, Relaxed);
         }
-        done
     }
 
     /// Messages that some subscriber never received, so they have no fan-out latency.
@@ -255,28 +265,53 @@ impl Recorder {
         (self.measure_from_ns..self.measure_until_ns).contains(&intended_ns)
     }
 
-    /// A subscriber of `topic` decoded a new (not duplicate) message with sequence `seq`.
-    /// `task` picks the lock stripe.
-    pub fn message(&self, task: usize, topic: usize, seq: u64, probe: Probe, recv_ns: u64) {
-        self.delivered.fetch_add(1, Relaxed);
-        let last = self.fanout.arrive(topic, seq, recv_ns);
-        let measured = self.measured(probe.intended_ns);
+    /// A subscriber of `topic` decoded new (not duplicate) messages, `(seq, probe)` each, which
+    /// were all in hand at `recv_ns`. `task` picks the lock stripe. Batched so a poll answer or a
+    /// read that carried ten messages takes each lock once.
+    pub fn messages(&self, task: usize, topic: usize, batch: &[(u64, Probe)], recv_ns: u64) {
+        if batch.is_empty() {
+            return;
+        }
+        self.delivered.fetch_add(batch.len() as u64, Relaxed);
+        let mut fanout_done: [Option<u64>; 64] = [None; 64];
+        let mut fanout_late = Vec::new();
+        self.fanout.arrive(
+            topic,
+            batch.iter().map(|(seq, _)| *seq),
+            recv_ns,
+            |i, last| match fanout_done.get_mut(i) {
+                Some(slot) => *slot = Some(last),
+                None => fanout_late.push((i, last)),
+            },
+        );
         let mut slot = self.slots[task % self.slots.len()]
             .lock()
             .expect("slot lock");
-        let latency = recv_ns.saturating_sub(probe.intended_ns);
-        let actual = recv_ns.saturating_sub(probe.sent_ns);
-        record(&mut slot.interval.latency, latency);
-        record(&mut slot.interval.actual, actual);
-        if measured {
-            record(&mut slot.total.latency, latency);
-            record(&mut slot.total.actual, actual);
-        }
-        if let Some(last) = last {
+        let slot = &mut *slot;
+        let mut record_fanout = |i: usize, last: u64| {
+            let probe = batch[i].1;
             let fanout = last.saturating_sub(probe.intended_ns);
             record(&mut slot.interval.fanout, fanout);
-            if measured {
+            if self.measured(probe.intended_ns) {
                 record(&mut slot.total.fanout, fanout);
+            }
+        };
+        for (i, done) in fanout_done.iter().enumerate() {
+            if let Some(last) = done {
+                record_fanout(i, *last);
+            }
+        }
+        for (i, last) in fanout_late {
+            record_fanout(i, last);
+        }
+        for (_, probe) in batch {
+            let latency = recv_ns.saturating_sub(probe.intended_ns);
+            let actual = recv_ns.saturating_sub(probe.sent_ns);
+            record(&mut slot.interval.latency, latency);
+            record(&mut slot.interval.actual, actual);
+            if self.measured(probe.intended_ns) {
+                record(&mut slot.total.latency, latency);
+                record(&mut slot.total.actual, actual);
             }
         }
     }
@@ -321,10 +356,16 @@ mod tests {
     #[test]
     fn fanout_reports_the_last_arrival_once_everyone_has_it() {
         let f = Fanout::new(vec![3]);
-        assert_eq!(f.arrive(0, 1, 10), None);
-        assert_eq!(f.arrive(0, 2, 11), None);
-        assert_eq!(f.arrive(0, 1, 30), None);
-        assert_eq!(f.arrive(0, 1, 20), Some(30));
+        let arrive = |seqs: &[u64], at: u64| {
+            let mut done = Vec::new();
+            f.arrive(0, seqs.iter().copied(), at, |i, last| {
+                done.push((seqs[i], last))
+            });
+            done
+        };
+        assert_eq!(arrive(&[1, 2], 10), []);
+        assert_eq!(arrive(&[1], 30), []);
+        assert_eq!(arrive(&[2, 1], 20), [(1, 30)]);
         assert_eq!(f.incomplete(), 1);
     }
 
@@ -337,8 +378,8 @@ mod tests {
             sent_ns: intended_ns,
             publisher: 0,
         };
-        r.message(0, 0, 1, probe(500_000_000), 505_000_000);
-        r.message(1, 0, 2, probe(1_500_000_000), 1_502_000_000);
+        r.messages(0, 0, &[(1, probe(500_000_000))], 505_000_000);
+        r.messages(1, 0, &[(2, probe(1_500_000_000))], 1_502_000_000);
         let totals = r.totals();
         assert_eq!(totals.latency.len(), 1);
         assert_eq!(totals.latency.max(), 2000);

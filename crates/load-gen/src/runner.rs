@@ -208,6 +208,15 @@ pub async fn run(
             .push("interrupted: the results hold what ran before Ctrl-C".into());
     }
     summary::write(&summary, &dir)?;
+    // The report is made from the files just written, as `load-gen report` would; failing to
+    // draw it loses nothing measured.
+    if let Err(e) = pushbench_report::report_folders(std::slice::from_ref(&dir), None) {
+        eprintln!(
+            "warning: could not write the report ({e}); the results are in {}, and `load-gen report {}` retries",
+            dir.display(),
+            dir.display()
+        );
+    }
     Ok((summary, dir))
 }
 
@@ -221,6 +230,8 @@ fn failed(transport: Transport, scenario: &Scenario, error: String) -> Transport
         clients_ready: 0,
         topics: scenario.topics,
         measured_s: 0.0,
+        warmup_s: scenario.warmup.as_secs_f64(),
+        measured_deliveries: 0,
         latency: Percentiles::default(),
         actual_send_latency: Percentiles::default(),
         fanout_latency: Percentiles::default(),
@@ -576,6 +587,8 @@ async fn run_transport(
         clients_ready,
         topics: topics.len(),
         measured_s: scenario.duration.as_secs_f64(),
+        warmup_s: scenario.warmup.as_secs_f64(),
+        measured_deliveries: totals.latency.len(),
         latency: Percentiles::of(&totals.latency),
         actual_send_latency: Percentiles::of(&totals.actual),
         fanout_latency: Percentiles::of(&totals.fanout),

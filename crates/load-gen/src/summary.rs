@@ -61,8 +61,10 @@ fn ms(us: u64) -> String {
 }
 
 fn bytes(n: f64) -> String {
-    if n >= 10_240.0 {
-        format!("{:.0}K", n / 1024.0)
+    if n >= 1024.0 * 1024.0 {
+        format!("{:.1}M", n / (1024.0 * 1024.0))
+    } else if n >= 1024.0 {
+        format!("{:.1}K", n / 1024.0)
     } else {
         format!("{n:.0}")
     }

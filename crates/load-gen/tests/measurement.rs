@@ -223,3 +223,44 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
     }
     let _ = summary;
 }
+
+/// The server closes kept-alive connections idle longer than its idle timeout. Publishers and
+/// short-poll clients must reconnect and resend (as HTTP clients do) instead of losing the
+/// message or counting an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_survive_the_server_closing_idle_connections() {
+    let results = tempdir("idle");
+    // One message every 500 ms and a poll every 500 ms, against a 200 ms idle timeout.
+    let s = scenario(
+        "transports = [\"short-poll\", \"sse\"]\nclients = 2\nrate = 2\nmessage_size = 32\nduration = \"2s\"\nwarmup = \"0s\"\ndrain = \"2s\"\npoll_interval = \"500ms\"\n",
+    );
+    let mut opts = options(&results, None);
+    opts.server_args = vec!["--idle-timeout-ms=200".into()];
+    let (summary, _) = runner::run(&s, &opts, CancellationToken::new())
+        .await
+        .unwrap();
+    for t in &summary.transports {
+        let name = &t.transport;
+        assert_eq!(t.status, "complete", "{name}");
+        assert!(
+            t.publisher.connections >= 2,
+            "{name}: the server should have closed idle publisher connections"
+        );
+        assert_eq!(
+            t.publisher.errors, 0,
+            "{name}: {:?}",
+            t.publisher.last_error
+        );
+        assert_eq!(t.client_errors, 0, "{name}: {:?}", t.last_client_error);
+        assert_eq!(t.messages.published, 4, "{name}");
+        assert_eq!(t.messages.seq.delivered, 8, "{name}");
+        assert_eq!(t.messages.seq.lost, 0, "{name}");
+    }
+    let poll = &summary.transports[0];
+    assert!(
+        poll.connections_opened >= 4,
+        "short-poll clients reconnect after idle closes: {}",
+        poll.connections_opened
+    );
+    std::fs::remove_dir_all(&results).unwrap();
+}

@@ -3,8 +3,100 @@
 //! # Layout
 //! - [`model`]: the types `summary.json` holds. load-gen fills them in; everything here reads
 //!   them back.
+//! - [`load`]: reads a results folder (`summary.json`, `scenario.toml`, one `.hlog` interval
+//!   log per transport) into a [`Run`], and merges several runs (shards or repeats) by adding
+//!   histograms and summing counters; its module doc says how the measured window is cut out
+//!   of the interval logs and how merged figures are recomputed.
+//! - [`charts`]: the six PNG charts of a run; [`text`] sets their text in the embedded font;
+//!   [`style`] holds the colour of each transport and number formatting, shared with the HTML.
+//! - [`html`]: `report.html`, one self-contained page with the charts inlined.
+//! - [`compare`]: two runs side by side, per transport and figure the ratio B/A, for the
+//!   terminal and as `compare.html`.
+//! - [`error`]: what can fail.
 //!
-//! Data arrives as a results folder (`summary.json` plus one `.hlog` per transport) written by
-//! load-gen.
+//! Data flows one way: results folder(s) → [`load::load`] (→ [`load::merge`]) → [`Run`] →
+//! [`charts`] and [`html`] → `report.html` and the PNGs beside it. [`report_folders`] is the
+//! whole path in one call, as `load-gen report` and the end of `load-gen run` use it.
 
+pub mod charts;
+pub mod compare;
+pub mod error;
+pub mod html;
+pub mod load;
 pub mod model;
+pub mod style;
+pub mod text;
+
+use std::path::{Path, PathBuf};
+
+pub use error::Error;
+pub use load::Run;
+
+/// The report's page in a results folder.
+pub const REPORT_HTML: &str = "report.html";
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// `report.html`.
+    pub html: PathBuf,
+    /// The PNG charts, in the order the page shows them.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Writes the PNG charts and `report.html` of `run` into `dir`.
+pub fn write_report(run: &Run, dir: &Path) -> Result<Written, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let charts = charts::draw_all(run, dir)?;
+    let page = html::page(run, &charts, dir)?;
+    let path = dir.join(REPORT_HTML);
+    std::fs::write(&path, page).map_err(Error::io(&path))?;
+    Ok(Written {
+        html: path,
+        charts: charts.iter().map(|c| dir.join(c.file)).collect(),
+    })
+}
+
+/// Reads one or more results folders and writes their report.
+///
+/// One folder: the report goes into it. Several (shards or repeats of one scenario): they are
+/// merged ([`load::merge`]) and written, with a merged `summary.json`, `scenario.toml` and
+/// interval logs, into `out`, so the merged folder can be reported on, compared and merged
+/// again like any other. `out` defaults to the first folder's name with `-merged` in its
+/// parent. Returns the run as reported and where it was written.
+pub fn report_folders(dirs: &[PathBuf], out: Option<&Path>) -> Result<(Run, Written), Error> {
+    let runs = dirs
+        .iter()
+        .map(|d| load::load(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = runs.len() > 1;
+    let run = load::merge(runs)?;
+    let out = match out {
+        Some(o) => o.to_path_buf(),
+        None if merged => default_merged_dir(&dirs[0]),
+        None => dirs[0].clone(),
+    };
+    if merged {
+        let same = |d: &Path| match (d.canonicalize(), out.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if let Some(d) = dirs.iter().find(|d| same(d)) {
+            return Err(Error::OutIsInput { path: d.clone() });
+        }
+        load::write_run(&run, &out)?;
+    }
+    let written = write_report(&run, &out)?;
+    Ok((run, written))
+}
+
+/// `results/<first>-merged` for a merge whose first folder is `results/<first>`.
+pub fn default_merged_dir(first: &Path) -> PathBuf {
+    let name = first
+        .file_name()
+        .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+    first
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("{name}-merged"))
+}

@@ -136,6 +136,13 @@ pub struct TransportResult {
     pub topics: usize,
     /// Length of the measured window.
     pub measured_s: f64,
+    /// Warm-up before it, excluded from every figure but the interval logs.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Deliveries of messages whose intended send time fell in the measured window: the count
+    /// behind `latency` and `throughput_msgs_per_s`.
+    #[serde(default)]
+    pub measured_deliveries: u64,
     /// Intended publish time → decoded at a subscriber.
     pub latency: Percentiles,
     /// Actual send time → decoded at a subscriber (what a closed-loop tool would report).

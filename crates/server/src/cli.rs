@@ -53,6 +53,10 @@ pub struct Args {
     /// How long shutdown waits for connections to close, in milliseconds.
     #[arg(long, default_value_t = Config::default().shutdown_grace.as_millis() as u64)]
     shutdown_grace_ms: u64,
+    /// How long an HTTP connection may sit idle (or dribble a request head) before it is closed,
+    /// in milliseconds.
+    #[arg(long, default_value_t = Config::default().idle_timeout.as_millis() as u64)]
+    idle_timeout_ms: u64,
 }
 
 impl Args {
@@ -70,6 +74,7 @@ impl Args {
             sse_retry: Duration::from_millis(self.sse_retry_ms),
             max_padding: self.max_padding,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
         }
     }
 }

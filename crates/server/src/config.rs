@@ -32,6 +32,9 @@ pub struct Config {
     pub max_padding: usize,
     /// How long shutdown waits for connections to close before exiting anyway.
     pub shutdown_grace: Duration,
+    /// How long an HTTP connection may wait for (the rest of) a request head, idle keep-alive
+    /// time included, before the server closes it.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             sse_retry: Duration::from_millis(2000),
             max_padding: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -66,6 +70,9 @@ impl Config {
             if value == 0 {
                 return Err(format!("--{name} must be at least 1"));
             }
+        }
+        if self.idle_timeout.is_zero() {
+            return Err("--idle-timeout-ms must be longer than 0".into());
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0".into());

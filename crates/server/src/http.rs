@@ -28,7 +28,7 @@ use crate::counting::CountingIo;
 use crate::hub::HubError;
 use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
-use crate::{iframe, poll, sse, websocket, xhr_stream};
+use crate::{iframe, page, poll, sse, websocket, xhr_stream};
 
 /// Every response body: whole or streamed.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -215,7 +215,7 @@ async fn handle_connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(shared.config.idle_timeout);
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {
@@ -239,6 +239,7 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
     let result = match (&method, path.as_str(), transport) {
         (&Method::POST, "/publish", _) => publish(req, shared).await,
         (&Method::GET, "/stats", _) => Ok(stats(shared)),
+        (&Method::GET, "/", _) => Ok(page::index()),
         (&Method::GET, _, Some(t)) => match t {
             Transport::ShortPoll => poll::short(req, shared),
             Transport::LongPoll => poll::long(req, shared).await,
@@ -249,7 +250,7 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
             Transport::RawTcp => unreachable!("raw TCP has no HTTP path"),
         },
         (_, "/publish", _) => Err(not_allowed("POST")),
-        (_, "/stats", _) | (_, _, Some(_)) => Err(not_allowed("GET")),
+        (_, "/stats" | "/", _) | (_, _, Some(_)) => Err(not_allowed("GET")),
         _ => Err(Rejection {
             status: StatusCode::NOT_FOUND,
             reason: format!("no such endpoint: {path}"),

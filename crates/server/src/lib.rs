@@ -10,6 +10,7 @@
 //!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).
 //! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket.
 //! - [`config`]: every limit, [`shared`]: what connection tasks share.
+//! - [`page`]: `GET /`, a page that watches every browser transport side by side.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
 //! subscriber loop → socket. [`run`] is the whole server; [`cli`] turns flags into a [`Config`]
@@ -21,6 +22,7 @@ pub mod counting;
 pub mod http;
 pub mod hub;
 pub mod iframe;
+pub mod page;
 pub mod poll;
 pub mod raw_tcp;
 pub mod shared;

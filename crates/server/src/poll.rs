@@ -86,9 +86,11 @@ pub async fn long(
     let mut sub = subscribe(&query, shared)?;
     let mut events = Vec::new();
     tokio::select! {
-        // On shutdown or timeout the answer is whatever arrived: nothing.
+        // Biased: a message already waiting wins over an expired timeout (timeout=0 asks "is
+        // anything there?" and must get a deterministic answer). On shutdown or timeout the
+        // answer is whatever arrived: nothing.
+        biased;
         _ = shared.shutdown.cancelled() => {}
-        _ = tokio::time::sleep(timeout) => {}
         first = sub.next() => {
             events.push(first);
             // Everything else already queued goes in the same answer, up to one ring's worth.
@@ -97,6 +99,7 @@ pub async fn long(
                 events.push(e);
             }
         }
+        _ = tokio::time::sleep(timeout) => {}
     }
     Ok(answer(shared, Transport::LongPoll, sub.topic(), &events))
 }

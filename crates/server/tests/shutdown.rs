@@ -6,7 +6,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use pushbench_server::Config;
-use pushbench_wire::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use util::{Sub, TestServer};
 
@@ -14,13 +13,7 @@ use util::{Sub, TestServer};
 async fn shutdown_closes_every_stream_cleanly() {
     let server = TestServer::start(Config::default()).await;
     let mut subs = Vec::new();
-    for t in [
-        Transport::XhrStream,
-        Transport::Iframe,
-        Transport::Sse,
-        Transport::WebSocket,
-        Transport::RawTcp,
-    ] {
+    for t in util::HOLDING {
         subs.push(Sub::open(&server, t, "t", None).await);
     }
     let long_poll = {

@@ -277,7 +277,7 @@ fn decode_text_fast(bytes: &[u8]) -> Option<Decoded<'_>> {
     let payload = rest[digits..]
         .strip_prefix(b",\"data\":\"")?
         .strip_suffix(b"\"}")?;
-    if payload.iter().any(|&b| b == b'\\' || b == b'"') || topic.contains(&b'\\') {
+    if memchr::memchr2(b'\\', b'"', payload).is_some() || topic.contains(&b'\\') {
         return None;
     }
     Some(Decoded::Message(Message {

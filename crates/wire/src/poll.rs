@@ -35,32 +35,41 @@ pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
     out.freeze()
 }
 
-/// Splits a poll body into the bytes of each envelope, in order, as they were carried. A
-/// single scan that tracks strings and nesting; each envelope is checked when it is decoded.
+/// Splits a poll body into the bytes of each envelope, in order, as they were carried. One pass
+/// that tracks nesting outside strings and jumps from quote to quote inside them (payloads are
+/// most of the bytes); each envelope is checked when it is decoded.
 pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
     let bad = |why: &str| EnvelopeError::Json(format!("poll body: {why}"));
-    let trimmed = body.trim_ascii();
-    let inner = trimmed
+    let inner = body
+        .trim_ascii()
         .strip_prefix(b"[")
         .and_then(|b| b.strip_suffix(b"]"))
         .ok_or_else(|| bad("not a JSON array"))?;
     let mut out = Vec::new();
-    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, None);
-    for (i, &b) in inner.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
+    while i < inner.len() {
+        match inner[i] {
+            b'"' => {
+                // The closing quote is the next one not escaped by an odd run of backslashes.
+                let mut j = i + 1;
+                loop {
+                    let q = memchr::memchr(b'"', &inner[j..]).ok_or_else(|| bad("truncated"))? + j;
+                    let backslashes = inner[j..q]
+                        .iter()
+                        .rev()
+                        .take_while(|&&b| b == b'\\')
+                        .count();
+                    j = q + 1;
+                    if backslashes % 2 == 0 {
+                        break;
+                    }
+                }
+                i = j;
+                continue;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 if depth == 0 {
-                    start = Some(i);
+                    start = i;
                 }
                 depth += 1;
             }
@@ -69,16 +78,16 @@ pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
                     .checked_sub(1)
                     .ok_or_else(|| bad("unbalanced brackets"))?;
                 if depth == 0 {
-                    out.push(&inner[start.take().ok_or_else(|| bad("unbalanced brackets"))?..=i]);
+                    out.push(&inner[start..=i]);
                 }
             }
-            b',' if depth == 0 => {}
-            b' ' | b'\n' | b'\r' | b'\t' => {}
+            b',' | b' ' | b'\n' | b'\r' | b'\t' => {}
             _ if depth == 0 => return Err(bad("elements must be objects")),
             _ => {}
         }
+        i += 1;
     }
-    if depth != 0 || in_string {
+    if depth != 0 {
         return Err(bad("truncated"));
     }
     Ok(out)
@@ -109,6 +118,11 @@ mod tests {
         assert!(parse(b"[1]").is_err());
         assert!(parse(b"[{").is_err());
         assert_eq!(split(b" [ ] ").unwrap().len(), 0);
+        // Quotes, escaped quotes and escaped backslashes inside strings do not end them early.
+        let tricky = encode_text("t", 9, "a\"],[{\\\"}\\");
+        let both = body([&tricky, &c]);
+        assert_eq!(split(&both).unwrap(), vec![&tricky[..], &c[..]]);
+        assert!(split(br#"[{"a":"unterminated}]"#).is_err());
         assert!(parse(b"{").is_err());
     }
 }

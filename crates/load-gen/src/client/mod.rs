@@ -130,6 +130,8 @@ pub struct State {
     /// The current connection's byte tallies (framing is derived at close).
     pub conn: ByteCounts,
     recorder: Option<Arc<Recorder>>,
+    /// New messages decoded from the current read, recorded together by [`State::flush`].
+    batch: Vec<(u64, probe::Probe)>,
     index: usize,
     topic_index: usize,
 }
@@ -150,14 +152,16 @@ impl State {
         Some(recorder)
     }
 
-    /// Decodes one envelope as received and records it.
+    /// Decodes one envelope as received; [`State::flush`] records it once the read that carried
+    /// it is fully decoded.
     pub fn envelope(&mut self, bytes: &[u8], encoding: Encoding) -> Result<(), ClientError> {
-        let recorder = self.recorder.as_ref().ok_or_else(|| {
-            ClientError::Protocol("a message arrived before the run started".into())
-        })?;
+        if self.recorder.is_none() {
+            return Err(ClientError::Protocol(
+                "a message arrived before the run started".into(),
+            ));
+        }
         let decoded =
             envelope::decode(encoding, bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let recv_ns = recorder.clock.now_ns();
         match decoded {
             Decoded::Message(m) => {
                 self.conn.payload_down += bytes.len() as u64;
@@ -165,12 +169,26 @@ impl State {
                     let probe = probe::parse(&m.payload).ok_or_else(|| {
                         ClientError::Protocol("payload is not a pushbench probe".into())
                     })?;
-                    recorder.message(self.index, self.topic_index, m.seq, probe, recv_ns);
+                    self.batch.push((m.seq, probe));
                 }
             }
             Decoded::Gap(g) => self.tracker.gap(g.first_missing, g.first_available),
         }
         Ok(())
+    }
+
+    /// Records every message decoded since the last flush as received now: the moment the read
+    /// that carried them is fully decoded.
+    pub fn flush(&mut self) {
+        if let (Some(recorder), false) = (&self.recorder, self.batch.is_empty()) {
+            recorder.messages(
+                self.index,
+                self.topic_index,
+                &self.batch,
+                recorder.clock.now_ns(),
+            );
+            self.batch.clear();
+        }
     }
 
     /// Closes the books on one connection: derives framing and reads `TCP_INFO`.
@@ -206,6 +224,7 @@ pub async fn run_subscriber(
         tracker: SeqTracker::starting_after(0),
         conn: ByteCounts::default(),
         recorder: None,
+        batch: Vec::new(),
         index: client.index,
         topic_index: client.topic_index,
     };
@@ -286,6 +305,7 @@ pub async fn stream_session(
             for env in envelopes.drain(..) {
                 st.envelope(&env, Encoding::Text)?;
             }
+            st.flush();
             if done {
                 return Err(ClientError::Protocol("the server ended the stream".into()));
             }

@@ -5,12 +5,14 @@
 //! array's brackets and commas (and any chunk framing) as framing. With `poll_new_connection` each
 //! poll opens its own TCP connection, as a client behind a proxy that does not keep alive would.
 
+use bytes::Bytes;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::poll;
 use tokio::time::Instant;
 
 use super::{Client, ClientError, Shared, State};
-use crate::http1::Http1;
+
+use crate::http1::{Head, Http1, HttpError};
 
 /// Polls until cancelled.
 pub async fn session(
@@ -35,13 +37,6 @@ pub async fn session(
                 // A fixed cadence; a poll that overran its slot is followed at once, not twice.
                 next_poll = (next_poll + shared.poll_interval).max(Instant::now());
             }
-            let http = match &mut conn {
-                Some(h) => h,
-                None => {
-                    let io = st.connect(shared.target.http).await?;
-                    conn.insert(Http1::new(io, &shared.target.host))
-                }
-            };
             let target = if long {
                 format!(
                     "/long-poll?topic={}&after={}&timeout={timeout_ms}",
@@ -51,14 +46,42 @@ pub async fn session(
             } else {
                 format!("/poll?topic={}&after={}", client.topic, st.resume_after())
             };
-            st.conn.headers_up += http.request("GET", &target, &[], b"").await? as u64;
-            st.report.requests += 1;
-            let head = tokio::select! {
-                _ = shared.cancel.cancelled() => return Ok(()),
-                head = http.read_head() => head?,
+            let mut retried = false;
+            let (head, body) = loop {
+                let reused = conn.is_some();
+                let http = match &mut conn {
+                    Some(h) => h,
+                    None => {
+                        let io = st.connect(shared.target.http).await?;
+                        conn.insert(Http1::new(io, &shared.target.host))
+                    }
+                };
+                let exchange: Result<Option<(Head, Bytes)>, HttpError> = async {
+                    st.conn.headers_up += http.request("GET", &target, &[], b"").await? as u64;
+                    st.report.requests += 1;
+                    let head = tokio::select! {
+                        _ = shared.cancel.cancelled() => return Ok(None),
+                        head = http.read_head() => head?,
+                    };
+                    st.conn.headers_down += head.len as u64;
+                    let (body, _chunk_framing) = http.read_body(&head).await?;
+                    Ok(Some((head, body)))
+                }
+                .await;
+                match exchange {
+                    Ok(Some(answer)) => break answer,
+                    Ok(None) => return Ok(()),
+                    // A kept-alive connection the server closed while idle: retry once on a
+                    // fresh one, as HTTP clients do, rather than count an error.
+                    Err(HttpError::Closed | HttpError::Io(_)) if reused && !retried => {
+                        retried = true;
+                        if let Some(h) = conn.take() {
+                            st.finish_conn(&h.io);
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
-            st.conn.headers_down += head.len as u64;
-            let (body, _chunk_framing) = http.read_body(&head).await?;
             if head.status != 200 {
                 return Err(ClientError::Protocol(format!(
                     "GET {target} answered {}: {}",
@@ -73,6 +96,7 @@ pub async fn session(
             for env in envelopes {
                 st.envelope(env, Encoding::Text)?;
             }
+            st.flush();
             if shared.poll_new_connection || !head.keep_alive {
                 if let Some(h) = conn.take() {
                     st.finish_conn(&h.io);

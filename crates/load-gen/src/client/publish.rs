@@ -61,30 +61,45 @@ pub async fn run(
             planned.size,
         );
         recorder.published(publisher.index, planned.intended_ns, sent_ns);
-        let outcome: Result<u64, HttpError> = async {
-            if conn.is_none() {
-                report.connections += 1;
-                let io = net::connect(target.http, publisher.index).await?;
-                conn = Some(Http1::new(io, &target.host));
+        // A kept-alive connection the server has since closed (idle timeout) fails on first
+        // use; like any HTTP client, retry once on a fresh connection before calling it an error.
+        let mut outcome: Result<u64, HttpError> = Err(HttpError::Closed);
+        for _attempt in 0..2 {
+            let reused = conn.is_some();
+            outcome = async {
+                if conn.is_none() {
+                    report.connections += 1;
+                    let io = net::connect(target.http, publisher.index).await?;
+                    conn = Some(Http1::new(io, &target.host));
+                }
+                let http = conn.as_mut().expect("connected above");
+                conn_bytes.headers_up +=
+                    http.request("POST", &path, &[], payload.as_bytes()).await? as u64;
+                conn_bytes.payload_up += payload.len() as u64;
+                report.requests += 1;
+                let head = http.read_head().await?;
+                conn_bytes.headers_down += head.len as u64;
+                let (body, _) = http.read_body(&head).await?;
+                if head.status != 200 {
+                    return Err(HttpError::Malformed(format!(
+                        "publish answered {}: {}",
+                        head.status,
+                        String::from_utf8_lossy(&body).trim()
+                    )));
+                }
+                seq_of(&body)
+                    .ok_or_else(|| HttpError::Malformed("publish answer without seq".into()))
             }
-            let http = conn.as_mut().expect("connected above");
-            conn_bytes.headers_up +=
-                http.request("POST", &path, &[], payload.as_bytes()).await? as u64;
-            conn_bytes.payload_up += payload.len() as u64;
-            report.requests += 1;
-            let head = http.read_head().await?;
-            conn_bytes.headers_down += head.len as u64;
-            let (body, _) = http.read_body(&head).await?;
-            if head.status != 200 {
-                return Err(HttpError::Malformed(format!(
-                    "publish answered {}: {}",
-                    head.status,
-                    String::from_utf8_lossy(&body).trim()
-                )));
+            .await;
+            match &outcome {
+                Err(HttpError::Closed | HttpError::Io(_)) if reused => {
+                    if let Some(h) = conn.take() {
+                        close(&mut report, &mut conn_bytes, &h);
+                    }
+                }
+                _ => break,
             }
-            seq_of(&body).ok_or_else(|| HttpError::Malformed("publish answer without seq".into()))
         }
-        .await;
         match outcome {
             Ok(seq) => {
                 report.published += 1;

@@ -58,6 +58,7 @@ pub async fn session(
                     other => return Err(ClientError::Protocol(format!("unexpected frame {other:?}"))),
                 }
             }
+            st.flush();
             let up_at = client
                 .upstream
                 .as_mut()

@@ -57,8 +57,14 @@ pub async fn session(
                     return Ok(());
                 }
                 msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(t))) => st.envelope(t.as_bytes(), Encoding::Text)?,
-                    Some(Ok(Message::Binary(b))) => st.envelope(&b, Encoding::Binary)?,
+                    Some(Ok(Message::Text(t))) => {
+                        st.envelope(t.as_bytes(), Encoding::Text)?;
+                        st.flush();
+                    }
+                    Some(Ok(Message::Binary(b))) => {
+                        st.envelope(&b, Encoding::Binary)?;
+                        st.flush();
+                    }
                     Some(Ok(Message::Close(c))) => {
                         return Err(ClientError::Protocol(format!("server closed the websocket: {c:?}")))
                     }

@@ -22,6 +22,15 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
+/// The transports whose subscribers hold a connection open between messages.
+pub const HOLDING: [Transport; 5] = [
+    Transport::XhrStream,
+    Transport::Iframe,
+    Transport::Sse,
+    Transport::WebSocket,
+    Transport::RawTcp,
+];
+
 /// How long any single step may take before the test fails instead of hanging.
 pub const STEP: Duration = Duration::from_secs(20);
 

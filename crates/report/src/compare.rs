@@ -1,0 +1,461 @@
+//! Two runs side by side: per transport and per figure, the ratio B/A, for the terminal and as
+//! `compare.html`.
+//!
+//! A ratio of 1 means no change. Both values zero (no losses either time) counts as 1; a figure
+//! that was zero in A and is not in B is `∞`; a figure one run lacks (RSS per connection for
+//! polling, a transport only one run has) is `–`. Whether a ratio is good depends on the figure:
+//! each says which way is better, and the HTML colours cells by it (more than 5% either way).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::html::{all_warnings, escape, CSS};
+use crate::load::Run;
+use crate::model::TransportResult;
+use crate::style::{self, colour, css};
+
+/// One compared figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    /// Short name for the terminal table.
+    pub short: &'static str,
+    /// Name for the HTML table.
+    pub name: &'static str,
+    /// Unit of the values.
+    pub unit: &'static str,
+    /// The figure of a transport, if it has one.
+    pub value: fn(&TransportResult) -> Option<f64>,
+    /// Formats a value (in the figure's unit).
+    pub fmt: fn(f64) -> String,
+    /// Whether smaller is better (for colouring).
+    pub lower_is_better: bool,
+}
+
+fn ran(t: &TransportResult) -> bool {
+    t.status != "failed"
+}
+
+fn ms_of(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The figures compared, in table order.
+pub const FIGURES: [Figure; 12] = [
+    Figure {
+        short: "p50",
+        name: "p50 latency",
+        unit: "ms",
+        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p50_us)),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "p90",
+        name: "p90 latency",
+        unit: "ms",
+        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p90_us)),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "p99",
+        name: "p99 latency",
+        unit: "ms",
+        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p99_us)),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "p99.9",
+        name: "p99.9 latency",
+        unit: "ms",
+        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p999_us)),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "max",
+        name: "max latency",
+        unit: "ms",
+        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.max_us)),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "msg/s",
+        name: "throughput",
+        unit: "msg/s",
+        value: |t| ran(t).then_some(t.throughput_msgs_per_s),
+        fmt: style::num,
+        lower_is_better: false,
+    },
+    Figure {
+        short: "lost",
+        name: "lost + gaps",
+        unit: "msgs",
+        value: |t| ran(t).then(|| (t.messages.seq.lost + t.messages.seq.gap_notified) as f64),
+        fmt: style::thousands,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "B/msg",
+        name: "wire bytes",
+        unit: "B/msg",
+        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "overhd",
+        name: "overhead",
+        unit: "% of payload",
+        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.overhead_ratio * 100.0),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "req/msg",
+        name: "requests",
+        unit: "per msg",
+        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.requests_per_message),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "cpu/1k",
+        name: "server CPU",
+        unit: "ms / 1,000 msgs",
+        value: |t| {
+            (ran(t) && t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs)
+        },
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Figure {
+        short: "rss/conn",
+        name: "server RSS",
+        unit: "KiB / conn",
+        value: |t| {
+            t.server
+                .rss_per_connection_bytes
+                .filter(|_| ran(t))
+                .map(|b| b / 1024.0)
+        },
+        fmt: style::num,
+        lower_is_better: true,
+    },
+];
+
+/// One figure of one transport in both runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// Run A's value.
+    pub a: Option<f64>,
+    /// Run B's value.
+    pub b: Option<f64>,
+}
+
+impl Cell {
+    /// B/A: 1 when both are zero, infinite when only A is zero, `None` when either is missing.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.a, self.b) {
+            (Some(a), Some(b)) if a == 0.0 && b == 0.0 => Some(1.0),
+            (Some(0.0), Some(_)) => Some(f64::INFINITY),
+            (Some(a), Some(b)) => Some(b / a),
+            _ => None,
+        }
+    }
+}
+
+/// One transport's row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Transport name.
+    pub transport: String,
+    /// Whether each run has the transport.
+    pub in_a: bool,
+    /// See `in_a`.
+    pub in_b: bool,
+    /// One cell per [`FIGURES`] entry.
+    pub cells: Vec<Cell>,
+    /// Either run flagged the transport GENERATOR-BOUND: its ratios may measure load-gen.
+    pub generator_bound: bool,
+}
+
+/// A comparison of run B against run A.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Run A's folder(s).
+    pub a: String,
+    /// Run B's folder(s).
+    pub b: String,
+    /// One row per transport either run has, in report order.
+    pub rows: Vec<Row>,
+}
+
+fn label(run: &Run) -> String {
+    run.sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// Compares run `b` against run `a`.
+pub fn compare(a: &Run, b: &Run) -> Comparison {
+    let mut names: Vec<&str> = Vec::new();
+    for t in a.summary.transports.iter().chain(&b.summary.transports) {
+        if !names.contains(&t.transport.as_str()) {
+            names.push(&t.transport);
+        }
+    }
+    names.sort_by_key(|n| style::order(n));
+    let find = |r: &'_ Run, n: &str| -> Option<TransportResult> {
+        r.summary
+            .transports
+            .iter()
+            .find(|t| t.transport == n)
+            .cloned()
+    };
+    let rows = names
+        .into_iter()
+        .map(|n| {
+            let (ta, tb) = (find(a, n), find(b, n));
+            Row {
+                transport: n.to_string(),
+                in_a: ta.is_some(),
+                in_b: tb.is_some(),
+                generator_bound: [&ta, &tb]
+                    .iter()
+                    .any(|t| t.as_ref().is_some_and(|t| t.generator_bound)),
+                cells: FIGURES
+                    .iter()
+                    .map(|f| Cell {
+                        a: ta.as_ref().and_then(f.value),
+                        b: tb.as_ref().and_then(f.value),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Comparison {
+        a: label(a),
+        b: label(b),
+        rows,
+    }
+}
+
+fn ratio_text(r: Option<f64>) -> String {
+    match r {
+        None => "–".into(),
+        Some(r) if r.is_infinite() => "∞".into(),
+        Some(r) if r >= 100.0 => format!("{r:.0}"),
+        Some(r) if r >= 10.0 => format!("{r:.1}"),
+        Some(r) => format!("{r:.2}"),
+    }
+}
+
+/// The comparison as a terminal table of ratios.
+pub fn terminal(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "A: {}\nB: {}\n", c.a, c.b);
+    let _ = write!(out, "{:<11}", "B/A");
+    for f in &FIGURES {
+        let _ = write!(out, " {:>8}", f.short);
+    }
+    out.push('\n');
+    for r in &c.rows {
+        let _ = write!(out, "{:<11}", r.transport);
+        if !(r.in_a && r.in_b) {
+            let only = if r.in_a { "only in A" } else { "only in B" };
+            let _ = writeln!(out, " {only}");
+            continue;
+        }
+        for cell in &r.cells {
+            let _ = write!(out, " {:>8}", ratio_text(cell.ratio()));
+        }
+        if r.generator_bound {
+            out.push_str("  GENERATOR-BOUND");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\n1.00 = unchanged; below 1, B's figure is smaller (better for all but msg/s). \
+         Latency in ms, cpu/1k = server CPU ms per 1,000 messages, rss/conn = server RSS per \
+         connection."
+    );
+    out
+}
+
+/// Whether B is better, worse or the same (within 5%) on a figure.
+fn verdict(f: &Figure, cell: &Cell) -> &'static str {
+    match cell.ratio() {
+        Some(r) if r.is_finite() && (r - 1.0).abs() <= 0.05 => "",
+        Some(r) => {
+            let lower = r < 1.0;
+            if lower == f.lower_is_better {
+                "better"
+            } else {
+                "worse"
+            }
+        }
+        None => "",
+    }
+}
+
+/// `compare.html`: the ratios with both values, coloured by whether B is better.
+pub fn page(c: &Comparison, a: &Run, b: &Run) -> String {
+    let mut h = String::new();
+    let title = format!("pushbench compare: {}", a.summary.scenario);
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    for (tag, run, path) in [("A", a, &c.a), ("B", b, &c.b)] {
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\"><strong>{tag}</strong>: <code>{}</code> · {} · started {} · git {}</p>",
+            escape(path),
+            escape(&run.summary.description),
+            escape(&run.summary.started_utc),
+            escape(&run.summary.setup.git_revision)
+        );
+    }
+    if a.summary.scenario != b.summary.scenario {
+        let _ = writeln!(
+            h,
+            "<div class=\"warnings\"><h2>⚠ Different scenarios</h2><p>A ran {}, B ran {}: the \
+             ratios compare different workloads.</p></div>",
+            escape(&a.summary.scenario),
+            escape(&b.summary.scenario)
+        );
+    }
+    let warnings: Vec<String> = all_warnings(a)
+        .into_iter()
+        .map(|w| format!("A: {w}"))
+        .chain(all_warnings(b).into_iter().map(|w| format!("B: {w}")))
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            h,
+            "<div class=\"warnings\"><h2>⚠ {} warning{} in the runs compared</h2><ul>",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        );
+        for w in &warnings {
+            let _ = writeln!(h, "<li>{}</li>", escape(w));
+        }
+        let _ = writeln!(h, "</ul></div>");
+    }
+    let _ = writeln!(
+        h,
+        "<h2>B / A</h2><p class=\"small\">Each cell: the ratio B/A (1.00 = unchanged), and the \
+         values A → B beneath it. <span style=\"background:#dff3df\">Green</span>: B better by \
+         more than 5%; <span style=\"background:#fbe3e3\">red</span>: B worse by more than 5%.</p>"
+    );
+    let _ = write!(h, "<table><thead><tr><th>transport</th>");
+    for f in &FIGURES {
+        let _ = write!(
+            h,
+            "<th>{}<br><span class=\"unit\">{}</span></th>",
+            escape(f.name),
+            escape(f.unit)
+        );
+    }
+    let _ = writeln!(h, "</tr></thead><tbody>");
+    for r in &c.rows {
+        let _ = write!(
+            h,
+            "<tr><td class=\"name\"><span class=\"sw\" style=\"background:{}\"></span>{}{}</td>",
+            css(colour(&r.transport)),
+            escape(&r.transport),
+            if r.generator_bound {
+                "<br><span class=\"badge\">GENERATOR-BOUND</span>"
+            } else {
+                ""
+            }
+        );
+        if !(r.in_a && r.in_b) {
+            let only = if r.in_a { "only in A" } else { "only in B" };
+            let _ = writeln!(h, "<td colspan=\"{}\">{only}</td></tr>", FIGURES.len());
+            continue;
+        }
+        for (f, cell) in FIGURES.iter().zip(&r.cells) {
+            let v = |x: Option<f64>| x.map_or_else(|| "–".to_string(), f.fmt);
+            let _ = write!(
+                h,
+                "<td class=\"num {}\"><strong>{}</strong><br><span class=\"small\">{} → {}</span></td>",
+                verdict(f, cell),
+                ratio_text(cell.ratio()),
+                v(cell.a),
+                v(cell.b)
+            );
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</tbody></table>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Made by pushbench-report; <code>load-gen compare {} {}</code> makes \
+         it again. Each run's own report.html has the charts.</p>\n</body>\n</html>",
+        escape(&c.a),
+        escape(&c.b)
+    );
+    h
+}
+
+/// Compares the results folder `b` against `a`, writes `compare.html` (into `out`, by default
+/// into `b`) and returns the comparison and the page's path.
+pub fn compare_folders(
+    a: &Path,
+    b: &Path,
+    out: Option<&Path>,
+) -> Result<(Comparison, PathBuf), Error> {
+    let ra = crate::load::load(a)?;
+    let rb = crate::load::load(b)?;
+    let c = compare(&ra, &rb);
+    let path = out.map_or_else(|| b.join("compare.html"), Path::to_path_buf);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    std::fs::write(&path, page(&c, &ra, &rb)).map_err(Error::io(&path))?;
+    Ok((c, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_handle_zero_and_missing() {
+        let cell = |a, b| Cell { a, b };
+        assert_eq!(cell(Some(2.0), Some(3.0)).ratio(), Some(1.5));
+        assert_eq!(cell(Some(0.0), Some(0.0)).ratio(), Some(1.0));
+        assert_eq!(cell(Some(0.0), Some(1.0)).ratio(), Some(f64::INFINITY));
+        assert_eq!(cell(None, Some(1.0)).ratio(), None);
+        assert_eq!(ratio_text(Some(1.0)), "1.00");
+        assert_eq!(ratio_text(Some(f64::INFINITY)), "∞");
+    }
+
+    #[test]
+    fn better_depends_on_the_figure() {
+        let lat = &FIGURES[2];
+        let thr = &FIGURES[5];
+        let c = Cell {
+            a: Some(10.0),
+            b: Some(5.0),
+        };
+        assert_eq!(verdict(lat, &c), "better");
+        assert_eq!(verdict(thr, &c), "worse");
+        let same = Cell {
+            a: Some(10.0),
+            b: Some(10.4),
+        };
+        assert_eq!(verdict(lat, &same), "");
+    }
+}

@@ -1,0 +1,816 @@
+//! `report.html`: one self-contained page. Styles are inline, the charts are embedded as
+//! base64 PNG data URIs, and there are no scripts, web fonts or links to anything outside the
+//! file, so it opens from disk with no network and survives being mailed on its own.
+//!
+//! Order on the page: what ran; the warnings (before any number, so nobody quotes a
+//! generator-bound figure by mistake); a verdict per question (latency, bytes, server cost)
+//! with the reason the data gives; the summary table with the best value in each column
+//! marked; the six charts with a line each on how to read them; the setup and scenario.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use crate::charts::Chart;
+use crate::error::Error;
+use crate::load::Run;
+use crate::model::TransportResult;
+use crate::style::{self, colour, css};
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page's stylesheet, shared with `compare.html`.
+pub const CSS: &str = r#"
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", Arial, sans-serif;
+  margin: 0 auto; padding: 24px 32px 64px; max-width: 1280px; color: #1a1a1a; line-height: 1.45; }
+h1 { font-size: 28px; margin: 0 0 4px; }
+h2 { font-size: 21px; margin: 36px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 17px; margin: 0 0 6px; }
+.lede { font-size: 17px; margin: 4px 0; }
+.meta { color: #555; margin: 2px 0 0; }
+.warnings { border: 3px solid #c62828; background: #fff4f4; border-radius: 6px; padding: 12px 18px; margin: 20px 0; }
+.warnings h2 { color: #b71c1c; border: none; margin: 0 0 6px; }
+.warnings li { margin: 3px 0; }
+.notes { border-left: 4px solid #999; background: #f6f6f6; padding: 8px 16px; margin: 14px 0; }
+.notes ul { margin: 4px 0; padding-left: 20px; }
+.ok { border: 2px solid #2e7d32; background: #f3faf3; border-radius: 6px; padding: 8px 16px; margin: 20px 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(270px, 1fr)); gap: 14px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 12px 14px; background: #fafafa; }
+.card .win { font-size: 20px; font-weight: 700; margin: 2px 0; }
+.card .why { color: #333; font-size: 14.5px; margin: 6px 0 0; }
+.sw { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px;
+  vertical-align: baseline; border: 1px solid rgba(0,0,0,.25); }
+table { border-collapse: collapse; font-size: 14px; margin: 8px 0; }
+th, td { border: 1px solid #d4d4d4; padding: 4px 8px; }
+th { background: #f0f0f0; font-weight: 600; vertical-align: bottom; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.name { white-space: nowrap; font-weight: 600; }
+td.best { background: #dff3df; font-weight: 700; }
+td.better { background: #dff3df; }
+td.worse { background: #fbe3e3; }
+.badge { display: inline-block; font-size: 12px; font-weight: 700; padding: 1px 6px; border-radius: 3px;
+  background: #c62828; color: #fff; margin-right: 4px; }
+.badge.grey { background: #777; }
+figure { margin: 26px 0; }
+figure img { width: 100%; max-width: 1200px; height: auto; border: 1px solid #ddd; }
+figcaption { max-width: 1200px; color: #333; margin-top: 6px; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow-x: auto; font-size: 13px; }
+.small { font-size: 13px; color: #555; }
+.unit { font-weight: 400; color: #555; font-size: 12px; }
+"#;
+
+fn swatch(transport: &str) -> String {
+    format!(
+        r#"<span class="sw" style="background:{}"></span>{}"#,
+        css(colour(transport)),
+        escape(transport)
+    )
+}
+
+/// The report page for `run`, with the charts (already drawn into `dir`) inlined.
+pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
+    let s = &run.summary;
+    let mut h = String::new();
+    let title = format!("pushbench report: {}", s.scenario);
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        escape(&title)
+    );
+    let _ = writeln!(h, "<h1>{}</h1>", escape(&title));
+    let _ = writeln!(h, "<p class=\"lede\">{}</p>", escape(&s.description));
+    let transports = ordered(run);
+    let names: Vec<String> = transports.iter().map(|t| swatch(&t.transport)).collect();
+    let mut meta = format!(
+        "Started {} · {} transport{}: {}",
+        escape(&s.started_utc),
+        transports.len(),
+        if transports.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    );
+    if run.sources.len() > 1 {
+        let _ = write!(meta, " · merged from {} runs", run.sources.len());
+    }
+    if !s.complete {
+        meta.push_str(" · <strong>incomplete run</strong>");
+    }
+    let _ = writeln!(h, "<p class=\"meta\">{meta}</p>");
+
+    warnings(&mut h, run);
+    verdict(&mut h, run);
+    table(&mut h, run);
+
+    let _ = writeln!(h, "<h2>Charts</h2>");
+    for c in charts {
+        let path = dir.join(c.file);
+        let png = std::fs::read(&path).map_err(Error::io(&path))?;
+        let data = base64::engine::general_purpose::STANDARD.encode(png);
+        let _ = writeln!(
+            h,
+            "<figure id=\"{}\"><img alt=\"{}\" width=\"{}\" height=\"{}\" src=\"data:image/png;base64,{data}\">\n<figcaption><strong>{}.</strong> {} <span class=\"small\">({})</span></figcaption></figure>",
+            escape(c.file.trim_end_matches(".png")),
+            escape(c.title),
+            crate::charts::WIDTH,
+            crate::charts::HEIGHT,
+            escape(c.title),
+            escape(c.caption),
+            escape(c.file),
+        );
+    }
+    setup(&mut h, run);
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Made by pushbench-report from <code>summary.json</code> and the \
+         <code>.hlog</code> interval logs; <code>load-gen report {}</code> makes it again.</p>",
+        escape(
+            &run.sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    );
+    h.push_str("</body>\n</html>\n");
+    Ok(h)
+}
+
+/// Transports in report order.
+fn ordered(run: &Run) -> Vec<&TransportResult> {
+    let mut t: Vec<&TransportResult> = run.summary.transports.iter().collect();
+    t.sort_by_key(|t| style::order(&t.transport));
+    t
+}
+
+/// Every warning of the run, run-wide first.
+pub fn all_warnings(run: &Run) -> Vec<String> {
+    let s = &run.summary;
+    let mut w: Vec<String> = Vec::new();
+    if !s.complete {
+        w.push("the run did not complete: some transports are missing, partial or failed".into());
+    }
+    w.extend(s.warnings.iter().cloned());
+    for t in ordered(run) {
+        if t.status != "complete" {
+            let why = t.error.as_deref().unwrap_or("");
+            let line = format!("{}: {} {why}", t.transport, t.status);
+            if !t
+                .warnings
+                .iter()
+                .any(|x| x.contains(why) && !why.is_empty())
+            {
+                w.push(line.trim_end().to_string());
+            }
+        }
+        w.extend(t.warnings.iter().cloned());
+    }
+    w
+}
+
+/// Notes for the reader that are not warnings: how the data was read or merged, and caveats
+/// the figures themselves reveal.
+pub fn all_notes(run: &Run) -> Vec<String> {
+    let mut notes = run.notes.clone();
+    let small_cpu = ordered(run)
+        .iter()
+        .filter(|t| t.messages.seq.delivered > 0)
+        .map(|t| t.server.cpu_s)
+        .fold(f64::INFINITY, f64::min);
+    if small_cpu.is_finite() && small_cpu < 1.0 {
+        notes.push(format!(
+            "Server CPU per transport was as little as {} ms in this run. Linux counts process CPU \
+             time in 10 ms ticks, so CPU per 1,000 messages is coarse here (steps of 10 ms over \
+             the run); run a longer scenario before comparing server cost.",
+            style::num(small_cpu * 1000.0)
+        ));
+    }
+    let short = ordered(run)
+        .iter()
+        .map(|t| t.measured_s)
+        .fold(f64::INFINITY, f64::min);
+    let fewest = ordered(run)
+        .iter()
+        .filter(|t| t.latency.count > 0)
+        .map(|t| t.latency.count)
+        .min();
+    if let Some(n) = fewest {
+        if n < 10_000 {
+            notes.push(format!(
+                "As few as {} latency samples per transport (measured window {} s): p99.9 and max \
+                 rest on a handful of messages.",
+                style::thousands(n as f64),
+                style::num(short)
+            ));
+        }
+    }
+    notes
+}
+
+fn warnings(h: &mut String, run: &Run) {
+    let w = all_warnings(run);
+    if w.is_empty() {
+        let _ = writeln!(
+            h,
+            "<div class=\"ok\">No warnings: every transport completed, nothing was lost, the \
+             generator kept to its schedule, and byte counts agree with the kernel's.</div>"
+        );
+    } else {
+        let _ = writeln!(
+            h,
+            "<div class=\"warnings\"><h2>⚠ {} warning{}: read these before trusting the numbers</h2><ul>",
+            w.len(),
+            if w.len() == 1 { "" } else { "s" }
+        );
+        for line in &w {
+            let line = escape(line).replace(
+                "GENERATOR-BOUND",
+                "<span class=\"badge\">GENERATOR-BOUND</span>",
+            );
+            let _ = writeln!(h, "<li>{line}</li>");
+        }
+        let _ = writeln!(
+            h,
+            "</ul><p class=\"small\">GENERATOR-BOUND: load-gen fell behind its own schedule or \
+             used most of a core, so that transport's figures may describe the generator more \
+             than the server.</p></div>"
+        );
+    }
+    let notes = all_notes(run);
+    if !notes.is_empty() {
+        let _ = writeln!(h, "<div class=\"notes\"><strong>Notes</strong><ul>");
+        for n in notes {
+            let _ = writeln!(h, "<li>{}</li>", escape(&n));
+        }
+        let _ = writeln!(h, "</ul></div>");
+    }
+}
+
+/// Smallest (or largest) value among transports that ran, with the transport.
+fn extreme<'a>(
+    ts: &[&'a TransportResult],
+    f: impl Fn(&TransportResult) -> Option<f64>,
+    lowest: bool,
+) -> Option<(&'a TransportResult, f64)> {
+    let mut v: Vec<(&TransportResult, f64)> = ts
+        .iter()
+        .filter(|t| t.status != "failed")
+        .filter_map(|t| f(t).map(|v| (*t, v)))
+        .collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1));
+    if lowest {
+        v.first().copied()
+    } else {
+        v.last().copied()
+    }
+}
+
+/// Sorted values, best first.
+fn ranked<'a>(
+    ts: &[&'a TransportResult],
+    f: impl Fn(&TransportResult) -> Option<f64>,
+) -> Vec<(&'a TransportResult, f64)> {
+    let mut v: Vec<(&TransportResult, f64)> = ts
+        .iter()
+        .filter(|t| t.status != "failed")
+        .filter_map(|t| f(t).map(|v| (*t, v)))
+        .collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1));
+    v
+}
+
+/// "Tied with X and Y" when others are within 10% of the winner.
+fn ties(r: &[(&TransportResult, f64)]) -> String {
+    let Some((_, best)) = r.first() else {
+        return String::new();
+    };
+    let close: Vec<String> = r[1..]
+        .iter()
+        .filter(|(_, v)| *v <= best * 1.10)
+        .map(|(t, _)| escape(&t.transport))
+        .collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Within 10% of it: {}; differences that small are within run-to-run noise.",
+            close.join(", ")
+        )
+    }
+}
+
+/// The largest overhead phase of a transport's bytes per message, described.
+/// "a request per message", "0.2 requests per message".
+fn per_message(n: f64, what: &str) -> String {
+    if (n - 1.0).abs() < 0.05 {
+        format!("a {what} per message")
+    } else {
+        format!("{} {what}s per message", style::num(n))
+    }
+}
+
+fn main_overhead(t: &TransportResult) -> String {
+    let b = &t.bytes_per_message;
+    let mut phases = [
+        (b.headers, "HTTP request and response heads"),
+        (b.framing, "framing"),
+        (b.setup, "connection setup"),
+    ];
+    phases.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (bytes, what) = phases[0];
+    let mut s = format!(
+        "{} carries {} B of {what} per message",
+        escape(&t.transport),
+        style::num(bytes)
+    );
+    if what.starts_with("HTTP") && t.requests_per_message > 0.05 {
+        let _ = write!(s, " ({})", per_message(t.requests_per_message, "request"));
+    }
+    s
+}
+
+/// The winner's line of a card, flagged when its figures may describe the generator.
+fn winner(t: &TransportResult, line: &str) -> String {
+    if t.generator_bound {
+        format!("{line} <span class=\"badge\">GENERATOR-BOUND</span>")
+    } else {
+        line.to_string()
+    }
+}
+
+fn card(h: &mut String, title: &str, win: &str, why: &str) {
+    let _ = writeln!(
+        h,
+        "<div class=\"card\"><h3>{title}</h3><div class=\"win\">{win}</div><p class=\"why\">{why}</p></div>"
+    );
+}
+
+fn verdict(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let _ = writeln!(h, "<h2>At a glance</h2><div class=\"cards\">");
+
+    let lat = ranked(&ts, |t| {
+        (t.latency.count > 0).then_some(t.latency.p99_us as f64)
+    });
+    if let (Some((best, v)), Some((worst, w))) = (lat.first(), lat.last()) {
+        let mut why = format!(
+            "p99 {} ms over {} messages; the slowest, {}, {} ms.",
+            style::ms(*v),
+            style::thousands(best.latency.count as f64),
+            escape(&worst.transport),
+            style::ms(*w)
+        );
+        if worst.transport == "short-poll" {
+            if let Some(i) = run.scenario_duration_s("poll_interval").or(Some(0.1)) {
+                let _ = write!(
+                    why,
+                    " short-poll makes each message wait for the next poll (every {} ms), so its \
+                     median is about half that.",
+                    style::num(i * 1000.0)
+                );
+            }
+        }
+        why.push_str(&ties(&lat));
+        card(
+            h,
+            "Lowest latency (p99)",
+            &winner(
+                best,
+                &format!(
+                    "{} <span class=\"unit\">{} ms</span>",
+                    swatch(&best.transport),
+                    style::ms(*v)
+                ),
+            ),
+            &why,
+        );
+    }
+
+    let bytes = ranked(&ts, |t| {
+        (t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total)
+    });
+    if let (Some((best, v)), Some((worst, w))) = (bytes.first(), bytes.last()) {
+        let mut why = format!(
+            "{} B per delivered message, {}% over the payload; the most, {}, {} B: {}.",
+            style::num(*v),
+            style::num(best.overhead_ratio * 100.0),
+            escape(&worst.transport),
+            style::num(*w),
+            main_overhead(worst)
+        );
+        why.push_str(&ties(&bytes));
+        card(
+            h,
+            "Fewest wire bytes",
+            &winner(
+                best,
+                &format!(
+                    "{} <span class=\"unit\">{} B/msg</span>",
+                    swatch(&best.transport),
+                    style::num(*v)
+                ),
+            ),
+            &why,
+        );
+    }
+
+    let cpu = ranked(&ts, |t| {
+        (t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs)
+    });
+    if let (Some((best, v)), Some((worst, w))) = (cpu.first(), cpu.last()) {
+        let mut why = format!(
+            "{} ms of server CPU per 1,000 messages; the most, {}, {} ms",
+            style::num(*v),
+            escape(&worst.transport),
+            style::num(*w)
+        );
+        if worst.requests_per_message > 0.5 {
+            let _ = write!(
+                why,
+                ": it parses and answers {}",
+                per_message(worst.requests_per_message, "request")
+            );
+        }
+        why.push('.');
+        why.push_str(&ties(&cpu));
+        if best.server.cpu_s < 1.0 {
+            why.push_str(" CPU time this small is coarse (see Notes).");
+        }
+        card(
+            h,
+            "Lowest server CPU",
+            &winner(
+                best,
+                &format!(
+                    "{} <span class=\"unit\">{} ms / 1,000 msgs</span>",
+                    swatch(&best.transport),
+                    style::num(*v)
+                ),
+            ),
+            &why,
+        );
+    }
+
+    let rss = ranked(&ts, |t| t.server.rss_per_connection_bytes);
+    if let (Some((best, v)), Some((worst, w))) = (rss.first(), rss.last()) {
+        let why = format!(
+            "Server memory each held-open connection added; the most, {}, {}. Polling holds no \
+             connection between requests, so it has no figure.{}",
+            escape(&worst.transport),
+            style::bytes(*w),
+            ties(&rss)
+        );
+        card(
+            h,
+            "Least memory per connection",
+            &winner(
+                best,
+                &format!(
+                    "{} <span class=\"unit\">{}</span>",
+                    swatch(&best.transport),
+                    style::bytes(*v)
+                ),
+            ),
+            &why,
+        );
+    }
+
+    if let (Some((lo, l)), Some((hi, u))) = (
+        extreme(&ts, |t| Some(t.throughput_msgs_per_s), true),
+        extreme(&ts, |t| Some(t.throughput_msgs_per_s), false),
+    ) {
+        let (win, why) = if u > 0.0 && (u - l) / u < 0.01 {
+            (
+                format!("all equal <span class=\"unit\">{}/s</span>", style::num(u)),
+                "Every transport kept up with the publish rate, so throughput does not separate \
+                 them here; latency and cost do."
+                    .to_string(),
+            )
+        } else {
+            (
+                format!(
+                    "{} <span class=\"unit\">{}/s</span>",
+                    swatch(&hi.transport),
+                    style::num(u)
+                ),
+                format!(
+                    "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
+                    escape(&lo.transport),
+                    style::num(l)
+                ),
+            )
+        };
+        card(h, "Throughput", &win, &why);
+    }
+    let _ = writeln!(h, "</div>");
+}
+
+/// A summary table column: heading, unit, value, formatting and which end is best.
+struct Column {
+    head: &'static str,
+    unit: &'static str,
+    value: fn(&TransportResult) -> Option<f64>,
+    fmt: fn(f64) -> String,
+    lower_is_better: bool,
+}
+
+const COLUMNS: [Column; 14] = [
+    Column {
+        head: "p50",
+        unit: "ms",
+        value: |t| (t.latency.count > 0).then_some(t.latency.p50_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "p90",
+        unit: "ms",
+        value: |t| (t.latency.count > 0).then_some(t.latency.p90_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "p99",
+        unit: "ms",
+        value: |t| (t.latency.count > 0).then_some(t.latency.p99_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "p99.9",
+        unit: "ms",
+        value: |t| (t.latency.count > 0).then_some(t.latency.p999_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "max",
+        unit: "ms",
+        value: |t| (t.latency.count > 0).then_some(t.latency.max_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "fan-out p99",
+        unit: "ms",
+        value: |t| (t.fanout_latency.count > 0).then_some(t.fanout_latency.p99_us as f64),
+        fmt: style::ms,
+        lower_is_better: true,
+    },
+    Column {
+        head: "throughput",
+        unit: "msg/s",
+        value: |t| Some(t.throughput_msgs_per_s),
+        fmt: style::num,
+        lower_is_better: false,
+    },
+    Column {
+        head: "lost + gaps",
+        unit: "msgs",
+        value: |t| Some((t.messages.seq.lost + t.messages.seq.gap_notified) as f64),
+        fmt: style::thousands,
+        lower_is_better: true,
+    },
+    Column {
+        head: "dup + reordered",
+        unit: "msgs",
+        value: |t| Some((t.messages.seq.duplicated + t.messages.seq.reordered) as f64),
+        fmt: style::thousands,
+        lower_is_better: true,
+    },
+    Column {
+        head: "wire bytes",
+        unit: "B/msg",
+        value: |t| (t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Column {
+        head: "overhead",
+        unit: "% of payload",
+        value: |t| (t.messages.seq.delivered > 0).then_some(t.overhead_ratio * 100.0),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Column {
+        head: "requests",
+        unit: "per msg",
+        value: |t| (t.messages.seq.delivered > 0).then_some(t.requests_per_message),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Column {
+        head: "server CPU",
+        unit: "ms / 1,000 msgs",
+        value: |t| (t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+    Column {
+        head: "server RSS",
+        unit: "KiB / conn",
+        value: |t| t.server.rss_per_connection_bytes.map(|b| b / 1024.0),
+        fmt: style::num,
+        lower_is_better: true,
+    },
+];
+
+/// Rows whose value is the best of the column (within 1%); none when every row is.
+fn best_rows(values: &[Option<f64>], lower_is_better: bool) -> Vec<bool> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    let mut marks = vec![false; values.len()];
+    if present.len() < 2 {
+        return marks;
+    }
+    let target = if lower_is_better {
+        present.iter().copied().fold(f64::INFINITY, f64::min)
+    } else {
+        present.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    };
+    for (m, v) in marks.iter_mut().zip(values) {
+        *m = v.is_some_and(|v| (v - target).abs() <= target.abs() * 0.01);
+    }
+    if marks.iter().filter(|m| **m).count() == present.len() {
+        marks.fill(false);
+    }
+    marks
+}
+
+fn table(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let _ = writeln!(h, "<h2>Summary</h2>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Latency is intended publish time to decoded at a subscriber, over \
+         the measured window. <strong>Green</strong> marks the best value in each column (ties \
+         within 1% included; no mark where all are equal). Wire bytes count both directions of \
+         subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
+    );
+    let _ = write!(h, "<table><thead><tr><th>transport</th>");
+    for c in &COLUMNS {
+        let _ = write!(
+            h,
+            "<th>{}<br><span class=\"unit\">{}</span></th>",
+            escape(c.head),
+            escape(c.unit)
+        );
+    }
+    let _ = writeln!(h, "<th>notes</th></tr></thead><tbody>");
+    let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = COLUMNS
+        .iter()
+        .map(|c| {
+            let v: Vec<Option<f64>> = ts
+                .iter()
+                .map(|t| {
+                    if t.status == "failed" {
+                        None
+                    } else {
+                        (c.value)(t)
+                    }
+                })
+                .collect();
+            let b = best_rows(&v, c.lower_is_better);
+            (v, b)
+        })
+        .collect();
+    for (i, t) in ts.iter().enumerate() {
+        let _ = write!(h, "<tr><td class=\"name\">{}</td>", swatch(&t.transport));
+        for (c, (values, best)) in COLUMNS.iter().zip(&cols) {
+            match values[i] {
+                Some(v) if best[i] => {
+                    let _ = write!(h, "<td class=\"num best\">★ {}</td>", (c.fmt)(v));
+                }
+                Some(v) => {
+                    let _ = write!(h, "<td class=\"num\">{}</td>", (c.fmt)(v));
+                }
+                None => {
+                    let _ = write!(h, "<td class=\"num\">–</td>");
+                }
+            }
+        }
+        let mut notes = Vec::new();
+        if t.status != "complete" {
+            notes.push(format!(
+                "<span class=\"badge\">{}</span>",
+                escape(&t.status)
+            ));
+        }
+        if t.generator_bound {
+            notes.push("<span class=\"badge\">GENERATOR-BOUND</span>".to_string());
+        }
+        if t.messages.seq.lost + t.messages.seq.gap_notified > 0 {
+            notes.push("<span class=\"badge\">LOSS</span>".to_string());
+        }
+        if t.kernel_difference != [0, 0] {
+            notes.push("<span class=\"badge grey\">bytes ≠ kernel</span>".to_string());
+        }
+        let _ = writeln!(h, "<td>{}</td></tr>", notes.join(" "));
+    }
+    let _ = writeln!(h, "</tbody></table>");
+}
+
+fn setup(h: &mut String, run: &Run) {
+    let s = &run.summary;
+    let st = &s.setup;
+    let _ = writeln!(h, "<h2>Setup</h2><table>");
+    let first = ordered(run).into_iter().next();
+    let mut rows: Vec<(&str, String)> = vec![
+        ("scenario", format!("{} — {}", s.scenario, s.description)),
+        ("started", s.started_utc.clone()),
+        ("host", st.hostname.clone()),
+        ("CPU", format!("{} ({} cores available)", st.cpu, st.cores)),
+        (
+            "memory",
+            format!(
+                "{} GiB",
+                style::num(st.memory_bytes as f64 / (1u64 << 30) as f64)
+            ),
+        ),
+        ("kernel", st.kernel.clone()),
+        ("rustc", st.rustc.clone()),
+        ("git revision", st.git_revision.clone()),
+        ("load-gen", st.load_gen_version.clone()),
+        (
+            "server",
+            if st.server == "embedded" {
+                "push-server started by load-gen on loopback, a fresh process per transport".into()
+            } else {
+                st.server.clone()
+            },
+        ),
+        (
+            "per transport",
+            format!(
+                "{} s warm-up (not measured), then {} s measured",
+                style::num(run.warmup_s),
+                first.map_or_else(|| "?".into(), |t| style::num(t.measured_s))
+            ),
+        ),
+    ];
+    if let Some(t) = first {
+        rows.push((
+            "clients",
+            format!(
+                "{} subscribers on {} topic(s) per transport",
+                t.clients, t.topics
+            ),
+        ));
+    }
+    for (k, v) in rows {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v));
+    }
+    let _ = writeln!(h, "</table>");
+    if run.sources.len() > 1 {
+        let _ = writeln!(h, "<h3>Merged from</h3><ul>");
+        for p in &run.sources {
+            let _ = writeln!(
+                h,
+                "<li><code>{}</code></li>",
+                escape(&p.display().to_string())
+            );
+        }
+        let _ = writeln!(h, "</ul>");
+    }
+    if let Some(toml) = &run.scenario_toml {
+        let _ = writeln!(h, "<h3>Scenario file</h3><pre>{}</pre>", escape(toml));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn best_rows_mark_ties_but_not_everyone() {
+        assert_eq!(
+            best_rows(&[Some(1.0), Some(1.005), Some(2.0), None], true),
+            [true, true, false, false]
+        );
+        assert_eq!(best_rows(&[Some(0.0), Some(0.0)], true), [false, false]);
+        assert_eq!(best_rows(&[Some(3.0), Some(2.0)], false), [true, false]);
+    }
+}

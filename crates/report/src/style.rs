@@ -1,0 +1,140 @@
+//! What every chart and the HTML page share: one colour per transport, report order, and
+//! number formatting.
+
+use plotters::style::RGBColor;
+use pushbench_wire::Transport;
+
+/// Okabe & Ito's colour-blind-safe palette, with black in place of its yellow (too pale for a
+/// line on white). Indexed like [`Transport::ALL`]: polling in warm colours, streams in greens
+/// and blues, raw TCP (the floor) in black.
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(0xE6, 0x9F, 0x00), // short-poll: orange
+    RGBColor(0xD5, 0x5E, 0x00), // long-poll: vermillion
+    RGBColor(0x00, 0x9E, 0x73), // xhr-stream: bluish green
+    RGBColor(0xCC, 0x79, 0xA7), // iframe: reddish purple
+    RGBColor(0x56, 0xB4, 0xE9), // sse: sky blue
+    RGBColor(0x00, 0x72, 0xB2), // websocket: blue
+    RGBColor(0x00, 0x00, 0x00), // raw-tcp: black
+];
+
+/// Grey for a transport name pushbench does not know (a newer results folder).
+const UNKNOWN: RGBColor = RGBColor(0x88, 0x88, 0x88);
+
+/// The colour of a transport, the same in every chart and in the HTML.
+pub fn colour(transport: &str) -> RGBColor {
+    Transport::ALL
+        .iter()
+        .position(|t| t.name() == transport)
+        .map_or(UNKNOWN, |i| PALETTE[i])
+}
+
+/// The colour as CSS `#rrggbb`.
+pub fn css(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// Sort key putting known transports in [`Transport::ALL`] order, unknown ones after.
+pub fn order(transport: &str) -> usize {
+    Transport::ALL
+        .iter()
+        .position(|t| t.name() == transport)
+        .unwrap_or(Transport::ALL.len())
+}
+
+/// Milliseconds from microseconds, with precision that suits the size: `0.412`, `4.12`, `41.2`,
+/// `412`, `4,120`.
+pub fn ms(us: f64) -> String {
+    let v = us / 1000.0;
+    if v == 0.0 {
+        "0".into()
+    } else if v < 1.0 {
+        format!("{v:.3}")
+    } else if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        thousands(v)
+    }
+}
+
+/// A number with three significant figures at most below 1,000 and thousands separators above:
+/// `0.000292`, `0.0292`, `2.92`, `29.2`, `292`, `2,920`.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 999.5 {
+        thousands(v)
+    } else {
+        // Three significant figures.
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    }
+}
+
+/// A rounded integer with `,` between thousands.
+pub fn thousands(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Bytes as `B`, `KiB` or `MiB`, three significant figures.
+pub fn bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 {
+        format!("{} MiB", num(b / (1024.0 * 1024.0)))
+    } else if b >= 10_240.0 {
+        format!("{} KiB", num(b / 1024.0))
+    } else {
+        format!("{} B", num(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transport_has_its_own_colour() {
+        let mut seen: Vec<RGBColor> = Transport::ALL.iter().map(|t| colour(t.name())).collect();
+        seen.dedup();
+        assert_eq!(seen.len(), 7);
+        assert_eq!(colour("carrier-pigeon"), UNKNOWN);
+        assert_eq!(css(colour("raw-tcp")), "#000000");
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(num(0.000_291_8), "0.000292");
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(29.26), "29.3");
+        assert_eq!(num(999.0), "999");
+        assert_eq!(num(19_646.67), "19,647");
+        assert_eq!(ms(412.0), "0.412");
+        assert_eq!(ms(102_463.0), "102");
+        assert_eq!(ms(1_234_567.0), "1,235");
+        assert_eq!(bytes(209.3), "209 B");
+        assert_eq!(bytes(65_600.0), "64.1 KiB");
+        assert_eq!(thousands(-1234.0), "-1,234");
+    }
+}
