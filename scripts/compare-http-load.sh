@@ -46,7 +46,7 @@ report() { # tool requests cpu_s
   python3 -c "import sys; t,n,c,s=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]); print(f'{t:<9} {n:>10} {c:>10.2f} {n/s:>12.0f} {n/c:>14.0f}')" "$@" "$secs"
 }
 
-# load-gen: every connection polls back to back (a 1 ms cadence it cannot keep), keep-alive.
+# load-gen: every connection polls back to back (a 1 µs cadence), keep-alive, as wrk and oha do.
 cat >"$tmp/poll.toml" <<TOML
 description = "short-poll request rate"
 transports = ["short-poll"]
@@ -57,7 +57,7 @@ message_size = 64
 duration = "${secs}s"
 warmup = "0s"
 drain = "1s"
-poll_interval = "1ms"
+poll_interval = "0.001ms"
 TOML
 cpu=$(cpu_of "$bin" run "$tmp/poll.toml" --quiet --results "$tmp/results" --target "http://$http" --target-tcp "$tcp" 2>"$tmp/lg.log")
 summary=$(ls "$tmp"/results/*/summary.json)

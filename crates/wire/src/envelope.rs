@@ -114,56 +114,68 @@ pub fn validate_topic(topic: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Appends `s` as the inside of a JSON string, escaped for HTML and JavaScript too.
+/// Bytes that [`escape_json_into`] must rewrite: controls, `"`, `\\`, `<`, `>`, `&`, and `0xE2`
+/// (the first byte of U+2028 and U+2029, checked further when met).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xe2] = true;
+    t
+};
+
+/// Appends `s` as the inside of a JSON string, escaped for HTML and JavaScript too. Runs of bytes
+/// that need nothing are found with a table lookup and copied whole.
 pub fn escape_json_into(out: &mut BytesMut, s: &str) {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 16);
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            b'<' => Some(b"\\u003c"),
-            b'>' => Some(b"\\u003e"),
-            b'&' => Some(b"\\u0026"),
-            0x00..=0x1f => None,
-            // U+2028 and U+2029 end a line in older JavaScript; both start with E2 80 A8/A9.
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8) | Some(0xa9)) =>
-            {
-                if bytes[i + 2] == 0xa8 {
-                    Some(b"\\u2028")
-                } else {
-                    Some(b"\\u2029")
-                }
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
+    while let Some(offset) = bytes[start..].iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+        let i = start + offset;
         out.extend_from_slice(&bytes[start..i]);
-        let width = if b == 0xe2 { 3 } else { 1 };
-        match escape {
-            Some(e) => out.extend_from_slice(e),
-            None => {
+        let b = bytes[i];
+        let (escape, width): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            b'<' => (b"\\u003c", 1),
+            b'>' => (b"\\u003e", 1),
+            b'&' => (b"\\u0026", 1),
+            // U+2028 and U+2029 end a line in older JavaScript: E2 80 A8 and E2 80 A9.
+            0xe2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xa8) => {
+                (b"\\u2028", 3)
+            }
+            0xe2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xa9) => {
+                (b"\\u2029", 3)
+            }
+            0xe2 => (&bytes[i..i + 1], 1),
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.put_u8(HEX[(b >> 4) as usize]);
                 out.put_u8(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
             }
-        }
-        i += width;
-        start = i;
+        };
+        out.extend_from_slice(escape);
+        start = i + width;
     }
     out.extend_from_slice(&bytes[start..]);
 }
 
-fn put_decimal(out: &mut BytesMut, mut n: u64) {
+/// Appends `n` in decimal without going through `fmt`.
+pub(crate) fn put_decimal(out: &mut BytesMut, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
@@ -179,7 +191,8 @@ fn put_decimal(out: &mut BytesMut, mut n: u64) {
 
 /// Encodes a message as a text envelope (no trailing newline).
 pub fn encode_text(topic: &str, seq: u64, payload: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + topic.len() + 40);
+    // Room for a little escaping; a payload that needs more grows the buffer once or twice.
+    let mut out = BytesMut::with_capacity(payload.len() + payload.len() / 8 + topic.len() + 48);
     out.extend_from_slice(b"{\"topic\":\"");
     out.extend_from_slice(topic.as_bytes());
     out.extend_from_slice(b"\",\"seq\":");
@@ -397,6 +410,33 @@ mod tests {
         match decode_text(&enc).unwrap() {
             Decoded::Message(m) => assert_eq!(m.payload, nasty),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips_every_kind_of_character() {
+        // Seeded mix of plain ASCII, characters that need escaping, and multi-byte characters
+        // that start with 0xE2 but are not line separators (€, ←) next to ones that are.
+        let alphabet: Vec<char> = "ab \"\\<>&\n\r\t\u{1}\u{1f}é€←\u{2028}\u{2029}\u{2027}\u{202a}😀"
+            .chars()
+            .collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..200 {
+            let text: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let enc = encode_text("t", 1, &text);
+            let line = std::str::from_utf8(&enc).unwrap();
+            assert!(!line.contains(['\n', '<', '\u{2028}', '\u{2029}']), "{line}");
+            let json: serde_json::Value = serde_json::from_slice(&enc).unwrap();
+            assert_eq!(json["data"], text.as_str());
+            let Decoded::Message(m) = decode_text(&enc).unwrap() else { panic!() };
+            assert_eq!(m.payload, text);
         }
     }
 

@@ -43,14 +43,13 @@ pub fn frame(envelope: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// Pulls envelopes out of the streamed document across arbitrary chunk boundaries.
+/// Pulls envelopes out of the streamed document across arbitrary chunk boundaries. Each byte
+/// is scanned about once, however many reads a large message arrives in.
 #[derive(Debug, Default)]
 pub struct ScriptParser {
     buf: BytesMut,
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    /// Where the search for the end of the current call resumes (0: no call open yet).
+    close_from: usize,
 }
 
 impl ScriptParser {
@@ -67,14 +66,18 @@ impl ScriptParser {
     /// The argument of the next complete `p(...)` call that is not a heartbeat.
     pub fn next_envelope(&mut self) -> Option<Bytes> {
         loop {
-            let open = find(&self.buf, CALL_OPEN)?;
+            let open = memchr::memmem::find(&self.buf, CALL_OPEN)?;
             let body_start = open + CALL_OPEN.len();
-            let close = find(&self.buf[body_start..], CALL_CLOSE)?;
-            let call = self
-                .buf
-                .split_to(body_start + close + CALL_CLOSE.len())
-                .freeze();
-            let arg = call.slice(body_start..body_start + close);
+            let from = self.close_from.max(body_start);
+            let Some(close) = memchr::memmem::find(&self.buf[from..], CALL_CLOSE) else {
+                // Resume just before the end: the closing marker may straddle two reads.
+                self.close_from = self.buf.len().saturating_sub(CALL_CLOSE.len() - 1);
+                return None;
+            };
+            let close = from + close;
+            self.close_from = 0;
+            let call = self.buf.split_to(close + CALL_CLOSE.len()).freeze();
+            let arg = call.slice(body_start..close);
             if arg != HEARTBEAT_ARG {
                 return Some(arg);
             }

@@ -12,26 +12,28 @@ use bytes::{Bytes, BytesMut};
 
 use crate::envelope::{decode_text, Decoded, EnvelopeError};
 
-/// The body of a poll answer with nothing in it.
-pub const EMPTY: &[u8] = b"[]";
-
-/// Joins already-encoded text envelopes into one poll body. The envelopes are shared; only this
-/// answer's brackets and commas are new, so the copy here is the one a batched answer must make.
-pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
-    let envelopes: Vec<&Bytes> = envelopes.into_iter().collect();
-    if envelopes.is_empty() {
-        return Bytes::from_static(EMPTY);
-    }
-    let len: usize = envelopes.iter().map(|e| e.len() + 1).sum::<usize>() + 1;
-    let mut out = BytesMut::with_capacity(len);
-    out.extend_from_slice(b"[");
+/// A poll body as pieces: `[`, the envelopes themselves separated by `,`, and `]`. The
+/// envelopes are the shared, already-encoded bytes; a server writes the pieces with one vectored
+/// write and copies nothing.
+pub fn parts<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Vec<Bytes> {
+    let mut out = vec![Bytes::from_static(b"[")];
     for (i, env) in envelopes.into_iter().enumerate() {
         if i > 0 {
-            out.extend_from_slice(b",");
+            out.push(Bytes::from_static(b","));
         }
-        out.extend_from_slice(env);
+        out.push(env.clone());
     }
-    out.extend_from_slice(b"]");
+    out.push(Bytes::from_static(b"]"));
+    out
+}
+
+/// Joins already-encoded text envelopes into one contiguous poll body (what [`parts`] sends).
+pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
+    let parts = parts(envelopes);
+    let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
     out.freeze()
 }
 

@@ -30,7 +30,7 @@ pub fn retry(millis: u64) -> Bytes {
 pub fn frame(seq: u64, envelope: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(envelope.len() + 32);
     out.extend_from_slice(b"id: ");
-    out.extend_from_slice(seq.to_string().as_bytes());
+    crate::envelope::put_decimal(&mut out, seq);
     out.extend_from_slice(b"\ndata: ");
     out.extend_from_slice(envelope);
     out.extend_from_slice(b"\n\n");

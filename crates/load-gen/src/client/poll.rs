@@ -30,9 +30,14 @@ pub async fn session(
     let result = async {
         loop {
             if !long {
-                tokio::select! {
-                    _ = shared.cancel.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep_until(next_poll) => {}
+                // Behind schedule (or polling back to back): go at once, without a timer.
+                if next_poll > Instant::now() {
+                    tokio::select! {
+                        _ = shared.cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep_until(next_poll) => {}
+                    }
+                } else if shared.cancel.is_cancelled() {
+                    return Ok(());
                 }
                 // A fixed cadence; a poll that overran its slot is followed at once, not twice.
                 next_poll = (next_poll + shared.poll_interval).max(Instant::now());
