@@ -138,7 +138,10 @@ pub fn escape_json_into(out: &mut BytesMut, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 16);
     let mut start = 0;
-    while let Some(offset) = bytes[start..].iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+    while let Some(offset) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+    {
         let i = start + offset;
         out.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
@@ -417,9 +420,10 @@ mod tests {
     fn escaping_round_trips_every_kind_of_character() {
         // Seeded mix of plain ASCII, characters that need escaping, and multi-byte characters
         // that start with 0xE2 but are not line separators (€, ←) next to ones that are.
-        let alphabet: Vec<char> = "ab \"\\<>&\n\r\t\u{1}\u{1f}é€←\u{2028}\u{2029}\u{2027}\u{202a}😀"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> =
+            "ab \"\\<>&\n\r\t\u{1}\u{1f}é€←\u{2028}\u{2029}\u{2027}\u{202a}😀"
+                .chars()
+                .collect();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for len in 0..200 {
             let text: String = (0..len)
@@ -432,10 +436,15 @@ mod tests {
                 .collect();
             let enc = encode_text("t", 1, &text);
             let line = std::str::from_utf8(&enc).unwrap();
-            assert!(!line.contains(['\n', '<', '\u{2028}', '\u{2029}']), "{line}");
+            assert!(
+                !line.contains(['\n', '<', '\u{2028}', '\u{2029}']),
+                "{line}"
+            );
             let json: serde_json::Value = serde_json::from_slice(&enc).unwrap();
             assert_eq!(json["data"], text.as_str());
-            let Decoded::Message(m) = decode_text(&enc).unwrap() else { panic!() };
+            let Decoded::Message(m) = decode_text(&enc).unwrap() else {
+                panic!()
+            };
             assert_eq!(m.payload, text);
         }
     }
