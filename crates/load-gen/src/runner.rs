@@ -20,8 +20,8 @@ use pushbench_wire::{Encoding, Transport};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::publish::{self, Publisher};
-use crate::client::{self, Client, Target};
+use crate::client::publish::{self, PublishReport, Publisher};
+use crate::client::{self, Client, ClientReport, Target};
 use crate::metrics::{Clock, Fanout, Recorder};
 use crate::process::{self, ServerProcess};
 use crate::scenario::{Direction, Scenario};
@@ -484,9 +484,9 @@ async fn run_transport(
     }
 
     let totals = recorder.totals();
-    let subs = summary::sum_clients(&client_reports);
-    let upstream = summary::sum_publishers(&upstream_reports);
-    let publisher = summary::sum_publishers(&publisher_reports);
+    let subs: ClientReport = client_reports.iter().sum();
+    let upstream: PublishReport = upstream_reports.iter().sum();
+    let publisher: PublishReport = publisher_reports.iter().sum();
     let mut bytes = subs.bytes;
     bytes += upstream.bytes;
     let mut kernel = subs.kernel;

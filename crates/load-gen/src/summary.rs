@@ -1,50 +1,11 @@
-//! The results model: what `summary.json` holds, how it is computed from a transport's raw
-//! measurements, and the comparison table printed at the end of a run.
-//!
-//! `summary.json` is versioned ([`SCHEMA`]); every figure is per transport, with units in the
-//! field names (`_us`, `_bytes`, `_s`, `_per_s`). Latency percentiles come from the HDR
-//! histograms of the measured window; the `.hlog` files beside it hold the same data per second.
+//! The results as load-gen writes them: `summary.json` (its model, [`Summary`] and the types in
+//! it, lives in `pushbench_report::model`, re-exported here, because the report reads it back)
+//! and the comparison table printed at the end of a run.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::client::ClientReport;
 pub use pushbench_report::model::*;
-
-/// Sums subscriber reports.
-pub fn sum_clients<'a>(reports: impl IntoIterator<Item = &'a ClientReport>) -> ClientReport {
-    let mut total = ClientReport::default();
-    for r in reports {
-        total.bytes += r.bytes;
-        total.kernel += r.kernel;
-        total.requests += r.requests;
-        total.empty_polls += r.empty_polls;
-        total.connections += r.connections;
-        total.published += r.published;
-        total.errors += r.errors;
-        if r.last_error.is_some() {
-            total.last_error.clone_from(&r.last_error);
-        }
-    }
-    total
-}
-
-/// Sums publisher reports.
-pub fn sum_publishers<'a>(reports: impl IntoIterator<Item = &'a PublishReport>) -> PublishReport {
-    let mut total = PublishReport::default();
-    for r in reports {
-        total.bytes += r.bytes;
-        total.kernel += r.kernel;
-        total.published += r.published;
-        total.requests += r.requests;
-        total.connections += r.connections;
-        total.errors += r.errors;
-        if r.last_error.is_some() {
-            total.last_error.clone_from(&r.last_error);
-        }
-    }
-    total
-}
 
 /// Writes `summary.json`.
 pub fn write(summary: &Summary, dir: &Path) -> std::io::Result<()> {

@@ -45,9 +45,7 @@ use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
 use crate::error::Error;
-use crate::model::{
-    ByteCounts, BytesPerMessage, Percentiles, PublishReport, Summary, TransportResult, SCHEMA,
-};
+use crate::model::{ByteCounts, BytesPerMessage, Percentiles, Summary, TransportResult, SCHEMA};
 use crate::style;
 
 /// Tag of the intended-send latency histograms in the interval logs.
@@ -527,23 +525,6 @@ pub fn merge(mut runs: Vec<Run>) -> Result<Run, Error> {
     })
 }
 
-fn sum_publishers(parts: &[(&Run, &TransportResult)]) -> PublishReport {
-    let mut p = PublishReport::default();
-    for (_, t) in parts {
-        let o = &t.publisher;
-        p.bytes += o.bytes;
-        p.kernel += o.kernel;
-        p.published += o.published;
-        p.requests += o.requests;
-        p.connections += o.connections;
-        p.errors += o.errors;
-        if o.last_error.is_some() {
-            p.last_error.clone_from(&o.last_error);
-        }
-    }
-    p
-}
-
 /// One transport's result from several folders (see the module doc).
 fn merge_transport(
     parts: &[(&Run, &TransportResult)],
@@ -643,7 +624,7 @@ fn merge_transport(
     } else {
         (bytes.up() + bytes.down() - payload) as f64 / payload as f64
     };
-    out.publisher = sum_publishers(parts);
+    out.publisher = parts.iter().map(|(_, t)| &t.publisher).sum();
     out.requests = sum_u(&|t| t.requests);
     out.requests_per_message = if delivered == 0 {
         0.0

@@ -357,6 +357,30 @@ pub struct PublishReport {
     pub last_error: Option<String>,
 }
 
+impl AddAssign<&PublishReport> for PublishReport {
+    /// Sums another publisher's traffic into this one (the last error seen wins).
+    fn add_assign(&mut self, o: &PublishReport) {
+        self.bytes += o.bytes;
+        self.kernel += o.kernel;
+        self.published += o.published;
+        self.requests += o.requests;
+        self.connections += o.connections;
+        self.errors += o.errors;
+        if o.last_error.is_some() {
+            self.last_error.clone_from(&o.last_error);
+        }
+    }
+}
+
+impl<'a> std::iter::Sum<&'a PublishReport> for PublishReport {
+    fn sum<I: Iterator<Item = &'a PublishReport>>(iter: I) -> Self {
+        iter.fold(PublishReport::default(), |mut total, r| {
+            total += r;
+            total
+        })
+    }
+}
+
 /// Where and with what a run happened.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Setup {

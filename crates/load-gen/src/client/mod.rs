@@ -120,6 +120,25 @@ pub struct ClientReport {
     pub last_error: Option<String>,
 }
 
+impl<'a> std::iter::Sum<&'a ClientReport> for ClientReport {
+    /// Sums subscribers' counters (the last error seen wins).
+    fn sum<I: Iterator<Item = &'a ClientReport>>(iter: I) -> Self {
+        iter.fold(ClientReport::default(), |mut t, r| {
+            t.bytes += r.bytes;
+            t.kernel += r.kernel;
+            t.requests += r.requests;
+            t.empty_polls += r.empty_polls;
+            t.connections += r.connections;
+            t.published += r.published;
+            t.errors += r.errors;
+            if r.last_error.is_some() {
+                t.last_error.clone_from(&r.last_error);
+            }
+            t
+        })
+    }
+}
+
 /// A subscriber's running state across reconnects.
 #[derive(Debug)]
 pub struct State {
