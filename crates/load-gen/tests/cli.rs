@@ -82,3 +82,75 @@ fn mistakes_name_file_line_and_field() {
         assert!(err.contains(want), "{err:?} should contain {want:?}");
     }
 }
+
+/// Ctrl-C keeps what ran: the finished transports, the interrupted one marked partial, the run
+/// marked incomplete, and the exit code says so.
+#[test]
+fn ctrl_c_keeps_partial_results() {
+    let dir = std::env::temp_dir().join(format!("pushbench-ctrlc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"d\"\ntransports = [\"sse\", \"websocket\", \"raw-tcp\"]\nclients = 2\nrate = 20\nmessage_size = 16\nduration = \"30s\"\nwarmup = \"0s\"\ndrain = \"1s\"\n",
+    )
+    .unwrap();
+    let results = dir.join("results");
+    let child = Command::new(env!("CARGO_BIN_EXE_load-gen"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--results")
+        .arg(&results)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first transport is under way (its server log exists), bounded.
+    let started = std::time::Instant::now();
+    loop {
+        let under_way = std::fs::read_dir(&results)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|run| run.unwrap().path().join("sse.hlog").exists())
+            .unwrap_or(false);
+        if under_way {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::fs::read_dir(&results)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], false);
+    let transports = summary["transports"].as_array().unwrap();
+    assert_eq!(transports.len(), 1, "nothing runs after Ctrl-C");
+    assert_eq!(transports[0]["transport"], "sse");
+    assert_eq!(transports[0]["status"], "partial");
+    assert!(transports[0]["messages"]["delivered"].as_u64().unwrap() > 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sse"),
+        "the table is printed"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
