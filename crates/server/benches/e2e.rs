@@ -38,6 +38,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::StreamExt;
 use pushbench_server::Config;
 use pushbench_wire::envelope::{self, Decoded, Encoding};
+use pushbench_wire::testdata::printable as payload;
 use pushbench_wire::{chunked, iframe, poll, raw_tcp, sse, xhr_stream, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,20 +54,6 @@ const SEED: u64 = 0x5eed_0003;
 const BURST: u64 = 1000;
 /// How long one iteration may take before the bench fails instead of hanging.
 const STEP: Duration = Duration::from_secs(10);
-
-/// `len` bytes of seeded pseudo-random printable ASCII (xorshift64*).
-fn payload(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
-            char::from(b' ' + (r % 95) as u8)
-        })
-        .collect()
-}
 
 /// push-server on its own single-threaded runtime (one worker thread).
 struct Server {

@@ -42,20 +42,9 @@ const SUBSCRIBERS: [usize; 3] = [1, 100, 10_000];
 const PAYLOAD_LEN: usize = 1024;
 const SEED: u64 = 0x5eed_0002;
 
-/// `len` bytes of seeded pseudo-random printable ASCII (xorshift64*), so the text envelope has
-/// the usual share of characters to escape.
+/// `len` bytes of seeded printable ASCII (`pushbench_wire::testdata`), as `Bytes`.
 fn payload(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    let s: String = (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
-            char::from(b' ' + (r % 95) as u8)
-        })
-        .collect();
-    Bytes::from(s)
+    Bytes::from(pushbench_wire::testdata::printable(len, seed))
 }
 
 /// The hub's limits: a short ring (the bench never resumes from it, and a long one would only hold

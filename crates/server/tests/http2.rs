@@ -12,6 +12,22 @@ use pushbench_wire::envelope::{decode_text, Decoded};
 use pushbench_wire::{poll, sse, xhr_stream};
 use util::TestServer;
 
+/// Feeds each data frame of a streamed body to `enough` until it says so (bounded in time).
+async fn read_until(mut body: hyper::body::Incoming, mut enough: impl FnMut(&[u8]) -> bool) {
+    loop {
+        let frame = tokio::time::timeout(util::STEP, body.frame())
+            .await
+            .expect("a frame in time")
+            .expect("the stream is open")
+            .expect("the stream reads");
+        if let Ok(data) = frame.into_data() {
+            if enough(&data) {
+                return;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn polls_and_streams_work_over_http2_on_one_connection() {
     let server = TestServer::start(Config::default()).await;
@@ -64,39 +80,27 @@ async fn polls_and_streams_work_over_http2_on_one_connection() {
             .collect()
     };
 
-    let mut body = sse_resp.into_body();
     let mut parser = sse::EventParser::new();
     let mut events = Vec::new();
-    while events.len() < 3 {
-        let frame = tokio::time::timeout(util::STEP, body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            parser.push(&data, &mut events);
-        }
-    }
+    read_until(sse_resp.into_body(), |data| {
+        parser.push(data, &mut events);
+        events.len() >= 3
+    })
+    .await;
     assert_eq!(
         seqs(events.into_iter().map(|e| Bytes::from(e.data)).collect()),
         [1, 2, 3]
     );
 
-    let mut body = ndjson_resp.into_body();
     let mut lines = xhr_stream::LineParser::new();
     let mut got = Vec::new();
-    while got.len() < 3 {
-        let frame = tokio::time::timeout(util::STEP, body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            lines.push(&data);
-            while let Some(line) = lines.next_line() {
-                got.push(line);
-            }
+    read_until(ndjson_resp.into_body(), |data| {
+        lines.push(data);
+        while let Some(line) = lines.next_line() {
+            got.push(line);
         }
-    }
+        got.len() >= 3
+    })
+    .await;
     assert_eq!(seqs(got), [1, 2, 3]);
 }

@@ -47,6 +47,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pushbench_wire::envelope::{self, Decoded};
 use pushbench_wire::probe::{self, Probe};
+use pushbench_wire::testdata::printable as payload;
 use pushbench_wire::{chunked, iframe, poll, raw_tcp, sse, websocket, xhr_stream};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes, WebSocket};
@@ -67,20 +68,6 @@ const SEED: u64 = 0x5eed_0001;
 const READ: usize = 1448;
 /// Raw TCP's frame limit for the decoder, comfortably above the largest message.
 const MAX_FRAME: usize = 1 << 20;
-
-/// `len` bytes of seeded pseudo-random printable ASCII (xorshift64*).
-fn payload(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
-            char::from(b' ' + (r % 95) as u8)
-        })
-        .collect()
-}
 
 /// What the decode benches keep: the sequence number, so the decoder's work cannot be skipped.
 fn seq_of(decoded: Decoded<'_>) -> u64 {

@@ -11,7 +11,8 @@
 //!   client masking; the frames themselves come from tungstenite) and [`raw_tcp`]
 //!   (length-prefixed frames).
 //! - [`chunked`]: HTTP/1.1 chunked decoding with framing counted, for clients that account bytes.
-//! - [`probe`]: the payload load-gen publishes, which carries the intended send time.
+//! - [`probe`]: the payload load-gen publishes, which carries the intended send time;
+//!   [`testdata`]: the seeded payloads benchmarks and tests share.
 //!
 //! Data flows one way: push-server encodes an [`envelope`] once per message and hands it to each
 //! transport's `frame` function once; the framed bytes are shared by every subscriber. load-gen
@@ -25,6 +26,7 @@ pub mod poll;
 pub mod probe;
 pub mod raw_tcp;
 pub mod sse;
+pub mod testdata;
 pub mod transport;
 pub mod websocket;
 pub mod xhr_stream;
