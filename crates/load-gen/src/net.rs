@@ -136,9 +136,15 @@ pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
     // received; in CLOSE_WAIT it has arrived and we have not closed yet.
     const TCP_CLOSE_WAIT: u8 = 8;
     let fin = u64::from(info.u8_fields[0] == TCP_CLOSE_WAIT);
+    // Bytes received but not read yet (a session stopped mid-stream) are the kernel's, not ours.
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into the pointer given.
+    if unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut unread) } != 0 {
+        unread = 0;
+    }
     Some(KernelBytes {
         bytes_sent: info.bytes_sent - info.bytes_retrans,
-        bytes_received: info.bytes_received - fin,
+        bytes_received: info.bytes_received - fin - unread.max(0) as u64,
         segs_out: info.segs_out as u64,
         segs_in: info.segs_in as u64,
     })

@@ -113,9 +113,12 @@ impl Layout {
         let topic_global: Vec<usize> = (0..scenario.topics)
             .filter(|t| t % shard.count == shard.index)
             .collect();
-        let local = |global: usize| topic_global.iter().position(|&t| t == global);
+        // Topic t is this shard's local topic (t - K) / N when t % N == K.
         let clients: Vec<(usize, usize)> = (0..scenario.clients)
-            .filter_map(|i| local(i % scenario.topics).map(|t| (i, t)))
+            .filter_map(|i| {
+                let t = i % scenario.topics;
+                (t % shard.count == shard.index).then_some((i, t / shard.count))
+            })
             .collect();
         let mut subscribers = vec![0u32; topic_global.len()];
         for &(_, t) in &clients {

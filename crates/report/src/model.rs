@@ -294,7 +294,7 @@ pub struct KernelBytes {
     /// or not acknowledged yet (so a request still in flight at close is counted, as user space
     /// counts it).
     pub bytes_sent: u64,
-    /// `tcpi_bytes_received`: bytes received.
+    /// `tcpi_bytes_received`: bytes received, less a FIN and any bytes not read yet.
     pub bytes_received: u64,
     /// `tcpi_segs_out`: segments sent, handshake and pure ACKs included.
     pub segs_out: u64,

@@ -11,7 +11,7 @@ pub struct Config {
     /// How many messages a subscriber may fall behind live delivery before it is resynchronised
     /// from the ring (or sent a gap if the ring no longer holds its place). This is the
     /// per-subscriber send queue: it costs nothing per subscriber, since every subscriber reads
-    /// the same shared slots.
+    /// the same shared slots. The channel rounds it up to a power of two.
     pub send_queue: usize,
     /// Largest accepted message payload, in bytes, on every publish path.
     pub max_message_size: usize,

@@ -7,8 +7,9 @@
 //!
 //! `intended_ns` is when the open-loop schedule meant the message to go, `sent_ns` when the
 //! publisher actually got round to sending it, both in nanoseconds since the run started on the
-//! generator's one monotonic clock; `publisher` names who published it (bidirectional workloads ignore their own echoes); the `x`
-//! padding brings the payload up to the scenario's message size.
+//! generator's one monotonic clock; `publisher` names who published it (in bidirectional workloads a client also receives, and
+//! load-gen counts, its own messages, as every member of a chat room does); the `x` padding
+//! brings the payload up to the scenario's message size.
 
 /// A probe's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

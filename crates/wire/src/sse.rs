@@ -84,6 +84,10 @@ impl EventParser {
 
     /// Feeds a chunk and appends every event it completes to `out`.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<Event>) {
+        if chunk.is_empty() {
+            // Nothing to decide yet: a pending CR's LF may still come in the next chunk.
+            return;
+        }
         if self.skip_lf {
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
@@ -187,6 +191,17 @@ mod tests {
             assert_eq!(events[2].event, "message");
             assert_eq!(events[2].last_event_id, "9");
         }
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let mut p = EventParser::new();
+        let mut out = Vec::new();
+        p.push(b"data: a\r", &mut out);
+        p.push(b"", &mut out);
+        p.push(b"\ndata: b\n\n", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "a\nb");
     }
 
     #[test]

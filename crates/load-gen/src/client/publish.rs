@@ -63,6 +63,8 @@ pub async fn run(
         recorder.published(publisher.index, planned.intended_ns, sent_ns);
         // A kept-alive connection the server has since closed (idle timeout) fails on first
         // use; like any HTTP client, retry once on a fresh connection before calling it an error.
+        // Only a failure before any answer retries; a connection that died after the server
+        // published but before it answered would publish twice (counted as a duplicate).
         let mut outcome: Result<u64, HttpError> = Err(HttpError::Closed);
         for _attempt in 0..2 {
             let reused = conn.is_some();

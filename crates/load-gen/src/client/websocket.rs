@@ -33,9 +33,12 @@ pub async fn session(
         .read_buffer_size(4096)
         .write_buffer_size(0);
     st.report.requests += 1;
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, io, Some(config)).await?;
+    let (mut ws, response) =
+        tokio_tungstenite::client_async_with_config(url, io, Some(config)).await?;
+    // The whole request is setup. Down, only the 101 head: frames tungstenite read in the same
+    // read (a resumed backlog) are counted as framing and payload like any other.
     st.conn.setup_up += ws.get_ref().up;
-    st.conn.setup_down += ws.get_ref().down;
+    st.conn.setup_down += head_len(&response) as u64;
     let result = async {
         let Some(recorder) = st.ready(shared).await else {
             return Ok(());
@@ -92,4 +95,19 @@ pub async fn session(
     .await;
     st.finish_conn(ws.get_ref());
     result
+}
+
+/// Bytes of a response head as hyper writes it: status line, `name: value` lines, blank line.
+fn head_len<B>(response: &tokio_tungstenite::tungstenite::http::Response<B>) -> usize {
+    let status = format!(
+        "HTTP/1.1 {} {}\r\n",
+        response.status().as_str(),
+        response.status().canonical_reason().unwrap_or("")
+    );
+    let headers: usize = response
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    status.len() + headers + 2
 }
