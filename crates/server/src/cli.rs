@@ -57,6 +57,10 @@ pub struct Args {
     /// in milliseconds.
     #[arg(long, default_value_t = Config::default().idle_timeout.as_millis() as u64)]
     idle_timeout_ms: u64,
+    /// How long an idle, unheld topic is kept (with its ring) before it is forgotten, in
+    /// milliseconds.
+    #[arg(long, default_value_t = Config::default().topic_ttl.as_millis() as u64)]
+    topic_ttl_ms: u64,
 }
 
 impl Args {
@@ -75,6 +79,7 @@ impl Args {
             max_padding: self.max_padding,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            topic_ttl: Duration::from_millis(self.topic_ttl_ms),
         }
     }
 }

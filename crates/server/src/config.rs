@@ -35,6 +35,9 @@ pub struct Config {
     /// How long an HTTP connection may wait for (the rest of) a request head, idle keep-alive
     /// time included, before the server closes it.
     pub idle_timeout: Duration,
+    /// How long a topic nobody publishes to, reads or holds is kept before it is forgotten
+    /// (with its ring), so topics created by passing requests do not accumulate.
+    pub topic_ttl: Duration,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             max_padding: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
+            topic_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -70,6 +74,9 @@ impl Config {
             if value == 0 {
                 return Err(format!("--{name} must be at least 1"));
             }
+        }
+        if self.topic_ttl.is_zero() {
+            return Err("--topic-ttl-ms must be longer than 0".into());
         }
         if self.idle_timeout.is_zero() {
             return Err("--idle-timeout-ms must be longer than 0".into());

@@ -12,8 +12,9 @@
 //! subscriber ([`Message::framed`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use pushbench_wire::envelope::{self, validate_topic, Encoding};
@@ -209,6 +210,8 @@ pub struct Topic {
     name: Arc<str>,
     state: Mutex<TopicState>,
     live: broadcast::Sender<Arc<Message>>,
+    /// Milliseconds after the hub started that the topic was last published to or read.
+    last_active_ms: AtomicU64,
 }
 
 /// What the ring holds after a sequence number: a gap (if it dropped some) and the messages.
@@ -231,6 +234,8 @@ impl TopicState {
 #[derive(Debug)]
 pub struct Hub {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    /// The hub's own clock for topic activity.
+    started: Instant,
     ring_size: usize,
     send_queue: usize,
     max_message_size: usize,
@@ -242,6 +247,7 @@ impl Hub {
     pub fn new(config: &Config) -> Self {
         Hub {
             topics: RwLock::new(HashMap::new()),
+            started: Instant::now(),
             ring_size: config.ring_size,
             send_queue: config.send_queue,
             max_message_size: config.max_message_size,
@@ -254,13 +260,20 @@ impl Hub {
         self.topics.read().expect("topics lock").len()
     }
 
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
         validate_topic(name).map_err(HubError::BadTopic)?;
+        let now = self.now_ms();
         if let Some(t) = self.topics.read().expect("topics lock").get(name) {
+            t.last_active_ms.store(now, Relaxed);
             return Ok(t.clone());
         }
         let mut topics = self.topics.write().expect("topics lock");
         if let Some(t) = topics.get(name) {
+            t.last_active_ms.store(now, Relaxed);
             return Ok(t.clone());
         }
         if topics.len() >= self.max_topics {
@@ -274,9 +287,29 @@ impl Hub {
                 ring: VecDeque::with_capacity(self.ring_size.min(1024)),
             }),
             live: broadcast::channel(self.send_queue).0,
+            last_active_ms: AtomicU64::new(now),
         });
         topics.insert(name, topic.clone());
         Ok(topic)
+    }
+
+    /// Forgets topics nobody has published to or read for `ttl` and that nobody holds (no
+    /// subscription, no request in flight: the map's is the only reference). Their rings go
+    /// with them; a later request starts the topic afresh at sequence 1, and a client resuming
+    /// with an older `after=` is told (409) rather than silently restarted. Returns how many.
+    pub fn expire_idle(&self, ttl: std::time::Duration) -> usize {
+        self.expire_idle_at(self.now_ms(), ttl)
+    }
+
+    fn expire_idle_at(&self, now_ms: u64, ttl: std::time::Duration) -> usize {
+        let ttl_ms = ttl.as_millis() as u64;
+        let mut topics = self.topics.write().expect("topics lock");
+        let before = topics.len();
+        topics.retain(|_, t| {
+            Arc::strong_count(t) > 1
+                || now_ms.saturating_sub(t.last_active_ms.load(Relaxed)) < ttl_ms
+        });
+        before - topics.len()
     }
 
     /// Checks a payload against the limits every publish path shares.
@@ -560,6 +593,27 @@ mod tests {
             seqs(&drain(&mut slow)),
             ["gap 6..10", "10", "11", "12", "13", "14", "15"]
         );
+    }
+
+    #[test]
+    fn idle_unheld_topics_expire_and_start_afresh() {
+        let hub = hub(4, 4);
+        let ttl = std::time::Duration::from_secs(60);
+        hub.publish("a", Bytes::from("x")).unwrap();
+        hub.publish("b", Bytes::from("x")).unwrap();
+        let held = hub.subscribe("b", Start::Live).unwrap();
+        assert_eq!(hub.expire_idle_at(59_000, ttl), 0, "not idle long enough");
+        // "a" is idle and unheld; "b" is idle but has a subscriber.
+        assert_eq!(hub.expire_idle_at(120_000, ttl), 1);
+        assert_eq!(hub.topic_count(), 1);
+        drop(held);
+        assert_eq!(hub.expire_idle_at(120_000, ttl), 1);
+        // A forgotten topic starts again at 1, and an old resume point is refused, not guessed.
+        assert_eq!(
+            hub.subscribe("a", Start::After(1)).unwrap_err(),
+            HubError::AfterAhead { after: 1, last: 0 }
+        );
+        assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 1);
     }
 
     #[test]

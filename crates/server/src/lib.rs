@@ -65,12 +65,31 @@ pub async fn run(
             }
         })
     };
+    let sweeper = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let every = (shared.config.topic_ttl / 4).max(std::time::Duration::from_secs(1));
+            let mut interval = tokio::time::interval(every);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => break,
+                    _ = interval.tick() => {
+                        let expired = shared.hub.expire_idle(shared.config.topic_ttl);
+                        if expired > 0 {
+                            tracing::info!(expired, "forgot idle topics");
+                        }
+                    }
+                }
+            }
+        })
+    };
     let http_loop = tokio::spawn(http::serve(http, shared.clone()));
     let tcp_loop = tokio::spawn(raw_tcp::serve(tcp, shared.clone()));
     shutdown.await;
     tracing::info!("shutting down: closing streams and connections");
     shared.shutdown.cancel();
-    let _ = tokio::join!(http_loop, tcp_loop, ticker);
+    let _ = tokio::join!(http_loop, tcp_loop, ticker, sweeper);
     shared.tasks.close();
     if tokio::time::timeout(shared.config.shutdown_grace, shared.tasks.wait())
         .await
