@@ -63,21 +63,26 @@ pub struct Http1 {
     pub io: Counted,
     buf: BytesMut,
     host: String,
+    /// Header lines every request carries (`name: value\r\n` each), rendered once per run.
+    extra: std::sync::Arc<str>,
     request: Vec<u8>,
 }
 
 impl Http1 {
-    /// A client on a connected socket; `host` goes in the `host` header.
-    pub fn new(io: Counted, host: &str) -> Self {
+    /// A client on a connected socket; `host` goes in the `host` header, `extra` (header lines,
+    /// see [`crate::client::header_block`]) after it in every request.
+    pub fn new(io: Counted, host: &str, extra: std::sync::Arc<str>) -> Self {
         Http1 {
             io,
             buf: BytesMut::with_capacity(4096),
             host: host.to_owned(),
+            extra,
             request: Vec::with_capacity(256),
         }
     }
 
-    /// Writes one request; returns the bytes of its head. A body gets a `content-length`.
+    /// Writes one request; returns the bytes of its head. `headers` come after the run's header
+    /// block and replace its lines of the same name. A body gets a `content-length`.
     pub async fn request(
         &mut self,
         method: &str,
@@ -92,6 +97,18 @@ impl Http1 {
             "{method} {target} HTTP/1.1\r\nhost: {}\r\n",
             self.host
         )?;
+        if headers.is_empty() {
+            self.request.extend_from_slice(self.extra.as_bytes());
+        } else {
+            // A header given for this request replaces the block's line of the same name
+            // (an `EventSource` sends `accept: text/event-stream`, not the block's `*/*`).
+            for line in self.extra.split_inclusive("\r\n") {
+                let name = line.split(':').next().unwrap_or("");
+                if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                    self.request.extend_from_slice(line.as_bytes());
+                }
+            }
+        }
         for (k, v) in headers {
             write!(self.request, "{k}: {v}\r\n")?;
         }

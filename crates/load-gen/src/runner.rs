@@ -301,6 +301,7 @@ async fn run_transport(
     let topics = &layout.topics;
     let subscribers = layout.subscribers.clone();
     let clients = layout.clients.len();
+    let headers = client::request_headers(scenario.request_headers, &target.host);
     let (start_tx, start_rx) = watch::channel(None);
     let shared = Arc::new(client::Shared {
         target: target.clone(),
@@ -314,6 +315,8 @@ async fn run_transport(
         poll_interval: scenario.poll_interval,
         poll_new_connection: scenario.poll_new_connection,
         long_poll_timeout: scenario.long_poll_timeout,
+        header_block: client::header_block(&headers),
+        headers,
     });
     let end_ns = ns(scenario.warmup + scenario.duration);
     let schedule = |stream: usize, streams: usize| {
@@ -397,6 +400,7 @@ async fn run_transport(
             };
             publishers.push(tokio::spawn(publish::run(
                 target.clone(),
+                shared.header_block.clone(),
                 p,
                 recorder.clone(),
                 run.clone(),
@@ -413,6 +417,7 @@ async fn run_transport(
             };
             upstream_publishers.push(tokio::spawn(publish::run(
                 target.clone(),
+                shared.header_block.clone(),
                 p,
                 recorder.clone(),
                 run.clone(),

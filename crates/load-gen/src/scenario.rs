@@ -55,6 +55,16 @@ pub enum Direction {
     All,
 }
 
+/// Which headers load-gen's HTTP requests carry besides `host`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestHeaders {
+    /// `host` only (plus `content-length` and what a protocol needs): the floor.
+    Minimal,
+    /// What Chromium sends with `fetch` from a page: user agent, accept, language, fetch
+    /// metadata, a session cookie.
+    Browser,
+}
+
 /// How send times are spread over the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
@@ -121,6 +131,11 @@ pub struct Scenario {
     /// `poll_new_connection`, default false: short polls open a fresh TCP connection each time
     /// instead of reusing a keep-alive one (what clients behind some proxies do).
     pub poll_new_connection: bool,
+    /// `request_headers`, default `"minimal"`: the headers every HTTP request carries besides
+    /// `host`. `"browser"` adds what a browser's `fetch` or `EventSource` sends (user agent,
+    /// accept, language, fetch metadata, a session cookie: about 480 bytes), so header overhead
+    /// is what a web app pays.
+    pub request_headers: RequestHeaders,
     /// `long_poll_timeout`, default 30 s, greater than 0 and at most 120 s (push-server's
     /// limit): how long the server holds a long poll that has nothing to return.
     pub long_poll_timeout: Duration,
@@ -215,6 +230,7 @@ struct RawScenario {
     poll_new_connection: Option<bool>,
     long_poll_timeout: Option<Spanned<String>>,
     drain: Option<Spanned<String>>,
+    request_headers: Option<Spanned<String>>,
 }
 
 impl RawScenario {
@@ -251,6 +267,17 @@ impl RawScenario {
             }
         };
 
+        let request_headers = match &self.request_headers {
+            None => RequestHeaders::Minimal,
+            Some(s) => doc.keyword(
+                "request_headers",
+                s,
+                &[
+                    ("minimal", RequestHeaders::Minimal),
+                    ("browser", RequestHeaders::Browser),
+                ],
+            )?,
+        };
         let direction = match &self.direction {
             None => Direction::Push,
             Some(s) => doc.keyword(
@@ -367,6 +394,7 @@ impl RawScenario {
             seed,
             poll_interval,
             poll_new_connection: self.poll_new_connection.unwrap_or(false),
+            request_headers,
             long_poll_timeout,
             drain,
             source: doc.text.to_owned(),
@@ -716,6 +744,7 @@ fn example_line(field: &str) -> String {
         "poll_new_connection" => "poll_new_connection = false",
         "long_poll_timeout" => r#"long_poll_timeout = "30s""#,
         "drain" => r#"drain = "3s""#,
+        "request_headers" => r#"request_headers = "minimal""#,
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -739,6 +768,7 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
             "a duration in quotes, like \"250ms\", \"30s\" or \"2m\""
         }
         "poll_new_connection" => "true or false",
+        "request_headers" => "\"minimal\" or \"browser\"",
         _ if serde_expected.is_empty() => "another type",
         _ => serde_expected,
     };
@@ -826,6 +856,7 @@ warmup = "0s"
 seed = 42
 poll_interval = "250ms"
 poll_new_connection = true
+request_headers = "browser"
 long_poll_timeout = "120s"
 drain = "0.5s"
 "#;
@@ -846,6 +877,7 @@ drain = "0.5s"
             seed: 42,
             poll_interval: Duration::from_millis(250),
             poll_new_connection: true,
+            request_headers: RequestHeaders::Browser,
             long_poll_timeout: Duration::from_secs(120),
             drain: Duration::from_millis(500),
             source: text.into(),
@@ -927,7 +959,8 @@ drain = "0.5s"
             "scenarios/t.toml:7: field `durations`: unknown field `durations`, expected one of \
              `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
              `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, \
-             `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`"
+             `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
+             `request_headers`"
         );
         // A table is not part of the layout either.
         let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));

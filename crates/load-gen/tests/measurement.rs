@@ -264,3 +264,45 @@ async fn clients_survive_the_server_closing_idle_connections() {
     );
     std::fs::remove_dir_all(&results).unwrap();
 }
+
+/// `request_headers = "browser"`: every HTTP request carries the browser header block, and the
+/// byte accounting counts exactly that much more per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_headers_are_sent_and_counted_per_request() {
+    let results = tempdir("headers");
+    let s = scenario(
+        "transports = [\"short-poll\", \"sse\"]\nclients = 1\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\nrequest_headers = \"browser\"\n",
+    );
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    // The host header's value is 127.0.0.1:PORT; the block's referer repeats it.
+    let host = "127.0.0.1:".len() + 5;
+    let block: usize = load_gen::client::request_headers(
+        load_gen::scenario::RequestHeaders::Browser,
+        &"h".repeat(host),
+    )
+    .iter()
+    .map(|(k, v)| k.len() + 2 + v.len() + 2)
+    .sum();
+    assert!(block > 400, "{block}");
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        assert_eq!(t.messages.seq.delivered, 1, "{name}");
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        let topic = "t".repeat(3 + 16 + 1 + name.len() + 2);
+        let minimal =
+            |path: String| (format!("GET {path} HTTP/1.1\r\nhost: \r\n\r\n").len() + host) as u64;
+        if name == "short-poll" {
+            let per_request = minimal(format!("/poll?topic={topic}&after=0")) + block as u64;
+            assert_eq!(t.bytes.headers_up, per_request * t.requests, "{name}");
+        } else {
+            // The block's `accept: */*` gives way to EventSource's own accept header.
+            let accept =
+                "accept: text/event-stream\r\n".len() as u64 - "accept: */*\r\n".len() as u64;
+            let expected = minimal(format!("/sse?topic={topic}&after=0")) + block as u64 + accept;
+            assert_eq!(t.bytes.setup_up, expected, "{name}");
+        }
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::{ByteCounts, Recorder};
 use crate::net::{self, Counted, KernelBytes};
+use crate::scenario::RequestHeaders;
 use crate::schedule::Schedule;
 use crate::seqtrack::{Arrival, SeqTracker};
 
@@ -67,6 +68,40 @@ pub struct Shared {
     pub poll_new_connection: bool,
     /// Long-poll hold asked of the server.
     pub long_poll_timeout: Duration,
+    /// Headers every request carries besides `host` (the scenario's `request_headers`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The same, rendered as header lines for the HTTP client.
+    pub header_block: Arc<str>,
+}
+
+/// The headers a request carries besides `host` for a scenario's `request_headers`: nothing, or
+/// what Chromium sends with `fetch` from a page on `host` (about 480 bytes with the cookie).
+pub fn request_headers(profile: RequestHeaders, host: &str) -> Vec<(&'static str, String)> {
+    match profile {
+        RequestHeaders::Minimal => Vec::new(),
+        RequestHeaders::Browser => vec![
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".into()),
+            ("accept", "*/*".into()),
+            ("accept-encoding", "gzip, deflate, br, zstd".into()),
+            ("accept-language", "en-US,en;q=0.9".into()),
+            ("cache-control", "no-cache".into()),
+            ("pragma", "no-cache".into()),
+            ("referer", format!("http://{host}/")),
+            ("sec-fetch-dest", "empty".into()),
+            ("sec-fetch-mode", "cors".into()),
+            ("sec-fetch-site", "same-origin".into()),
+            ("cookie", "session=5f2b8c1e9a7d4b3c8e6f0a1d2c3b4a59; theme=light".into()),
+        ],
+    }
+}
+
+/// `headers` as `name: value\r\n` lines.
+pub fn header_block(headers: &[(&'static str, String)]) -> Arc<str> {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect::<String>()
+        .into()
 }
 
 /// One subscriber's identity.
@@ -294,7 +329,7 @@ pub async fn stream_session(
     mut parser: impl StreamParser,
 ) -> Result<(), ClientError> {
     let io = st.connect(shared.target.http).await?;
-    let mut http = Http1::new(io, &shared.target.host);
+    let mut http = Http1::new(io, &shared.target.host, shared.header_block.clone());
     let result = async {
         st.conn.setup_up += http.request("GET", target, headers, b"").await? as u64;
         st.report.requests += 1;

@@ -58,7 +58,11 @@ pub async fn session(
                     Some(h) => h,
                     None => {
                         let io = st.connect(shared.target.http).await?;
-                        conn.insert(Http1::new(io, &shared.target.host))
+                        conn.insert(Http1::new(
+                            io,
+                            &shared.target.host,
+                            shared.header_block.clone(),
+                        ))
                     }
                 };
                 let exchange: Result<Option<(Head, Bytes)>, HttpError> = async {

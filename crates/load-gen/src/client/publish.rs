@@ -35,6 +35,7 @@ pub struct Publisher {
 /// Publishes on schedule until the schedule ends or `cancel`.
 pub async fn run(
     target: Target,
+    headers: Arc<str>,
     publisher: Publisher,
     recorder: Arc<Recorder>,
     cancel: CancellationToken,
@@ -72,7 +73,7 @@ pub async fn run(
                 if conn.is_none() {
                     report.connections += 1;
                     let io = net::connect(target.http, publisher.index).await?;
-                    conn = Some(Http1::new(io, &target.host));
+                    conn = Some(Http1::new(io, &target.host, headers.clone()));
                 }
                 let http = conn.as_mut().expect("connected above");
                 conn_bytes.headers_up +=

@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::probe::{self, Probe};
 use std::sync::atomic::Ordering::Relaxed;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -33,8 +34,15 @@ pub async fn session(
         .read_buffer_size(4096)
         .write_buffer_size(0);
     st.report.requests += 1;
+    let mut request = url.into_client_request()?;
+    for (name, value) in &shared.headers {
+        let value = value
+            .parse()
+            .map_err(|_| ClientError::Protocol(format!("header {name} is not a valid value")))?;
+        request.headers_mut().insert(*name, value);
+    }
     let (mut ws, response) =
-        tokio_tungstenite::client_async_with_config(url, io, Some(config)).await?;
+        tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
     // The whole request is setup. Down, only the 101 head: frames tungstenite read in the same
     // read (a resumed backlog) are counted as framing and payload like any other.
     st.conn.setup_up += ws.get_ref().up;
