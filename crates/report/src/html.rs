@@ -354,6 +354,15 @@ fn winner(t: &TransportResult, line: &str) -> String {
     }
 }
 
+/// A verdict card whose headline is the winning transport, its colour and its value.
+fn best_card(h: &mut String, title: &str, best: &TransportResult, value: &str, why: &str) {
+    let line = format!(
+        "{} <span class=\"unit\">{value}</span>",
+        swatch(&best.transport)
+    );
+    card(h, title, &winner(best, &line), why);
+}
+
 fn card(h: &mut String, title: &str, win: &str, why: &str) {
     let _ = writeln!(
         h,
@@ -387,17 +396,11 @@ fn verdict(h: &mut String, run: &Run) {
             }
         }
         why.push_str(&ties(&lat));
-        card(
+        best_card(
             h,
             "Lowest latency (p99)",
-            &winner(
-                best,
-                &format!(
-                    "{} <span class=\"unit\">{} ms</span>",
-                    swatch(&best.transport),
-                    style::ms(*v)
-                ),
-            ),
+            best,
+            &format!("{} ms", style::ms(*v)),
             &why,
         );
     }
@@ -415,17 +418,11 @@ fn verdict(h: &mut String, run: &Run) {
             main_overhead(worst)
         );
         why.push_str(&ties(&bytes));
-        card(
+        best_card(
             h,
             "Fewest wire bytes",
-            &winner(
-                best,
-                &format!(
-                    "{} <span class=\"unit\">{} B/msg</span>",
-                    swatch(&best.transport),
-                    style::num(*v)
-                ),
-            ),
+            best,
+            &format!("{} B/msg", style::num(*v)),
             &why,
         );
     }
@@ -452,17 +449,11 @@ fn verdict(h: &mut String, run: &Run) {
         if best.server.cpu_s < 1.0 {
             why.push_str(" CPU time this small is coarse (see Notes).");
         }
-        card(
+        best_card(
             h,
             "Lowest server CPU",
-            &winner(
-                best,
-                &format!(
-                    "{} <span class=\"unit\">{} ms / 1,000 msgs</span>",
-                    swatch(&best.transport),
-                    style::num(*v)
-                ),
-            ),
+            best,
+            &format!("{} ms / 1,000 msgs", style::num(*v)),
             &why,
         );
     }
@@ -476,17 +467,11 @@ fn verdict(h: &mut String, run: &Run) {
             style::bytes(*w),
             ties(&rss)
         );
-        card(
+        best_card(
             h,
             "Least memory per connection",
-            &winner(
-                best,
-                &format!(
-                    "{} <span class=\"unit\">{}</span>",
-                    swatch(&best.transport),
-                    style::bytes(*v)
-                ),
-            ),
+            best,
+            &style::bytes(*v),
             &why,
         );
     }
