@@ -5,7 +5,7 @@
 //! reqwest) decodes chunked bodies and parses heads out of sight. Heads are parsed with httparse,
 //! the parser hyper itself uses; chunked bodies with `pushbench_wire::chunked`.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use pushbench_wire::chunked::{ChunkedDecoder, ChunkedError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -90,13 +90,19 @@ impl Http1 {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<usize, HttpError> {
-        use std::io::Write;
-        self.request.clear();
-        write!(
-            self.request,
-            "{method} {target} HTTP/1.1\r\nhost: {}\r\n",
-            self.host
-        )?;
+        // Plain appends, not `write!`: this runs once per poll, and formatting costs show.
+        let r = &mut self.request;
+        r.clear();
+        for part in [
+            method,
+            " ",
+            target,
+            " HTTP/1.1\r\nhost: ",
+            &self.host,
+            "\r\n",
+        ] {
+            r.extend_from_slice(part.as_bytes());
+        }
         if headers.is_empty() {
             self.request.extend_from_slice(self.extra.as_bytes());
         } else {
@@ -110,10 +116,15 @@ impl Http1 {
             }
         }
         for (k, v) in headers {
-            write!(self.request, "{k}: {v}\r\n")?;
+            for part in [k, ": ", v, "\r\n"] {
+                self.request.extend_from_slice(part.as_bytes());
+            }
         }
         if !body.is_empty() || method == "POST" {
-            write!(self.request, "content-length: {}\r\n", body.len())?;
+            self.request.extend_from_slice(b"content-length: ");
+            self.request
+                .extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            self.request.extend_from_slice(b"\r\n");
         }
         self.request.extend_from_slice(b"\r\n");
         let head = self.request.len();
@@ -154,7 +165,7 @@ impl Http1 {
                             keep_alive = !h.value.eq_ignore_ascii_case(b"close");
                         }
                     }
-                    let _ = self.buf.split_to(len);
+                    self.buf.advance(len);
                     return Ok(Head {
                         status,
                         len,
@@ -203,7 +214,7 @@ impl Http1 {
             self.fill().await?;
         }
         let used = decoder.decode(&self.buf, out)?;
-        let _ = self.buf.split_to(used);
+        self.buf.advance(used);
         Ok(decoder.is_done())
     }
 }

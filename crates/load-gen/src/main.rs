@@ -11,6 +11,7 @@ use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
 use load_gen::summary;
 use pushbench_wire::Transport;
+use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 /// Drives the same workload through every push transport and measures each.
@@ -84,11 +85,37 @@ struct RunArgs {
     /// folders with `load-gen report`).
     #[arg(long, default_value = "0/1")]
     shard: runner::Shard,
+    /// Threads for load-gen's clients [default: half the cores, at least one]. The embedded
+    /// server shares the machine and runs a thread per core. One thread is a single event loop,
+    /// the cheapest per message; a transport is flagged generator-bound if load-gen kept its
+    /// threads more than 90% busy.
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
+}
+
+/// The runtime for `run`: a single-threaded event loop for one thread, else a pool.
+fn generator_runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.map_or(cores.div_ceil(2), |t| t.get());
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let runtime = match &cli.command {
+        Command::Run(args) => generator_runtime(args.threads),
+        _ => Runtime::new(),
+    }
+    .expect("a tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Command::PushServer(args) => {
@@ -173,6 +200,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         server_args,
         quiet,
         shard,
+        threads: _,
     } = args;
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -2,9 +2,12 @@
 //!
 //! - [`Clock`]: the generator's one monotonic clock. Publishers stamp intended and actual send
 //!   times with it; subscribers read it on arrival. Latency never crosses clocks.
-//! - [`Recorder`]: HDR histograms in a few lock-striped slots (a slot per group of tasks, not per
-//!   connection: a histogram is ~190 KB and a run may hold 10 000 connections). Each slot keeps an
-//!   interval set, drained every second into the `.hlog`, and a total over the measured window.
+//! - [`Recorder`]: HDR histograms in a few lock-striped slots, one per runtime worker thread (not
+//!   per connection: a histogram is ~190 KB and a run may hold 10 000 connections; and a thread's
+//!   own slot stays in its core's cache). Each slot keeps this second's histograms, split by
+//!   whether the message's intended time is inside the measured window; every second both go to
+//!   the `.hlog` and the measured part is added to the slot's total. A delivery is recorded once
+//!   per histogram, not once for the interval and again for the total.
 //! - [`Fanout`]: per topic, when the *last* subscriber got each message.
 //! - [`ByteCounts`]: wire bytes by phase and direction.
 //!
@@ -12,7 +15,7 @@
 //! values saturate at the top rather than being dropped.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -126,8 +129,32 @@ fn record(h: &mut Histogram<u64>, ns: u64) {
 
 #[derive(Debug)]
 struct Slot {
-    interval: Histos,
+    /// This interval's messages whose intended time is in the measured window.
+    measured: Histos,
+    /// This interval's other messages (warm-up, drain).
+    unmeasured: Histos,
+    /// Measured messages of the intervals already taken.
     total: Histos,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            measured: Histos::new(),
+            unmeasured: Histos::new(),
+            total: Histos::new(),
+        }
+    }
+}
+
+/// Hands each thread that records its own stripe number, in order of first use. The runtime's
+/// workers are the only threads that record, so with a stripe per worker no two share a lock.
+fn thread_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    STRIPE.with(|s| *s)
 }
 
 /// Messages the fan-out tracker keeps waiting per topic before counting the oldest incomplete.
@@ -247,7 +274,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder with `slots` lock stripes, measuring intended times in `from_ns..until_ns`.
+    /// A recorder with `slots` lock stripes (one per recording thread is best), measuring intended
+    /// times in `from_ns..until_ns`.
     pub fn new(clock: Clock, slots: usize, from_ns: u64, until_ns: u64, fanout: Fanout) -> Self {
         Recorder {
             topic_published: fanout
@@ -255,14 +283,7 @@ impl Recorder {
                 .iter()
                 .map(|_| AtomicU64::new(0))
                 .collect(),
-            slots: (0..slots.max(1))
-                .map(|_| {
-                    Mutex::new(Slot {
-                        interval: Histos::new(),
-                        total: Histos::new(),
-                    })
-                })
-                .collect(),
+            slots: (0..slots.max(1)).map(|_| Mutex::new(Slot::new())).collect(),
             clock,
             measure_from_ns: from_ns,
             measure_until_ns: until_ns,
@@ -275,10 +296,17 @@ impl Recorder {
         (self.measure_from_ns..self.measure_until_ns).contains(&intended_ns)
     }
 
+    /// The calling thread's slot.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slots[thread_stripe() % self.slots.len()]
+            .lock()
+            .expect("slot lock")
+    }
+
     /// A subscriber of `topic` decoded new (not duplicate) messages, `(seq, probe)` each, which
-    /// were all in hand at `recv_ns`. `task` picks the lock stripe. Batched so a poll answer or a
-    /// read that carried ten messages takes each lock once.
-    pub fn messages(&self, task: usize, topic: usize, batch: &[(u64, Probe)], recv_ns: u64) {
+    /// were all in hand at `recv_ns`. Batched so a poll answer or a read that carried ten
+    /// messages takes each lock once.
+    pub fn messages(&self, topic: usize, batch: &[(u64, Probe)], recv_ns: u64) {
         if batch.is_empty() {
             return;
         }
@@ -294,17 +322,12 @@ impl Recorder {
                 None => fanout_late.push((i, last)),
             },
         );
-        let mut slot = self.slots[task % self.slots.len()]
-            .lock()
-            .expect("slot lock");
+        let mut slot = self.slot();
         let slot = &mut *slot;
         let mut record_fanout = |i: usize, last: u64| {
             let probe = batch[i].1;
-            let fanout = last.saturating_sub(probe.intended_ns);
-            record(&mut slot.interval.fanout, fanout);
-            if self.measured(probe.intended_ns) {
-                record(&mut slot.total.fanout, fanout);
-            }
+            let h = self.interval_set(slot, probe.intended_ns);
+            record(&mut h.fanout, last.saturating_sub(probe.intended_ns));
         };
         for (i, done) in fanout_done.iter().enumerate() {
             if let Some(last) = done {
@@ -315,45 +338,51 @@ impl Recorder {
             record_fanout(i, last);
         }
         for (_, probe) in batch {
-            let latency = recv_ns.saturating_sub(probe.intended_ns);
-            let actual = recv_ns.saturating_sub(probe.sent_ns);
-            record(&mut slot.interval.latency, latency);
-            record(&mut slot.interval.actual, actual);
-            if self.measured(probe.intended_ns) {
-                record(&mut slot.total.latency, latency);
-                record(&mut slot.total.actual, actual);
-            }
+            let h = self.interval_set(slot, probe.intended_ns);
+            record(&mut h.latency, recv_ns.saturating_sub(probe.intended_ns));
+            record(&mut h.actual, recv_ns.saturating_sub(probe.sent_ns));
+        }
+    }
+
+    /// Where a message meant for `intended_ns` is recorded this interval.
+    fn interval_set<'s>(&self, slot: &'s mut Slot, intended_ns: u64) -> &'s mut Histos {
+        if self.measured(intended_ns) {
+            &mut slot.measured
+        } else {
+            &mut slot.unmeasured
         }
     }
 
     /// A publisher sent a message at `sent_ns` that the schedule meant for `intended_ns`.
-    pub fn published(&self, task: usize, intended_ns: u64, sent_ns: u64) {
-        let lag = sent_ns.saturating_sub(intended_ns);
-        let mut slot = self.slots[task % self.slots.len()]
-            .lock()
-            .expect("slot lock");
-        record(&mut slot.interval.publish_lag, lag);
-        if self.measured(intended_ns) {
-            record(&mut slot.total.publish_lag, lag);
-        }
+    pub fn published(&self, intended_ns: u64, sent_ns: u64) {
+        let mut slot = self.slot();
+        let h = self.interval_set(&mut slot, intended_ns);
+        record(&mut h.publish_lag, sent_ns.saturating_sub(intended_ns));
     }
 
-    /// Takes what every stripe recorded since the last call, merged, and starts new intervals.
+    /// Takes what every stripe recorded since the last call, merged, and starts new intervals;
+    /// the measured part moves into the totals.
     pub fn take_interval(&self) -> Histos {
         let mut merged = Histos::new();
         for slot in &self.slots {
             let mut slot = slot.lock().expect("slot lock");
-            merged.add(&slot.interval);
-            slot.interval.reset();
+            let slot = &mut *slot;
+            merged.add(&slot.measured);
+            merged.add(&slot.unmeasured);
+            slot.total.add(&slot.measured);
+            slot.measured.reset();
+            slot.unmeasured.reset();
         }
         merged
     }
 
-    /// The totals over the measured window, merged.
+    /// The totals over the measured window so far, merged (the current interval included).
     pub fn totals(&self) -> Histos {
         let mut merged = Histos::new();
         for slot in &self.slots {
-            merged.add(&slot.lock().expect("slot lock").total);
+            let slot = slot.lock().expect("slot lock");
+            merged.add(&slot.total);
+            merged.add(&slot.measured);
         }
         merged
     }
@@ -399,14 +428,23 @@ mod tests {
             sent_ns: intended_ns,
             publisher: 0,
         };
-        r.messages(0, 0, &[(1, probe(500_000_000))], 505_000_000);
-        r.messages(1, 0, &[(2, probe(1_500_000_000))], 1_502_000_000);
+        r.messages(0, &[(1, probe(500_000_000))], 505_000_000);
+        r.messages(0, &[(2, probe(1_500_000_000))], 1_502_000_000);
+        r.published(1_400_000_000, 1_400_050_000);
         let totals = r.totals();
         assert_eq!(totals.latency.len(), 1);
         assert_eq!(totals.latency.max(), 2000);
         assert_eq!(totals.fanout.len(), 1);
+        assert_eq!(totals.publish_lag.len(), 1);
         let interval = r.take_interval();
         assert_eq!(interval.latency.len(), 2);
+        assert_eq!(interval.actual.len(), 2);
         assert_eq!(r.take_interval().latency.len(), 0);
+        // Taking the interval moved the measured message into the totals, once.
+        r.messages(0, &[(3, probe(1_600_000_000))], 1_603_000_000);
+        let totals = r.totals();
+        assert_eq!(totals.latency.len(), 2);
+        assert!(totals.latency.equivalent(totals.latency.max(), 3000));
+        assert_eq!(totals.actual.len(), 2);
     }
 }

@@ -138,7 +138,7 @@ impl Layout {
 
 /// p99 publish lag above which the generator is considered behind its schedule.
 const LAG_LIMIT_US: u64 = 10_000;
-/// Fraction of one core above which the generator is considered saturated.
+/// Fraction of its threads' cores above which the generator is considered saturated.
 const CPU_LIMIT: f64 = 0.9;
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -376,9 +376,12 @@ async fn run_transport(
 
     // The clock starts now: every intended time is measured from here.
     let clock = Clock::starting_at(Instant::now() + Duration::from_millis(20));
+    // A stripe per worker thread (stripes are picked by thread), and one spare.
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let stripes = threads + 1;
     let recorder = Arc::new(Recorder::new(
         clock,
-        16,
+        stripes,
         ns(scenario.warmup),
         end_ns,
         Fanout::new(subscribers.clone()),
@@ -536,10 +539,11 @@ async fn run_transport(
             LAG_LIMIT_US / 1000
         ));
     }
-    if cores_used > CPU_LIMIT {
+    let cpu_limit = CPU_LIMIT * threads as f64;
+    if cores_used > cpu_limit {
         generator_bound = true;
         warnings.push(format!(
-            "{transport}: GENERATOR-BOUND: load-gen used {cores_used:.2} cores (limit {CPU_LIMIT}); it may be measuring itself"
+            "{transport}: GENERATOR-BOUND: load-gen used {cores_used:.2} cores of its {threads} thread(s) (limit {cpu_limit:.2}); it may be measuring itself"
         ));
     }
     if seq.lost > 0 {
@@ -641,6 +645,7 @@ async fn run_transport(
             cores_used,
             cpu_ms_per_1000_msgs: per_1000(generator_cpu),
             rss_end_bytes: process::sample_self().rss_bytes,
+            threads: threads as u32,
         },
         generator_bound,
         warnings,

@@ -101,6 +101,8 @@ fn ctrl_c_keeps_partial_results() {
         .arg("run")
         .arg(&scenario)
         .arg("--quiet")
+        // The single-threaded event loop (the default on two cores) must handle Ctrl-C too.
+        .args(["--threads", "1"])
         .arg("--results")
         .arg(&results)
         .stdout(std::process::Stdio::piped())
@@ -148,6 +150,7 @@ fn ctrl_c_keeps_partial_results() {
     assert_eq!(transports[0]["transport"], "sse");
     assert_eq!(transports[0]["status"], "partial");
     assert!(transports[0]["messages"]["delivered"].as_u64().unwrap() > 0);
+    assert_eq!(transports[0]["generator"]["threads"], 1);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("sse"),
         "the table is printed"

@@ -103,6 +103,9 @@ pub struct GeneratorCost {
     pub cpu_ms_per_1000_msgs: f64,
     /// load-gen's RSS at the end of the transport's run: it should not grow with run length.
     pub rss_end_bytes: u64,
+    /// Threads load-gen ran its clients on (`--threads`); 0 in results from before the flag.
+    #[serde(default)]
+    pub threads: u32,
 }
 
 /// Message accounting.

@@ -37,62 +37,106 @@ pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
     out.freeze()
 }
 
-/// Splits a poll body into the bytes of each envelope, in order, as they were carried. One pass
-/// that tracks nesting outside strings and jumps from quote to quote inside them (payloads are
-/// most of the bytes); each envelope is checked when it is decoded.
+/// Splits a poll body into the bytes of each envelope, in order, as they were carried (see
+/// [`elements`]).
 pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, EnvelopeError> {
-    let bad = |why: &str| EnvelopeError::Json(format!("poll body: {why}"));
+    elements(body)?.collect()
+}
+
+/// The envelopes of a poll body one at a time, without collecting them: a polling client reads
+/// thousands of bodies a second. One pass that tracks nesting outside strings and jumps from
+/// quote to quote inside them (payloads are most of the bytes); each envelope is checked when it
+/// is decoded. Fails at once if the body is not an array; a malformed element or a truncated
+/// body is an `Err` item, after which the iterator ends.
+pub fn elements(body: &[u8]) -> Result<Elements<'_>, EnvelopeError> {
     let inner = body
         .trim_ascii()
         .strip_prefix(b"[")
         .and_then(|b| b.strip_suffix(b"]"))
-        .ok_or_else(|| bad("not a JSON array"))?;
-    let mut out = Vec::new();
-    let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
-    while i < inner.len() {
-        match inner[i] {
-            b'"' => {
-                // The closing quote is the next one not escaped by an odd run of backslashes.
-                let mut j = i + 1;
-                loop {
-                    let q = memchr::memchr(b'"', &inner[j..]).ok_or_else(|| bad("truncated"))? + j;
-                    let backslashes = inner[j..q]
-                        .iter()
-                        .rev()
-                        .take_while(|&&b| b == b'\\')
-                        .count();
-                    j = q + 1;
-                    if backslashes % 2 == 0 {
-                        break;
+        .ok_or_else(|| malformed("not a JSON array"))?;
+    Ok(Elements { inner, i: 0 })
+}
+
+fn malformed(why: &str) -> EnvelopeError {
+    EnvelopeError::Json(format!("poll body: {why}"))
+}
+
+/// Iterator returned by [`elements`].
+#[derive(Debug, Clone)]
+pub struct Elements<'a> {
+    inner: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Result<&'a [u8], EnvelopeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner;
+        let (mut depth, mut start) = (0usize, 0usize);
+        let mut i = self.i;
+        let result = loop {
+            if i >= inner.len() {
+                break if depth == 0 {
+                    None
+                } else {
+                    Some(Err(malformed("truncated")))
+                };
+            }
+            match inner[i] {
+                b'"' => {
+                    // The closing quote is the next one not escaped by an odd run of backslashes.
+                    let mut j = i + 1;
+                    let closed = loop {
+                        let Some(q) = memchr::memchr(b'"', &inner[j..]) else {
+                            break false;
+                        };
+                        let q = q + j;
+                        let backslashes = inner[j..q]
+                            .iter()
+                            .rev()
+                            .take_while(|&&b| b == b'\\')
+                            .count();
+                        j = q + 1;
+                        if backslashes % 2 == 0 {
+                            break true;
+                        }
+                    };
+                    if !closed {
+                        break Some(Err(malformed("truncated")));
+                    }
+                    i = j;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    if depth == 0 {
+                        start = i;
+                    }
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    if depth == 0 {
+                        break Some(Err(malformed("unbalanced brackets")));
+                    }
+                    depth -= 1;
+                    if depth == 0 {
+                        i += 1;
+                        break Some(Ok(&inner[start..i]));
                     }
                 }
-                i = j;
-                continue;
+                b',' | b' ' | b'\n' | b'\r' | b'\t' => {}
+                _ if depth == 0 => break Some(Err(malformed("elements must be objects"))),
+                _ => {}
             }
-            b'{' | b'[' => {
-                if depth == 0 {
-                    start = i;
-                }
-                depth += 1;
-            }
-            b'}' | b']' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| bad("unbalanced brackets"))?;
-                if depth == 0 {
-                    out.push(&inner[start..=i]);
-                }
-            }
-            b',' | b' ' | b'\n' | b'\r' | b'\t' => {}
-            _ if depth == 0 => return Err(bad("elements must be objects")),
-            _ => {}
-        }
-        i += 1;
+            i += 1;
+        };
+        // After an error there is nothing more to read.
+        self.i = match result {
+            Some(Ok(_)) => i,
+            _ => inner.len(),
+        };
+        result
     }
-    if depth != 0 {
-        return Err(bad("truncated"));
-    }
-    Ok(out)
 }
 
 /// Decodes a poll body into its envelopes, in order.
@@ -126,5 +170,12 @@ mod tests {
         assert_eq!(split(&both).unwrap(), vec![&tricky[..], &c[..]]);
         assert!(split(br#"[{"a":"unterminated}]"#).is_err());
         assert!(parse(b"{").is_err());
+        assert!(split(b"[{}}]").is_err());
+        assert!(split(b"[{},x]").is_err());
+        // The iterator yields what is whole before the fault, then the fault, then nothing.
+        let mut it = elements(b"[{\"a\":1},{\"b\":]").unwrap();
+        assert_eq!(it.next().unwrap().unwrap(), b"{\"a\":1}");
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
     }
 }

@@ -235,12 +235,7 @@ impl State {
     /// that carried them is fully decoded.
     pub fn flush(&mut self) {
         if let (Some(recorder), false) = (&self.recorder, self.batch.is_empty()) {
-            recorder.messages(
-                self.index,
-                self.topic_index,
-                &self.batch,
-                recorder.clock.now_ns(),
-            );
+            recorder.messages(self.topic_index, &self.batch, recorder.clock.now_ns());
             self.batch.clear();
         }
     }
@@ -349,9 +344,12 @@ pub async fn stream_session(
         let mut decoder = pushbench_wire::chunked::ChunkedDecoder::new();
         let mut data = BytesMut::new();
         let mut envelopes = Vec::new();
+        // One cancellation waiter for the session, not one registered per read.
+        let cancelled = shared.cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let done = tokio::select! {
-                _ = shared.cancel.cancelled() => return Ok(()),
+                _ = &mut cancelled => return Ok(()),
                 r = http.read_chunk(&mut decoder, &mut data) => r?,
             };
             parser.push(&data, &mut envelopes);

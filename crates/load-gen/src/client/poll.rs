@@ -24,17 +24,26 @@ pub async fn session(
     let Some(_) = st.ready(shared).await else {
         return Ok(());
     };
-    let timeout_ms = shared.long_poll_timeout.as_millis();
+    let timeout_ms = shared.long_poll_timeout.as_millis().to_string();
     let mut conn: Option<Http1> = None;
     let mut next_poll = Instant::now();
+    // One timer and one cancellation waiter for the whole loop, re-armed each poll rather than
+    // registered anew: this loop runs thousands of times a second across clients.
+    let sleep = tokio::time::sleep_until(next_poll);
+    tokio::pin!(sleep);
+    let cancelled = shared.cancel.cancelled();
+    tokio::pin!(cancelled);
+    let mut target = String::with_capacity(128);
     let result = async {
         loop {
             if !long {
                 // Behind schedule (or polling back to back): go at once, without a timer.
                 if next_poll > Instant::now() {
+                    sleep.as_mut().reset(next_poll);
                     tokio::select! {
-                        _ = shared.cancel.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep_until(next_poll) => {}
+                        biased;
+                        _ = &mut cancelled => return Ok(()),
+                        _ = &mut sleep => {}
                     }
                 } else if shared.cancel.is_cancelled() {
                     return Ok(());
@@ -42,15 +51,23 @@ pub async fn session(
                 // A fixed cadence; a poll that overran its slot is followed at once, not twice.
                 next_poll = (next_poll + shared.poll_interval).max(Instant::now());
             }
-            let target = if long {
-                format!(
-                    "/long-poll?topic={}&after={}&timeout={timeout_ms}",
-                    client.topic,
-                    st.resume_after()
-                )
-            } else {
-                format!("/poll?topic={}&after={}", client.topic, st.resume_after())
-            };
+            target.clear();
+            for part in [
+                if long {
+                    "/long-poll?topic="
+                } else {
+                    "/poll?topic="
+                },
+                &client.topic,
+                "&after=",
+                itoa::Buffer::new().format(st.resume_after()),
+            ] {
+                target.push_str(part);
+            }
+            if long {
+                target.push_str("&timeout=");
+                target.push_str(&timeout_ms);
+            }
             let mut retried = false;
             let (head, body) = loop {
                 let reused = conn.is_some();
@@ -69,7 +86,8 @@ pub async fn session(
                     st.conn.headers_up += http.request("GET", &target, &[], b"").await? as u64;
                     st.report.requests += 1;
                     let head = tokio::select! {
-                        _ = shared.cancel.cancelled() => return Ok(None),
+                        biased;
+                        _ = &mut cancelled => return Ok(None),
                         head = http.read_head() => head?,
                     };
                     st.conn.headers_down += head.len as u64;
@@ -98,12 +116,15 @@ pub async fn session(
                     String::from_utf8_lossy(&body).trim()
                 )));
             }
-            let envelopes = poll::split(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if envelopes.is_empty() {
-                st.report.empty_polls += 1;
+            let protocol =
+                |e: pushbench_wire::envelope::EnvelopeError| ClientError::Protocol(e.to_string());
+            let mut empty = true;
+            for env in poll::elements(&body).map_err(protocol)? {
+                st.envelope(env.map_err(protocol)?, Encoding::Text)?;
+                empty = false;
             }
-            for env in envelopes {
-                st.envelope(env, Encoding::Text)?;
+            if empty {
+                st.report.empty_polls += 1;
             }
             st.flush();
             if shared.poll_new_connection || !head.keep_alive {

@@ -61,7 +61,7 @@ pub async fn run(
             },
             planned.size,
         );
-        recorder.published(publisher.index, planned.intended_ns, sent_ns);
+        recorder.published(planned.intended_ns, sent_ns);
         // A kept-alive connection the server has since closed (idle timeout) fails on first
         // use; like any HTTP client, retry once on a fresh connection before calling it an error.
         // Only a failure before any answer retries; a connection that died after the server

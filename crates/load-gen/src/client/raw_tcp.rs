@@ -49,6 +49,9 @@ pub async fn session(
         };
         let clock = recorder.clock;
         let mut payload = String::new();
+        // One cancellation waiter for the session, not one registered per read.
+        let cancelled = shared.cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             while let Some(frame) = raw_tcp::decode(&mut buf, MAX_FRAME).map_err(|e| ClientError::Protocol(e.to_string()))? {
                 match frame {
@@ -65,7 +68,7 @@ pub async fn session(
                 .and_then(|s| s.peek().copied())
                 .map(|p| clock.at(p.intended_ns));
             tokio::select! {
-                _ = shared.cancel.cancelled() => return Ok(()),
+                _ = &mut cancelled => return Ok(()),
                 n = io.read_buf(&mut buf) => {
                     if n? == 0 {
                         return Err(ClientError::Protocol("server closed the connection".into()));
@@ -75,7 +78,7 @@ pub async fn session(
                     let planned = client.upstream.as_mut().and_then(Iterator::next).expect("peeked");
                     let sent_ns = clock.now_ns();
                     probe::write(&mut payload, Probe { intended_ns: planned.intended_ns, sent_ns, publisher: client.index as u32 }, planned.size);
-                    recorder.published(client.index, planned.intended_ns, sent_ns);
+                    recorder.published(planned.intended_ns, sent_ns);
                     io.write_all(&raw_tcp::publish(&client.topic, payload.as_bytes())).await?;
                     st.conn.payload_up += payload.len() as u64;
                     st.report.published += 1;

@@ -53,11 +53,14 @@ pub async fn session(
         };
         let clock = recorder.clock;
         let mut payload = String::new();
+        // One cancellation waiter for the session, not one registered per read.
+        let cancelled = shared.cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let next_up = client.upstream.as_mut().and_then(|s| s.peek().copied());
             let up_at = next_up.map(|p| clock.at(p.intended_ns));
             tokio::select! {
-                _ = shared.cancel.cancelled() => {
+                _ = &mut cancelled => {
                     // A proper close handshake: wait (briefly) for the server's close frame, so
                     // the bytes counted match what the kernel received.
                     let _ = ws.close(None).await;
@@ -87,7 +90,7 @@ pub async fn session(
                     let planned = client.upstream.as_mut().and_then(Iterator::next).expect("peeked");
                     let sent_ns = clock.now_ns();
                     probe::write(&mut payload, Probe { intended_ns: planned.intended_ns, sent_ns, publisher: client.index as u32 }, planned.size);
-                    recorder.published(client.index, planned.intended_ns, sent_ns);
+                    recorder.published(planned.intended_ns, sent_ns);
                     let message = match shared.encoding {
                         Encoding::Text => Message::text(payload.clone()),
                         Encoding::Binary => Message::binary(payload.clone().into_bytes()),
