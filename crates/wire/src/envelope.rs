@@ -289,7 +289,9 @@ fn decode_text_fast(bytes: &[u8]) -> Option<Decoded<'_>> {
     if digits == 0 || digits > 19 {
         return None;
     }
-    let seq = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let seq = rest[..digits].iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
     let payload = rest[digits..]
         .strip_prefix(b",\"data\":\"")?
         .strip_suffix(b"\"}")?;
