@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::publish::{self, PublishReport, Publisher};
 use crate::client::{self, Client, ClientReport, Target};
-use crate::metrics::{Clock, Fanout, Recorder};
+use crate::metrics::{Clock, Fanout, Histos, Recorder};
 use crate::process::{self, ServerProcess};
 use crate::scenario::{Direction, Scenario};
 use crate::schedule::Schedule;
@@ -692,6 +692,7 @@ fn spawn_ticker(
             .begin_log_with(&mut file, &mut serializer)?;
         let mut peak = 0u64;
         let mut last_s = 0.0f64;
+        let mut interval = Histos::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         loop {
@@ -700,7 +701,7 @@ fn spawn_ticker(
                 _ = tick.tick() => false,
             };
             let now_s = recorder.clock.now_ns() as f64 / 1e9;
-            let interval = recorder.take_interval();
+            recorder.take_interval(&mut interval);
             for (tag, h) in interval.tagged() {
                 if !h.is_empty() {
                     writer
