@@ -281,10 +281,24 @@ struct TextGap {
 /// The exact shape [`encode_text`] writes, read without a JSON parser when the payload needs no
 /// unescaping; `None` sends the caller to the general path.
 fn decode_text_fast(bytes: &[u8]) -> Option<Decoded<'_>> {
-    let rest = bytes.strip_prefix(b"{\"topic\":\"")?;
-    let topic_end = rest.iter().position(|&b| b == b'"')?;
+    match decode_text_prefix(bytes) {
+        Some((used, decoded)) if used == bytes.len() => Some(decoded),
+        _ => None,
+    }
+}
+
+/// Reads one envelope of [`encode_text`]'s exact shape, with no escapes in it, from the front of
+/// `bytes`; returns the bytes it took and the envelope. Finding the end needs no scan of its own:
+/// with no escapes, the payload ends at its first quote. `None` when the front is anything else
+/// (the caller then splits and decodes in general).
+pub fn decode_text_prefix(bytes: &[u8]) -> Option<(usize, Decoded<'_>)> {
+    const HEAD: &[u8] = b"{\"topic\":\"";
+    const SEQ: &[u8] = b"\",\"seq\":";
+    const DATA: &[u8] = b",\"data\":\"";
+    let rest = bytes.strip_prefix(HEAD)?;
+    let topic_end = memchr::memchr2(b'"', b'\\', rest)?;
     let (topic, rest) = rest.split_at(topic_end);
-    let rest = rest.strip_prefix(b"\",\"seq\":")?;
+    let rest = rest.strip_prefix(SEQ)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || digits > 19 {
         return None;
@@ -292,17 +306,20 @@ fn decode_text_fast(bytes: &[u8]) -> Option<Decoded<'_>> {
     let seq = rest[..digits].iter().try_fold(0u64, |n, &d| {
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })?;
-    let payload = rest[digits..]
-        .strip_prefix(b",\"data\":\"")?
-        .strip_suffix(b"\"}")?;
-    if memchr::memchr2(b'\\', b'"', payload).is_some() || topic.contains(&b'\\') {
+    let rest = rest[digits..].strip_prefix(DATA)?;
+    let payload_end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest.get(payload_end..payload_end + 2) != Some(b"\"}") {
         return None;
     }
-    Some(Decoded::Message(Message {
-        topic: Cow::Borrowed(std::str::from_utf8(topic).ok()?),
-        seq,
-        payload: Cow::Borrowed(std::str::from_utf8(payload).ok()?),
-    }))
+    let used = HEAD.len() + topic.len() + SEQ.len() + digits + DATA.len() + payload_end + 2;
+    Some((
+        used,
+        Decoded::Message(Message {
+            topic: Cow::Borrowed(std::str::from_utf8(topic).ok()?),
+            seq,
+            payload: Cow::Borrowed(std::str::from_utf8(&rest[..payload_end]).ok()?),
+        }),
+    ))
 }
 
 /// Decodes one text envelope.

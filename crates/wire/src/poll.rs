@@ -10,7 +10,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::envelope::{decode_text, Decoded, EnvelopeError};
+use crate::envelope::{decode_text, decode_text_prefix, Decoded, EnvelopeError};
 
 /// A poll body as pieces: `[`, the envelopes themselves separated by `,`, and `]`. The
 /// envelopes are the shared, already-encoded bytes; a server writes the pieces with one vectored
@@ -139,6 +139,43 @@ impl<'a> Iterator for Elements<'a> {
     }
 }
 
+/// The envelopes of a poll body decoded one at a time, each with the bytes it took. An envelope
+/// of [`crate::envelope::encode_text`]'s shape without escapes (what push-server sends) is read
+/// in one pass by [`decode_text_prefix`]; anything else is split off by [`elements`]' scan and
+/// decoded in general. Errors as [`elements`].
+pub fn envelopes(body: &[u8]) -> Result<Envelopes<'_>, EnvelopeError> {
+    Ok(Envelopes {
+        elements: elements(body)?,
+    })
+}
+
+/// Iterator returned by [`envelopes`].
+#[derive(Debug, Clone)]
+pub struct Envelopes<'a> {
+    elements: Elements<'a>,
+}
+
+impl<'a> Iterator for Envelopes<'a> {
+    type Item = Result<(&'a [u8], Decoded<'a>), EnvelopeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = &mut self.elements;
+        let inner = e.inner;
+        while matches!(inner.get(e.i), Some(b',' | b' ' | b'\n' | b'\r' | b'\t')) {
+            e.i += 1;
+        }
+        if let Some((used, decoded)) = decode_text_prefix(&inner[e.i..]) {
+            let raw = &inner[e.i..e.i + used];
+            e.i += used;
+            return Some(Ok((raw, decoded)));
+        }
+        Some(match e.next()? {
+            Ok(raw) => decode_text(raw).map(|d| (raw, d)),
+            Err(err) => Err(err),
+        })
+    }
+}
+
 /// Decodes a poll body into its envelopes, in order.
 pub fn parse(body: &[u8]) -> Result<Vec<Decoded<'_>>, EnvelopeError> {
     split(body)?.into_iter().map(decode_text).collect()
@@ -177,5 +214,38 @@ mod tests {
         assert_eq!(it.next().unwrap().unwrap(), b"{\"a\":1}");
         assert!(it.next().unwrap().is_err());
         assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn envelopes_read_the_fast_shape_and_everything_else_alike() {
+        let gap = encode_text_gap("t", 1, 3);
+        let plain = encode_text("t", 3, "x,]");
+        let escaped = encode_text("t", 4, "a\"],[{\\\"}\\");
+        let plain2 = encode_text("t", 5, "y");
+        let joined = body([&gap, &plain, &escaped, &plain2]);
+        let got: Vec<(&[u8], Decoded<'_>)> = envelopes(&joined)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<&[u8]> = vec![&gap, &plain, &escaped, &plain2];
+        assert_eq!(got.iter().map(|(raw, _)| *raw).collect::<Vec<_>>(), want);
+        for (raw, decoded) in &got {
+            assert_eq!(*decoded, decode_text(raw).unwrap());
+        }
+        // Spaces and newlines between elements, as another server might send.
+        let spaced = format!(
+            "[\n {} ,\n {}\n]",
+            std::str::from_utf8(&plain).unwrap(),
+            std::str::from_utf8(&plain2).unwrap()
+        );
+        assert_eq!(envelopes(spaced.as_bytes()).unwrap().count(), 2);
+        assert_eq!(envelopes(b"[]").unwrap().count(), 0);
+        // A fault after a good envelope: the good one, then the error, then nothing.
+        let mut truncated = joined[..joined.len() - 3].to_vec();
+        truncated.push(b']');
+        let items: Vec<_> = envelopes(&truncated).unwrap().collect();
+        assert_eq!(items.len(), 4);
+        assert!(items[..3].iter().all(Result::is_ok));
+        assert!(items[3].is_err());
     }
 }

@@ -107,7 +107,7 @@ pub fn header_block(headers: &[(&'static str, String)]) -> Arc<str> {
 /// One subscriber's identity.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// Client number: picks the lock stripe and the source address.
+    /// Client number: picks the source address.
     pub index: usize,
     /// Which of the run's topics it receives.
     pub topic_index: usize,
@@ -209,16 +209,21 @@ impl State {
     /// Decodes one envelope as received; [`State::flush`] records it once the read that carried
     /// it is fully decoded.
     pub fn envelope(&mut self, bytes: &[u8], encoding: Encoding) -> Result<(), ClientError> {
+        let decoded =
+            envelope::decode(encoding, bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.decoded(bytes.len(), decoded)
+    }
+
+    /// An envelope of `len` bytes, already decoded (see [`State::envelope`]).
+    pub fn decoded(&mut self, len: usize, decoded: Decoded<'_>) -> Result<(), ClientError> {
         if self.recorder.is_none() {
             return Err(ClientError::Protocol(
                 "a message arrived before the run started".into(),
             ));
         }
-        let decoded =
-            envelope::decode(encoding, bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
         match decoded {
             Decoded::Message(m) => {
-                self.conn.payload_down += bytes.len() as u64;
+                self.conn.payload_down += len as u64;
                 if self.tracker.arrive(m.seq) != Arrival::Duplicate {
                     let probe = probe::parse(&m.payload).ok_or_else(|| {
                         ClientError::Protocol("payload is not a pushbench probe".into())

@@ -6,7 +6,6 @@
 //! poll opens its own TCP connection, as a client behind a proxy that does not keep alive would.
 
 use bytes::Bytes;
-use pushbench_wire::envelope::Encoding;
 use pushbench_wire::poll;
 use tokio::time::Instant;
 
@@ -119,8 +118,9 @@ pub async fn session(
             let protocol =
                 |e: pushbench_wire::envelope::EnvelopeError| ClientError::Protocol(e.to_string());
             let mut empty = true;
-            for env in poll::elements(&body).map_err(protocol)? {
-                st.envelope(env.map_err(protocol)?, Encoding::Text)?;
+            for env in poll::envelopes(&body).map_err(protocol)? {
+                let (raw, decoded) = env.map_err(protocol)?;
+                st.decoded(raw.len(), decoded)?;
                 empty = false;
             }
             if empty {

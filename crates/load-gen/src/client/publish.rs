@@ -22,7 +22,7 @@ use crate::schedule::Schedule;
 /// Who publishes what.
 #[derive(Debug)]
 pub struct Publisher {
-    /// Publisher number: the probe's publisher field, the lock stripe, the source address.
+    /// Publisher number: the probe's publisher field and the source address.
     pub index: usize,
     /// Topic name.
     pub topic: String,
