@@ -52,18 +52,24 @@ pub fn parse(payload: &str) -> Option<Probe> {
     })
 }
 
-/// A decimal `u64` of 1 to 20 digits followed by `:`, taken off the front of `rest`.
+/// A decimal `u64` of at least one digit followed by `:`, taken off the front of `rest`.
 fn field(rest: &mut &[u8]) -> Option<u64> {
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || rest.get(digits) != Some(&b':') {
-        return None;
-    }
     let mut n = 0u64;
-    for &d in &rest[..digits] {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b':' {
+            if i == 0 {
+                return None;
+            }
+            *rest = &rest[i + 1..];
+            return Some(n);
+        }
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
     }
-    *rest = &rest[digits + 1..];
-    Some(n)
+    None
 }
 
 #[cfg(test)]
