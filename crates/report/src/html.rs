@@ -248,7 +248,7 @@ fn warnings(h: &mut String, run: &Run) {
         let _ = writeln!(
             h,
             "</ul><p class=\"small\">GENERATOR-BOUND: load-gen fell behind its own schedule or \
-             used most of a core, so that transport's figures may describe the generator more \
+             kept its threads (--threads) nearly busy, so that transport's figures may describe the generator more \
              than the server.</p></div>"
         );
     }
