@@ -106,31 +106,31 @@ impl Http1 {
             r.extend_from_slice(part.as_bytes());
         }
         if headers.is_empty() {
-            self.request.extend_from_slice(self.extra.as_bytes());
+            r.extend_from_slice(self.extra.as_bytes());
         } else {
             // A header given for this request replaces the block's line of the same name
             // (an `EventSource` sends `accept: text/event-stream`, not the block's `*/*`).
             for line in self.extra.split_inclusive("\r\n") {
                 let name = line.split(':').next().unwrap_or("");
                 if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                    self.request.extend_from_slice(line.as_bytes());
+                    r.extend_from_slice(line.as_bytes());
                 }
             }
         }
         for (k, v) in headers {
             for part in [k, ": ", v, "\r\n"] {
-                self.request.extend_from_slice(part.as_bytes());
+                r.extend_from_slice(part.as_bytes());
             }
         }
         if !body.is_empty() || method == "POST" {
-            self.request.extend_from_slice(b"content-length: ");
-            self.request
-                .extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-            self.request.extend_from_slice(b"\r\n");
+            let mut len = itoa::Buffer::new();
+            for part in ["content-length: ", len.format(body.len()), "\r\n"] {
+                r.extend_from_slice(part.as_bytes());
+            }
         }
-        self.request.extend_from_slice(b"\r\n");
-        let head = self.request.len();
-        self.request.extend_from_slice(body);
+        r.extend_from_slice(b"\r\n");
+        let head = r.len();
+        r.extend_from_slice(body);
         self.io.write_all(&self.request).await?;
         Ok(head)
     }
