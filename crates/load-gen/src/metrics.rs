@@ -9,9 +9,8 @@
 //!   the `.hlog` and the measured part is added to the slot's total. A delivery is recorded once
 //!   per histogram, not once for the interval and again for the total.
 //! - [`Fanout`]: per topic, when the *last* subscriber got each message.
-//! - [`ByteCounts`]: wire bytes by phase and direction.
 //!
-//! Values are recorded in microseconds, from 1 µs to one hour, at 3 significant digits; larger
+//! Values are recorded in microseconds with the `.hlog` bounds ([`hlog::histogram`]); larger
 //! values saturate at the top rather than being dropped.
 
 use std::collections::VecDeque;
@@ -20,16 +19,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-pub use pushbench_report::model::ByteCounts;
+use pushbench_results::hlog::{self, histogram, MAX_US};
 use pushbench_wire::probe::Probe;
-
-/// Highest recordable value: one hour in µs.
-pub const MAX_US: u64 = 3_600_000_000;
-
-/// A histogram with pushbench's bounds.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_US, 3).expect("static histogram bounds are valid")
-}
 
 /// The generator's one clock: nanoseconds since the run's start.
 #[derive(Debug, Clone, Copy)]
@@ -75,9 +66,6 @@ pub struct Histos {
     pub publish_lag: Histogram<u64>,
 }
 
-/// Tags of [`Histos`] in the interval log, in field order.
-pub const TAGS: [&str; 4] = ["latency", "actual", "fanout", "publish-lag"];
-
 impl Histos {
     /// Empty histograms.
     pub fn new() -> Self {
@@ -89,13 +77,13 @@ impl Histos {
         }
     }
 
-    /// The four histograms with their tags.
+    /// The four histograms with their interval-log tags.
     pub fn tagged(&self) -> [(&'static str, &Histogram<u64>); 4] {
         [
-            (TAGS[0], &self.latency),
-            (TAGS[1], &self.actual),
-            (TAGS[2], &self.fanout),
-            (TAGS[3], &self.publish_lag),
+            (hlog::LATENCY, &self.latency),
+            (hlog::ACTUAL, &self.actual),
+            (hlog::FANOUT, &self.fanout),
+            (hlog::PUBLISH_LAG, &self.publish_lag),
         ]
     }
 

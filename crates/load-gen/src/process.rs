@@ -186,16 +186,21 @@ mod tests {
 
     #[test]
     fn reads_our_own_process() {
+        // Spin until our CPU time has grown by 50 ms, however busy the machine is: the reading
+        // must follow real work (schedstat has ns resolution; ticks would round). Bounded, so a
+        // reading that never moves fails instead of hanging.
         let before = sample_self();
-        let mut x = 0u64;
         let t = std::time::Instant::now();
-        while t.elapsed() < Duration::from_millis(60) {
-            x = x.wrapping_add(std::hint::black_box(1));
+        let mut x = 0u64;
+        let mut after = sample_self();
+        while after.cpu_s - before.cpu_s < 0.05 && t.elapsed() < Duration::from_secs(20) {
+            for _ in 0..100_000 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            after = sample_self();
         }
         assert!(x > 0);
-        let after = sample_self();
         assert!(after.rss_bytes > 1024 * 1024);
-        // 60 ms of spinning shows up (schedstat has ns resolution; ticks would round).
         assert!(after.cpu_s - before.cpu_s >= 0.05, "{before:?} {after:?}");
     }
 }

@@ -7,7 +7,7 @@
 //! fills a hole. Holes the server announced with a gap notice are counted apart: the server said
 //! so, rather than losing them silently. Memory per subscriber is fixed.
 
-pub use pushbench_report::model::SeqCounts;
+pub use pushbench_results::model::SeqCounts;
 
 const WINDOW: u64 = 128;
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-pub use pushbench_report::model::Setup;
+pub use pushbench_results::model::Setup;
 
 fn command(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;

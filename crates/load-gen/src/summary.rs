@@ -1,17 +1,8 @@
-//! The results as load-gen writes them: `summary.json` (its model, [`Summary`] and the types in
-//! it, lives in `pushbench_report::model`, re-exported here, because the report reads it back)
-//! and the comparison table printed at the end of a run.
+//! The comparison table printed at the end of a run.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-pub use pushbench_report::model::*;
-
-/// Writes `summary.json`.
-pub fn write(summary: &Summary, dir: &Path) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
-    std::fs::write(dir.join("summary.json"), json)
-}
+use pushbench_results::{Status, Summary};
 
 fn ms(us: u64) -> String {
     if us >= 10_000 {
@@ -52,8 +43,8 @@ pub fn table(summary: &Summary) -> String {
     );
     for t in &summary.transports {
         let mut notes = Vec::new();
-        if t.status != "complete" {
-            notes.push(t.status.clone());
+        if t.status != Status::Complete {
+            notes.push(t.status.to_string());
         }
         if t.generator_bound {
             notes.push("GENERATOR-BOUND".into());

@@ -157,3 +157,68 @@ fn ctrl_c_keeps_partial_results() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every key path of a JSON value, array elements folded into `[]`.
+fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = format!("{prefix}.{k}");
+                out.insert(path.clone());
+                key_paths(v, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                key_paths(v, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn summary_json_keeps_the_previous_versions_keys() {
+    let results = std::env::temp_dir().join(format!("pushbench-cli-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&results);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    // Two transports keep the test short: every transport's entry has the same keys.
+    let out = Command::new(env!("CARGO_BIN_EXE_load-gen"))
+        .args([
+            "run",
+            "--quiet",
+            "--transports",
+            "sse,short-poll",
+            "--results",
+        ])
+        .arg(&results)
+        .arg(format!("{root}/scenarios/quick.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = std::fs::read_dir(&results)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let keys = |path: std::path::PathBuf| {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut set = std::collections::BTreeSet::new();
+        key_paths(&v, "", &mut set);
+        set
+    };
+    let now = keys(dir.join("summary.json"));
+    let before = keys(
+        std::path::Path::new(root).join("crates/results/tests/fixtures/quick-v0/summary.json"),
+    );
+    assert_eq!(
+        now.symmetric_difference(&before).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
+    let _ = std::fs::remove_dir_all(&results);
+}

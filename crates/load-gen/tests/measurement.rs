@@ -8,7 +8,7 @@ use load_gen::client::Target;
 use load_gen::process::ServerProcess;
 use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
-use load_gen::summary::{Summary, TransportResult};
+use pushbench_results::{Status, Summary, TransportResult};
 use pushbench_wire::chunked::chunk_overhead;
 use pushbench_wire::{iframe, sse, websocket, Transport};
 use tokio_util::sync::CancellationToken;
@@ -87,7 +87,7 @@ async fn a_stalled_server_shows_up_as_latency() {
     let (summary, _) = run.await.unwrap().unwrap();
     assert!(server.stop().await.unwrap());
     let sse = &summary.transports[0];
-    assert_eq!(sse.status, "complete");
+    assert_eq!(sse.status, Status::Complete);
     assert_eq!(sse.messages.seq.lost, 0);
     // The message scheduled as the stall began waited at least the stall, less one period.
     assert!(
@@ -127,7 +127,7 @@ async fn byte_accounting_is_exact_for_one_known_message() {
 fn check_bytes(t: &TransportResult, summary: &Summary) {
     let name = t.transport.as_str();
     let transport: Transport = name.parse().unwrap();
-    assert_eq!(t.status, "complete", "{name}: {:?}", t.error);
+    assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
     assert_eq!(t.messages.seq.delivered, 1, "{name}");
     assert_eq!(
         t.kernel_difference,
@@ -241,7 +241,7 @@ async fn clients_survive_the_server_closing_idle_connections() {
         .unwrap();
     for t in &summary.transports {
         let name = &t.transport;
-        assert_eq!(t.status, "complete", "{name}");
+        assert_eq!(t.status, Status::Complete, "{name}");
         assert!(
             t.publisher.connections >= 2,
             "{name}: the server should have closed idle publisher connections"

@@ -1029,7 +1029,7 @@ fn bars(
     transports(run)
         .into_iter()
         .map(|t| {
-            let failed = t.status == "failed";
+            let failed = !t.status.ran();
             Bar {
                 name: t.transport.clone(),
                 value: if failed { None } else { value(t) },

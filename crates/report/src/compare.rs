@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::html::{all_warnings, escape, CSS};
-use crate::load::Run;
-use crate::model::TransportResult;
 use crate::style::{self, colour, css};
+use pushbench_results::{folder, Run, TransportResult};
 
 /// One compared figure.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +32,7 @@ pub struct Figure {
 }
 
 fn ran(t: &TransportResult) -> bool {
-    t.status != "failed"
+    t.status.ran()
 }
 
 fn ms_of(us: u64) -> f64 {
@@ -416,8 +415,8 @@ pub fn compare_folders(
     b: &Path,
     out: Option<&Path>,
 ) -> Result<(Comparison, PathBuf), Error> {
-    let ra = crate::load::load(a)?;
-    let rb = crate::load::load(b)?;
+    let ra = folder::load(a)?;
+    let rb = folder::load(b)?;
     let c = compare(&ra, &rb);
     let path = out.map_or_else(|| b.join("compare.html"), Path::to_path_buf);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -14,9 +14,8 @@ use base64::Engine as _;
 
 use crate::charts::Chart;
 use crate::error::Error;
-use crate::load::Run;
-use crate::model::TransportResult;
 use crate::style::{self, colour, css};
+use pushbench_results::{Run, Status, TransportResult};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -168,7 +167,7 @@ pub fn all_warnings(run: &Run) -> Vec<String> {
     }
     w.extend(s.warnings.iter().cloned());
     for t in ordered(run) {
-        if t.status != "complete" {
+        if t.status != Status::Complete {
             let why = t.error.as_deref().unwrap_or("");
             let line = format!("{}: {} {why}", t.transport, t.status);
             if !t
@@ -270,7 +269,7 @@ fn extreme<'a>(
 ) -> Option<(&'a TransportResult, f64)> {
     let mut v: Vec<(&TransportResult, f64)> = ts
         .iter()
-        .filter(|t| t.status != "failed")
+        .filter(|t| t.status.ran())
         .filter_map(|t| f(t).map(|v| (*t, v)))
         .collect();
     v.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -288,7 +287,7 @@ fn ranked<'a>(
 ) -> Vec<(&'a TransportResult, f64)> {
     let mut v: Vec<(&TransportResult, f64)> = ts
         .iter()
-        .filter(|t| t.status != "failed")
+        .filter(|t| t.status.ran())
         .filter_map(|t| f(t).map(|v| (*t, v)))
         .collect();
     v.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -386,14 +385,10 @@ fn verdict(h: &mut String, run: &Run) {
             style::ms(*w)
         );
         if worst.transport == "short-poll" {
-            if let Some(i) = run.scenario_duration_s("poll_interval").or(Some(0.1)) {
-                let _ = write!(
-                    why,
-                    " short-poll makes each message wait for the next poll (every {} ms), so its \
-                     median is about half that.",
-                    style::num(i * 1000.0)
-                );
-            }
+            why.push_str(
+                " short-poll makes each message wait for the next poll, so its median is about \
+                 half the scenario's poll_interval.",
+            );
         }
         why.push_str(&ties(&lat));
         best_card(
@@ -662,13 +657,7 @@ fn table(h: &mut String, run: &Run) {
         .map(|c| {
             let v: Vec<Option<f64>> = ts
                 .iter()
-                .map(|t| {
-                    if t.status == "failed" {
-                        None
-                    } else {
-                        (c.value)(t)
-                    }
-                })
+                .map(|t| if !t.status.ran() { None } else { (c.value)(t) })
                 .collect();
             let b = best_rows(&v, c.lower_is_better);
             (v, b)
@@ -690,11 +679,8 @@ fn table(h: &mut String, run: &Run) {
             }
         }
         let mut notes = Vec::new();
-        if t.status != "complete" {
-            notes.push(format!(
-                "<span class=\"badge\">{}</span>",
-                escape(&t.status)
-            ));
+        if t.status != Status::Complete {
+            notes.push(format!("<span class=\"badge\">{}</span>", t.status));
         }
         if t.generator_bound {
             notes.push("<span class=\"badge\">GENERATOR-BOUND</span>".to_string());

@@ -1,12 +1,8 @@
-//! The results of a run, and what a reader sees of them.
+//! What a reader sees of a run: the HTML report, its PNG charts, and the comparison of two runs.
+//! The results themselves (model, folder, merge) belong to `pushbench_results`; this crate only
+//! presents them.
 //!
 //! # Layout
-//! - [`model`]: the types `summary.json` holds. load-gen fills them in; everything here reads
-//!   them back.
-//! - [`load`]: reads a results folder (`summary.json`, `scenario.toml`, one `.hlog` interval
-//!   log per transport) into a [`Run`], and merges several runs (shards or repeats) by adding
-//!   histograms and summing counters; its module doc says how the measured window is cut out
-//!   of the interval logs and how merged figures are recomputed.
 //! - [`charts`]: the six PNG charts of a run; [`text`] sets their text in the embedded font;
 //!   [`style`] holds the colour of each transport and number formatting, shared with the HTML.
 //! - [`html`]: `report.html`, one self-contained page with the charts inlined.
@@ -14,7 +10,7 @@
 //!   terminal and as `compare.html`.
 //! - [`error`]: what can fail.
 //!
-//! Data flows one way: results folder(s) → [`load::load`] (→ [`load::merge`]) → [`Run`] →
+//! Data flows one way: results folder(s) → [`folder::load`] (→ [`merge::merge`]) → [`Run`] →
 //! [`charts`] and [`html`] → `report.html` and the PNGs beside it. [`report_folders`] is the
 //! whole path in one call, as `load-gen report` and the end of `load-gen run` use it.
 
@@ -22,15 +18,23 @@ pub mod charts;
 pub mod compare;
 pub mod error;
 pub mod html;
-pub mod load;
-pub mod model;
 pub mod style;
 pub mod text;
+
+// The charts still name the results types by their old paths inside this crate.
+mod model {
+    pub use pushbench_results::model::*;
+}
+mod load {
+    pub use pushbench_results::hlog::LATENCY;
+    pub use pushbench_results::Run;
+}
 
 use std::path::{Path, PathBuf};
 
 pub use error::Error;
-pub use load::Run;
+pub use pushbench_results::Run;
+use pushbench_results::{folder, merge};
 
 /// The report's page in a results folder.
 pub const REPORT_HTML: &str = "report.html";
@@ -60,17 +64,17 @@ pub fn write_report(run: &Run, dir: &Path) -> Result<Written, Error> {
 /// Reads one or more results folders and writes their report.
 ///
 /// One folder: the report goes into it. Several (shards or repeats of one scenario): they are
-/// merged ([`load::merge`]) and written, with a merged `summary.json`, `scenario.toml` and
+/// merged ([`merge::merge`]) and written, with a merged `summary.json`, `scenario.toml` and
 /// interval logs, into `out`, so the merged folder can be reported on, compared and merged
 /// again like any other. `out` defaults to the first folder's name with `-merged` in its
 /// parent. Returns the run as reported and where it was written.
 pub fn report_folders(dirs: &[PathBuf], out: Option<&Path>) -> Result<(Run, Written), Error> {
     let runs = dirs
         .iter()
-        .map(|d| load::load(d))
+        .map(|d| folder::load(d))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = runs.len() > 1;
-    let run = load::merge(runs)?;
+    let run = merge::merge(runs)?;
     let out = match out {
         Some(o) => o.to_path_buf(),
         None if merged => default_merged_dir(&dirs[0]),
@@ -84,7 +88,7 @@ pub fn report_folders(dirs: &[PathBuf], out: Option<&Path>) -> Result<(Run, Writ
         if let Some(d) = dirs.iter().find(|d| same(d)) {
             return Err(Error::OutIsInput { path: d.clone() });
         }
-        load::write_run(&run, &out)?;
+        folder::write_run(&run, &out)?;
     }
     let written = write_report(&run, &out)?;
     Ok((run, written))

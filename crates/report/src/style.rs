@@ -33,13 +33,8 @@ pub fn css(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
-/// Sort key putting known transports in [`Transport::ALL`] order, unknown ones after.
-pub fn order(transport: &str) -> usize {
-    Transport::ALL
-        .iter()
-        .position(|t| t.name() == transport)
-        .unwrap_or(Transport::ALL.len())
-}
+/// Sort key putting known transports in report order, unknown ones after.
+pub use pushbench_results::transport_order as order;
 
 /// Milliseconds from microseconds, with precision that suits the size: `0.412`, `4.12`, `41.2`,
 /// `412`, `4,120`.

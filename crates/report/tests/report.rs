@@ -1,50 +1,18 @@
 //! The report made from the checked-in fixture results folders (two real runs of
-//! `scenarios/quick.toml`, every transport).
+//! `scenarios/quick.toml`, every transport, kept under `crates/results/tests/fixtures`).
 
 mod util;
 
 use pushbench_report::charts::{CHARTS, HEIGHT, WIDTH};
-use pushbench_report::load::{self, LATENCY, TAGS};
-use pushbench_report::model::Percentiles;
 use pushbench_report::{compare, report_folders, write_report, REPORT_HTML};
+use pushbench_results::hlog::LATENCY;
+use pushbench_results::{folder, Status};
 use pushbench_wire::Transport;
 use util::{decode_png, fixture, TempDir};
 
 #[test]
-fn fixtures_hold_every_transport() {
-    for name in ["quick-a", "quick-b"] {
-        let run = load::load(&fixture(name)).unwrap();
-        let names: Vec<&str> = run
-            .summary
-            .transports
-            .iter()
-            .map(|t| t.transport.as_str())
-            .collect();
-        for t in Transport::ALL {
-            assert!(names.contains(&t.name()), "{name} lacks {t}");
-            assert!(run.logs.contains_key(t.name()), "{name} lacks {t}.hlog");
-        }
-        assert_eq!(run.warmup_s, 1.0);
-    }
-}
-
-#[test]
-fn measured_window_from_the_logs_matches_the_summary() {
-    let run = load::load(&fixture("quick-a")).unwrap();
-    for t in &run.summary.transports {
-        let logged = run.logs[&t.transport].measured(LATENCY).len() as f64;
-        let exact = t.latency.count as f64;
-        assert!(
-            (logged - exact).abs() <= exact * 0.05,
-            "{}: {logged} samples in the logs' measured window, {exact} in summary.json",
-            t.transport
-        );
-    }
-}
-
-#[test]
 fn report_has_every_transport_and_chart_and_is_self_contained() {
-    let run = load::load(&fixture("quick-a")).unwrap();
+    let run = folder::load(&fixture("quick-a")).unwrap();
     let out = TempDir::new("self-contained");
     let written = write_report(&run, out.path()).unwrap();
     assert_eq!(written.html, out.path().join(REPORT_HTML));
@@ -100,7 +68,7 @@ fn report_has_every_transport_and_chart_and_is_self_contained() {
 
 #[test]
 fn pngs_decode_at_the_fixed_size_with_text_drawn() {
-    let run = load::load(&fixture("quick-b")).unwrap();
+    let run = folder::load(&fixture("quick-b")).unwrap();
     let out = TempDir::new("png");
     let written = write_report(&run, out.path()).unwrap();
     for path in &written.charts {
@@ -123,102 +91,12 @@ fn pngs_decode_at_the_fixed_size_with_text_drawn() {
 }
 
 #[test]
-fn merging_two_runs_adds_their_histograms() {
-    let a = load::load(&fixture("quick-a")).unwrap();
-    let b = load::load(&fixture("quick-b")).unwrap();
-    let merged = load::merge(vec![a.clone(), b.clone()]).unwrap();
-    assert_eq!(merged.sources.len(), 2);
-    for t in &merged.summary.transports {
-        let name = &t.transport;
-        for tag in TAGS {
-            let mut sum = a.logs[name].measured(tag);
-            sum.add(b.logs[name].measured(tag)).unwrap();
-            let got = merged.logs[name].measured(tag);
-            assert_eq!(got.len(), sum.len(), "{name} {tag}");
-            assert_eq!(Percentiles::of(&got), Percentiles::of(&sum), "{name} {tag}");
-        }
-        assert_eq!(
-            t.latency,
-            Percentiles::of(&merged.logs[name].measured(LATENCY))
-        );
-        // Intervals add per second too.
-        let count = |r: &load::Run| -> u64 {
-            r.logs[name]
-                .intervals
-                .iter()
-                .filter_map(|i| i.histograms.get(LATENCY))
-                .map(|h| h.len())
-                .sum()
-        };
-        assert_eq!(count(&merged), count(&a) + count(&b), "{name} intervals");
-        // Counters sum; per-message figures are recomputed from the sums.
-        let ta = a
-            .summary
-            .transports
-            .iter()
-            .find(|x| &x.transport == name)
-            .unwrap();
-        let tb = b
-            .summary
-            .transports
-            .iter()
-            .find(|x| &x.transport == name)
-            .unwrap();
-        assert_eq!(
-            t.messages.seq.delivered,
-            ta.messages.seq.delivered + tb.messages.seq.delivered
-        );
-        assert_eq!(t.requests, ta.requests + tb.requests);
-        assert_eq!(t.bytes.down(), ta.bytes.down() + tb.bytes.down());
-        let bpm = t.bytes.up() as f64 + t.bytes.down() as f64;
-        assert!((t.bytes_per_message.total - bpm / t.messages.seq.delivered as f64).abs() < 1e-9);
-        // Two whole runs are repeats: their mean rate and client count, not the sum.
-        let mean = (ta.throughput_msgs_per_s + tb.throughput_msgs_per_s) / 2.0;
-        assert!(
-            (t.throughput_msgs_per_s - mean).abs() < 1e-6,
-            "{name} throughput"
-        );
-        assert_eq!(t.clients, ta.clients);
-    }
-}
-
-#[test]
-fn merging_shards_adds_their_rates() {
-    let mut a = load::load(&fixture("quick-a")).unwrap();
-    let mut b = load::load(&fixture("quick-b")).unwrap();
-    a.summary.shard = Some("0/2".into());
-    b.summary.shard = Some("1/2".into());
-    let merged = load::merge(vec![a.clone(), b.clone()]).unwrap();
-    assert_eq!(
-        merged.summary.shard, None,
-        "both shards of 2 make a whole run"
-    );
-    for (t, (ta, tb)) in merged
-        .summary
-        .transports
-        .iter()
-        .zip(a.summary.transports.iter().zip(&b.summary.transports))
-    {
-        let sum = ta.throughput_msgs_per_s + tb.throughput_msgs_per_s;
-        assert!((t.throughput_msgs_per_s - sum).abs() < 1e-6);
-        assert_eq!(t.clients, ta.clients + tb.clients);
-    }
-    b.summary.shard = Some("1/4".into());
-    let partial = load::merge(vec![a, b]).unwrap();
-    assert!(partial.summary.shard.is_some());
-    assert!(partial
-        .notes
-        .iter()
-        .any(|n| n.contains("part of the workload")));
-}
-
-#[test]
 fn a_merged_folder_reports_and_merges_again() {
     let out = TempDir::new("merged");
     let (run, written) =
         report_folders(&[fixture("quick-a"), fixture("quick-b")], Some(out.path())).unwrap();
     assert!(written.html.exists());
-    let again = load::load(out.path()).unwrap();
+    let again = folder::load(out.path()).unwrap();
     for t in &run.summary.transports {
         let back = again
             .summary
@@ -248,19 +126,8 @@ fn a_merge_never_overwrites_an_input() {
 }
 
 #[test]
-fn different_scenarios_do_not_merge() {
-    let a = load::load(&fixture("quick-a")).unwrap();
-    let mut b = load::load(&fixture("quick-b")).unwrap();
-    b.summary.scenario = "ticker".into();
-    assert!(matches!(
-        load::merge(vec![a, b]),
-        Err(pushbench_report::Error::Mismatch { .. })
-    ));
-}
-
-#[test]
 fn a_run_compared_with_itself_gives_ratios_of_one() {
-    let a = load::load(&fixture("quick-a")).unwrap();
+    let a = folder::load(&fixture("quick-a")).unwrap();
     let c = compare::compare(&a, &a);
     assert_eq!(c.rows.len(), Transport::ALL.len());
     let mut ratios = 0;
@@ -295,8 +162,8 @@ fn compare_writes_its_page() {
 
 #[test]
 fn failed_transports_and_missing_logs_still_report() {
-    let mut run = load::load(&fixture("quick-a")).unwrap();
-    run.summary.transports[1].status = "failed".into();
+    let mut run = folder::load(&fixture("quick-a")).unwrap();
+    run.summary.transports[1].status = Status::Failed;
     run.summary.transports[1].error = Some("connection refused".into());
     run.summary.complete = false;
     run.logs.clear();

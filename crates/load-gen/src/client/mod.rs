@@ -24,15 +24,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use pushbench_results::model::ByteCounts;
+use pushbench_results::Traffic;
 use pushbench_wire::envelope::{self, Decoded, Encoding};
 use pushbench_wire::{probe, Transport};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::http1::{Http1, HttpError};
-use crate::metrics::{ByteCounts, Recorder};
-use crate::net::{self, Counted, KernelBytes};
+use crate::metrics::Recorder;
+use crate::net::{self, Counted};
 use crate::scenario::RequestHeaders;
 use crate::schedule::Schedule;
 use crate::seqtrack::{Arrival, SeqTracker};
@@ -134,51 +135,11 @@ pub enum ClientError {
     Protocol(String),
 }
 
-/// Everything one subscriber measured.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ClientReport {
-    /// Wire bytes by phase.
-    pub bytes: ByteCounts,
-    /// The kernel's view of the same sockets.
-    pub kernel: KernelBytes,
-    /// HTTP requests sent (polls, stream requests, upgrade requests, upstream publishes).
-    pub requests: u64,
-    /// Polls answered with nothing.
-    pub empty_polls: u64,
-    /// TCP connections opened.
-    pub connections: u64,
-    /// Messages this client published upstream.
-    pub published: u64,
-    /// Sessions that ended in an error.
-    pub errors: u64,
-    /// The last error, for the summary.
-    pub last_error: Option<String>,
-}
-
-impl<'a> std::iter::Sum<&'a ClientReport> for ClientReport {
-    /// Sums subscribers' counters (the last error seen wins).
-    fn sum<I: Iterator<Item = &'a ClientReport>>(iter: I) -> Self {
-        iter.fold(ClientReport::default(), |mut t, r| {
-            t.bytes += r.bytes;
-            t.kernel += r.kernel;
-            t.requests += r.requests;
-            t.empty_polls += r.empty_polls;
-            t.connections += r.connections;
-            t.published += r.published;
-            t.errors += r.errors;
-            if r.last_error.is_some() {
-                t.last_error.clone_from(&r.last_error);
-            }
-            t
-        })
-    }
-}
-
 /// A subscriber's running state across reconnects.
 #[derive(Debug)]
 pub struct State {
     /// Counters so far.
-    pub report: ClientReport,
+    pub report: Traffic,
     /// Sequence accounting for the client's topic.
     pub tracker: SeqTracker,
     /// The current connection's byte tallies (framing is derived at close).
@@ -272,9 +233,9 @@ pub async fn run_subscriber(
     transport: Transport,
     shared: Arc<Shared>,
     mut client: Client,
-) -> (ClientReport, SeqTracker, usize) {
+) -> (Traffic, SeqTracker, usize) {
     let mut st = State {
-        report: ClientReport::default(),
+        report: Traffic::default(),
         tracker: SeqTracker::starting_after(0),
         conn: ByteCounts::default(),
         recorder: None,

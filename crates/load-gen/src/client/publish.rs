@@ -9,13 +9,14 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-pub use pushbench_report::model::PublishReport;
+use pushbench_results::model::ByteCounts;
+use pushbench_results::Traffic;
 use pushbench_wire::probe::{self, Probe};
 use tokio_util::sync::CancellationToken;
 
 use super::Target;
 use crate::http1::{Http1, HttpError};
-use crate::metrics::{ByteCounts, Recorder};
+use crate::metrics::Recorder;
 use crate::net;
 use crate::schedule::Schedule;
 
@@ -39,8 +40,8 @@ pub async fn run(
     publisher: Publisher,
     recorder: Arc<Recorder>,
     cancel: CancellationToken,
-) -> PublishReport {
-    let mut report = PublishReport::default();
+) -> Traffic {
+    let mut report = Traffic::default();
     let mut conn: Option<Http1> = None;
     let mut conn_bytes = ByteCounts::default();
     let mut payload = String::new();
@@ -123,7 +124,7 @@ pub async fn run(
     report
 }
 
-fn close(report: &mut PublishReport, conn_bytes: &mut ByteCounts, http: &Http1) {
+fn close(report: &mut Traffic, conn_bytes: &mut ByteCounts, http: &Http1) {
     let mut b = std::mem::take(conn_bytes);
     b.framing_from_totals(http.io.up, http.io.down);
     report.bytes += b;

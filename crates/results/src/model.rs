@@ -1,5 +1,6 @@
-//! The results model: what `summary.json` holds. load-gen fills it in; the report reads it back
-//! (and merges several), so both sides share these types rather than two copies of them.
+//! The results model: what `summary.json` holds. load-gen fills in the counters; [`crate::derive`]
+//! computes every figure made from them; the report reads the whole back (and merges several), so
+//! every side shares these types rather than copies of them.
 //!
 //! Every figure is per transport, with units in the field names (`_us`, `_bytes`, `_s`,
 //! `_per_s`). Latency percentiles come from the HDR histograms of the measured window; the
@@ -123,12 +124,12 @@ pub struct Messages {
 }
 
 /// Everything measured for one transport.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TransportResult {
     /// Transport name.
     pub transport: String,
-    /// `complete`, `partial` (interrupted) or `failed`.
-    pub status: String,
+    /// Whether it ran to the end.
+    pub status: Status,
     /// Why it failed or was cut short.
     pub error: Option<String>,
     /// Subscribers asked for.
@@ -139,9 +140,10 @@ pub struct TransportResult {
     pub topics: usize,
     /// Length of the measured window.
     pub measured_s: f64,
-    /// Warm-up before it, excluded from every figure but the interval logs.
+    /// Warm-up before it, excluded from every figure but the interval logs. `None` only in
+    /// folders written before the field existed (see [`crate::folder::load`]).
     #[serde(default)]
-    pub warmup_s: f64,
+    pub warmup_s: Option<f64>,
     /// Deliveries of messages whose intended send time fell in the measured window: the count
     /// behind `latency` and `throughput_msgs_per_s`.
     #[serde(default)]
@@ -169,7 +171,7 @@ pub struct TransportResult {
     /// `bytes` totals minus the kernel's, up and down: 0 when user-space counting is exact.
     pub kernel_difference: [i64; 2],
     /// Push workloads' publishers (`POST /publish`), counted apart: the same for every transport.
-    pub publisher: PublishReport,
+    pub publisher: Traffic,
     /// HTTP requests subscribers sent.
     pub requests: u64,
     /// `requests` per delivered message.
@@ -191,6 +193,70 @@ pub struct TransportResult {
     pub generator_bound: bool,
     /// Everything a reader should not miss.
     pub warnings: Vec<String>,
+}
+
+/// How far a transport's run got. Written as `"complete"`, `"partial"` or `"failed"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Ran to the end of its drain.
+    Complete,
+    /// Cut short (Ctrl-C): the figures cover what ran.
+    Partial,
+    /// Did not run (the server did not start, connecting failed): no figures. The default, so
+    /// a result that nothing was measured into says so.
+    #[default]
+    Failed,
+}
+
+impl Status {
+    /// Whether the transport ran at all, so its figures mean something.
+    pub fn ran(self) -> bool {
+        self != Status::Failed
+    }
+
+    /// The status of several runs of one transport merged: theirs when they agree, else partial.
+    pub fn merged(statuses: impl IntoIterator<Item = Status>) -> Status {
+        let mut it = statuses.into_iter();
+        let first = it.next().unwrap_or_default();
+        if it.all(|s| s == first) {
+            first
+        } else {
+            Status::Partial
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Complete => "complete",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+        })
+    }
+}
+
+impl TransportResult {
+    /// A transport that did not run: nothing measured, `error` saying why.
+    pub fn failed(
+        transport: &str,
+        clients: usize,
+        topics: usize,
+        warmup_s: f64,
+        error: String,
+    ) -> Self {
+        TransportResult {
+            transport: transport.into(),
+            status: Status::Failed,
+            warnings: vec![format!("{transport} failed: {error}")],
+            error: Some(error),
+            clients,
+            topics,
+            warmup_s: Some(warmup_s),
+            ..Default::default()
+        }
+    }
 }
 
 /// Bytes per delivered message, by phase, both directions together.
@@ -215,13 +281,7 @@ pub struct BytesPerMessage {
 impl BytesPerMessage {
     /// `b` divided by `messages` (0 when nothing was delivered).
     pub fn of(b: &ByteCounts, messages: u64) -> Self {
-        let per = |x: u64| {
-            if messages == 0 {
-                0.0
-            } else {
-                x as f64 / messages as f64
-            }
-        };
+        let per = |x: u64| crate::derive::per(x as f64, messages);
         BytesPerMessage {
             total: per(b.up() + b.down()),
             up: per(b.up()),
@@ -340,33 +400,44 @@ impl SeqCounts {
     }
 }
 
-/// What a publisher did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PublishReport {
-    /// Wire bytes by phase: request heads, payloads, response heads; the answers' bodies count
-    /// as framing.
+/// What a client's sockets carried and how its requests went: one subscriber, one publisher, or
+/// many summed. Subscribers, upstream publishers and push publishers keep the same counters, so
+/// one type adds them all up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Wire bytes by phase. For a publisher: request heads, payloads, response heads; the
+    /// answers' bodies count as framing.
     pub bytes: ByteCounts,
     /// The kernel's view of the same sockets.
     pub kernel: KernelBytes,
-    /// Messages the server accepted.
+    /// Messages published (accepted by the server, or sent upstream on a socket).
     pub published: u64,
-    /// Requests sent.
+    /// HTTP requests sent (polls, stream and upgrade requests, publishes; a raw TCP subscribe).
     pub requests: u64,
-    /// Connections opened.
+    /// Polls answered with nothing. Only subscribers poll, so a publisher's entry in
+    /// `summary.json` leaves the key out rather than carrying a zero that means nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_polls: u64,
+    /// TCP connections opened.
     pub connections: u64,
-    /// Publishes that failed.
+    /// Sessions or publishes that ended in an error.
     pub errors: u64,
-    /// The last failure.
+    /// The last error, for diagnosis.
     pub last_error: Option<String>,
 }
 
-impl AddAssign<&PublishReport> for PublishReport {
-    /// Sums another publisher's traffic into this one (the last error seen wins).
-    fn add_assign(&mut self, o: &PublishReport) {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl AddAssign<&Traffic> for Traffic {
+    /// Sums another client's traffic into this one (the last error seen wins).
+    fn add_assign(&mut self, o: &Traffic) {
         self.bytes += o.bytes;
         self.kernel += o.kernel;
         self.published += o.published;
         self.requests += o.requests;
+        self.empty_polls += o.empty_polls;
         self.connections += o.connections;
         self.errors += o.errors;
         if o.last_error.is_some() {
@@ -375,17 +446,17 @@ impl AddAssign<&PublishReport> for PublishReport {
     }
 }
 
-impl<'a> std::iter::Sum<&'a PublishReport> for PublishReport {
-    fn sum<I: Iterator<Item = &'a PublishReport>>(iter: I) -> Self {
-        iter.fold(PublishReport::default(), |mut total, r| {
+impl<'a> std::iter::Sum<&'a Traffic> for Traffic {
+    fn sum<I: Iterator<Item = &'a Traffic>>(iter: I) -> Self {
+        iter.fold(Traffic::default(), |mut total, r| {
             total += r;
             total
         })
     }
 }
 
-/// Where and with what a run happened.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Where and with what a run happened (also written alone as `setup.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Setup {
     /// Host name.
     pub hostname: String,

@@ -1,0 +1,227 @@
+//! Runs a scenario: for each transport in turn, start a fresh server (or use `--target`),
+//! connect and subscribe every client, start the open-loop schedule, record for warm-up plus the
+//! measured window, drain stragglers, stop, and turn what was measured into a
+//! [`TransportResult`]. Results are written after every transport, so Ctrl-C keeps what finished.
+//!
+//! Transports never run at the same time: each gets the cores to itself, and a fresh server
+//! process so its CPU time and RSS are its own.
+//!
+//! # Layout
+//! - [`plan`]: [`TransportPlan`], everything decided before a transport runs (its shard's
+//!   topics and clients, publishers and their schedules, encoding, connection waves), pure.
+//! - [`transport`]: [`TransportRun`], the run in phases: start, connect, publish, drain and
+//!   collect, ending in a [`outcome::Measured`] of raw counters.
+//! - [`outcome`]: counters → [`TransportResult`], figures derived by `pushbench_results::derive`,
+//!   warnings (generator-bound, loss, errors, kernel mismatch).
+//! - [`ticker`]: the once-a-second `.hlog` writer, RSS sampler and progress bar.
+//! - here: [`run`], the loop over transports that writes the results folder after each.
+
+pub mod outcome;
+pub mod plan;
+pub mod ticker;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use pushbench_results::model::SCHEMA;
+use pushbench_results::{folder, Status, Summary, TransportResult};
+use pushbench_wire::Transport;
+use tokio_util::sync::CancellationToken;
+
+pub use plan::{Shard, TransportPlan};
+
+use crate::client::Target;
+use crate::scenario::Scenario;
+use transport::TransportRun;
+
+/// How to run, beyond what the scenario says.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Drive this server instead of starting one.
+    pub target: Option<Target>,
+    /// Where run folders go (`results/`).
+    pub results_root: PathBuf,
+    /// Run only these transports (default: the scenario's).
+    pub transports: Option<Vec<Transport>>,
+    /// Extra flags for the embedded push-server.
+    pub server_args: Vec<String>,
+    /// The load-gen executable that serves as push-server (default: the running one).
+    pub server_exe: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Run only this shard's slice of the topics and their clients.
+    pub shard: Shard,
+}
+
+/// Runs `scenario`; returns the summary and the run folder.
+pub async fn run(
+    scenario: &Scenario,
+    opts: &Options,
+    cancel: CancellationToken,
+) -> anyhow::Result<(Summary, PathBuf)> {
+    if opts.shard.count > scenario.topics {
+        anyhow::bail!(
+            "--shard {}: {} shards need at least {} topics; the scenario has {}",
+            opts.shard,
+            opts.shard.count,
+            opts.shard.count,
+            scenario.topics
+        );
+    }
+    let (stamp, started_utc) = utc_now();
+    let dir = match opts.shard {
+        Shard::ALL => opts.results_root.join(format!("{stamp}-{}", scenario.name)),
+        s => opts.results_root.join(format!(
+            "{stamp}-{}-shard{}of{}",
+            scenario.name, s.index, s.count
+        )),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join(folder::SCENARIO_TOML), &scenario.source)?;
+    let setup = crate::setup::capture(if opts.target.is_some() {
+        "target"
+    } else {
+        "embedded"
+    });
+    folder::write_setup(&setup, &dir)?;
+    let mut summary = Summary {
+        schema: SCHEMA.into(),
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        started_utc,
+        setup,
+        complete: false,
+        shard: (opts.shard != Shard::ALL).then(|| opts.shard.to_string()),
+        warnings: Vec::new(),
+        transports: Vec::new(),
+    };
+    let transports = opts
+        .transports
+        .clone()
+        .unwrap_or_else(|| scenario.transports.clone());
+    for transport in transports {
+        if cancel.is_cancelled() {
+            break;
+        }
+        eprintln!("{transport}: starting");
+        let result = match run_transport(transport, scenario, opts, &dir, &stamp, &cancel).await {
+            Ok(r) => r,
+            Err(e) => TransportResult::failed(
+                transport.name(),
+                scenario.clients,
+                scenario.topics,
+                scenario.warmup.as_secs_f64(),
+                format!("{e:#}"),
+            ),
+        };
+        eprintln!(
+            "{transport}: {} — {} delivered, p99 {} µs",
+            result.status, result.messages.seq.delivered, result.latency.p99_us
+        );
+        summary.transports.push(result);
+        folder::write_summary(&summary, &dir)?;
+    }
+    summary.complete = !cancel.is_cancelled()
+        && summary
+            .transports
+            .iter()
+            .all(|t| t.status == Status::Complete);
+    if cancel.is_cancelled() {
+        summary
+            .warnings
+            .push("interrupted: the results hold what ran before Ctrl-C".into());
+    }
+    folder::write_summary(&summary, &dir)?;
+    // The report is made from the files just written, as `load-gen report` would; failing to
+    // draw it loses nothing measured.
+    if let Err(e) = pushbench_report::report_folders(std::slice::from_ref(&dir), None) {
+        eprintln!(
+            "warning: could not write the report ({e}); the results are in {}, and `load-gen report {}` retries",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok((summary, dir))
+}
+
+/// Runs one transport from server start to server stop.
+async fn run_transport(
+    transport: Transport,
+    scenario: &Scenario,
+    opts: &Options,
+    dir: &Path,
+    stamp: &str,
+    ctrl_c: &CancellationToken,
+) -> anyhow::Result<TransportResult> {
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let plan = TransportPlan::new(scenario, opts.shard, transport, stamp, threads);
+    let mut run = TransportRun::start(&plan, opts, dir, ctrl_c).await?;
+    let connected = run.connect().await;
+    let published = run.publish(connected, dir, opts.progress).await?;
+    let measured = run.drain_and_collect(published).await?;
+    Ok(outcome::result(&plan, measured, threads))
+}
+
+/// Parses `--target`: `http://HOST:PORT` and optionally the raw TCP address.
+pub fn target(http: &str, tcp: Option<SocketAddr>) -> anyhow::Result<Target> {
+    let rest = http
+        .strip_prefix("http://")
+        .with_context(|| format!("--target {http:?}: expected http://HOST:PORT"))?
+        .trim_end_matches('/');
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(rest)
+        .with_context(|| format!("--target {http:?}: cannot resolve {rest}"))?
+        .next()
+        .with_context(|| format!("--target {http:?}: no address for {rest}"))?;
+    Ok(Target {
+        http: addr,
+        tcp,
+        host: rest.to_owned(),
+    })
+}
+
+/// The time now as a folder stamp (`20261121T083000Z`) and as RFC 3339.
+pub fn utc_now() -> (String, String) {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    (
+        format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}Z"),
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls_are_checked() {
+        let t = target("http://127.0.0.1:8080/", None).unwrap();
+        assert_eq!(t.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.host, "127.0.0.1:8080");
+        assert!(target("127.0.0.1:8080", None).is_err());
+    }
+
+    #[test]
+    fn utc_stamps_look_right() {
+        let (stamp, rfc) = utc_now();
+        assert_eq!(stamp.len(), 16);
+        assert!(rfc.starts_with("20"));
+        assert_eq!(&stamp[..8], &rfc[..10].replace('-', ""));
+    }
+}

@@ -1,0 +1,40 @@
+//! The results folder's one owner: what a run measured, as load-gen writes it and the report
+//! reads it back.
+//!
+//! # Layout
+//! - [`model`]: the types `summary.json` holds ([`Summary`], one [`TransportResult`] per
+//!   transport, its [`Status`]), and [`Traffic`], the counters every client keeps.
+//! - [`derive`]: every figure computed from counters (bytes and requests per message, overhead,
+//!   CPU per 1,000 messages, throughput), used by load-gen's runner and by [`merge`] alike.
+//! - [`hlog`]: the `.hlog` interval logs: tags, histogram bounds, the writer and the reader, and
+//!   how the measured window is cut out of them.
+//! - [`folder`]: the files of a results folder, [`folder::write_summary`] and
+//!   [`folder::load`] into a [`Run`].
+//! - [`merge`]: several folders of one scenario (shards or repeats) into one [`Run`].
+//! - [`error`]: what can fail.
+//!
+//! Data flows: load-gen's runner fills a [`TransportResult`]'s counters, [`derive::figures`]
+//! completes it, [`folder::write_summary`] and [`hlog::Writer`] put it on disk; the report
+//! calls [`folder::load`] (and [`merge::merge`]) and draws the [`Run`] it gets.
+
+pub mod derive;
+pub mod error;
+pub mod folder;
+pub mod hlog;
+pub mod merge;
+pub mod model;
+
+pub use error::Error;
+pub use folder::Run;
+pub use model::{Status, Summary, Traffic, TransportResult};
+
+use pushbench_wire::Transport;
+
+/// Sort key putting known transports in [`Transport::ALL`] order (the report's order), unknown
+/// ones (from a newer results folder) after.
+pub fn transport_order(transport: &str) -> usize {
+    Transport::ALL
+        .iter()
+        .position(|t| t.name() == transport)
+        .unwrap_or(Transport::ALL.len())
+}
