@@ -21,15 +21,6 @@ pub mod html;
 pub mod style;
 pub mod text;
 
-// The charts still name the results types by their old paths inside this crate.
-mod model {
-    pub use pushbench_results::model::*;
-}
-mod load {
-    pub use pushbench_results::hlog::LATENCY;
-    pub use pushbench_results::Run;
-}
-
 use std::path::{Path, PathBuf};
 
 pub use error::Error;

@@ -1,0 +1,189 @@
+//! Bar panels: one horizontal bar per transport in its colour, its value at the end and the
+//! best marked; two panels side by side make a chart.
+
+use plotters::prelude::*;
+
+use super::axis::Axis;
+use super::frame::{at, frame, plot, row_label, Area, DrawResult, BODY, HEADING, MUTED, SMALL};
+use super::{transports, LOG_SPAN, WIDTH};
+use crate::style::{self, colour};
+use crate::text::{self, H, V};
+use pushbench_results::{Run, TransportResult};
+
+/// One row of a bar panel.
+#[derive(Debug, Clone)]
+pub(super) struct Bar {
+    /// Transport name.
+    name: String,
+    /// The value, or `None` when it does not apply.
+    pub(super) value: Option<f64>,
+    /// Shown instead of a bar when `value` is `None`.
+    missing: &'static str,
+    /// A second value drawn as a black tick across the bar (p50 beside p99).
+    pub(super) tick: Option<f64>,
+}
+
+/// What a bar panel shows.
+pub(super) struct Panel<'a> {
+    /// Heading above the panel.
+    pub(super) title: &'a str,
+    /// Axis title, with its unit.
+    pub(super) axis: &'a str,
+    /// Whether smaller values are better (for marking the best).
+    pub(super) lower_is_better: bool,
+    /// Formats a value for its label.
+    pub(super) fmt: &'a dyn Fn(f64) -> String,
+    /// A fixed axis (shares of 100%) instead of one fitted to the values.
+    pub(super) fixed: Option<Axis>,
+}
+
+/// Indices of the best values: within 1% of the best, and only if not every value is.
+fn best(values: &[Option<f64>], lower_is_better: bool) -> Vec<usize> {
+    let present: Vec<(usize, f64)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .collect();
+    if present.len() < 2 {
+        return Vec::new();
+    }
+    let target = if lower_is_better {
+        present.iter().map(|p| p.1).fold(f64::INFINITY, f64::min)
+    } else {
+        present
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let winners: Vec<usize> = present
+        .iter()
+        .filter(|p| (p.1 - target).abs() <= target.abs() * 0.01)
+        .map(|p| p.0)
+        .collect();
+    if winners.len() == present.len() {
+        Vec::new()
+    } else {
+        winners
+    }
+}
+
+/// A panel of horizontal bars, one per transport in its colour, values at the bar ends and the
+/// best marked.
+fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
+    text::draw(area, p.title, (24, 6), HEADING, H::Left, V::Top)?;
+    let hint = if p.lower_is_better {
+        "lower is better"
+    } else {
+        "higher is better"
+    };
+    text::draw(area, hint, (24, 30), SMALL.colour(MUTED), H::Left, V::Top)?;
+    let body = area.split_vertically(54).1;
+    let n = bars.len();
+    let values: Vec<Option<f64>> = bars.iter().map(|b| b.value).collect();
+    let mut winners = best(&values, p.lower_is_better);
+    if winners.len() > 2 {
+        // A tie among many is no news on a chart (the table still marks it).
+        winners.clear();
+    }
+    let axis = p.fixed.clone().unwrap_or_else(|| {
+        Axis::for_values(
+            bars.iter().flat_map(|b| b.value.into_iter().chain(b.tick)),
+            LOG_SPAN,
+            &|v| style::num(v),
+        )
+    });
+    // Room on the right for the value labels.
+    let mut chart = plot(
+        &body,
+        (140, 20, 4, 64),
+        axis.range(0.42),
+        -0.5..(n as f64 - 0.5),
+    )?;
+    frame(&body, &mut chart, Some((&axis, p.axis)), None)?;
+    let base = axis.t(axis.lo);
+    for (i, bar) in bars.iter().enumerate() {
+        let yc = (n - 1 - i) as f64;
+        let c = colour(&bar.name);
+        let (_, py) = at(&body, &chart, base, yc);
+        row_label(&body, 130, py, &bar.name)?;
+        let (label, end) = match bar.value {
+            Some(v) if v > 0.0 || !axis.log => {
+                let end = axis.t(v).max(base);
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(base, yc - 0.32), (end, yc + 0.32)],
+                    c.filled(),
+                )))?;
+                ((p.fmt)(v), end)
+            }
+            Some(v) => ((p.fmt)(v), base),
+            None => (bar.missing.to_string(), base),
+        };
+        if let Some(t) = bar.tick {
+            let (tx, ty) = at(&body, &chart, axis.t(t).max(base), yc);
+            // White with a black edge: visible on every bar colour, black included.
+            body.draw(&Rectangle::new(
+                [(tx - 2, ty - 16), (tx + 2, ty + 16)],
+                WHITE.filled(),
+            ))?;
+            body.draw(&Rectangle::new(
+                [(tx - 3, ty - 17), (tx + 3, ty + 17)],
+                BLACK,
+            ))?;
+        }
+        let (px, py) = at(&body, &chart, end, yc);
+        let is_best = winners.contains(&i);
+        let (label, style) = if is_best {
+            (format!("{label}  ★ best"), BODY.bold())
+        } else if bar.value.is_none() {
+            (label, BODY.colour(MUTED))
+        } else {
+            (label, BODY)
+        };
+        text::draw(&body, &label, (px + 7, py), style, H::Left, V::Middle)?;
+    }
+    Ok(())
+}
+
+/// Two bar panels side by side, each half the chart's width.
+pub(super) fn two_panels(
+    area: &Area,
+    left: (&Panel, &[Bar]),
+    right: (&Panel, &[Bar]),
+) -> DrawResult {
+    let (a, b) = area.split_horizontally(WIDTH as i32 / 2);
+    bar_panel(&a, left.0, left.1)?;
+    bar_panel(&b, right.0, right.1)?;
+    Ok(())
+}
+
+/// One bar per transport; failed transports get no value.
+pub(super) fn bars(
+    run: &Run,
+    value: impl Fn(&TransportResult) -> Option<f64>,
+    missing: &'static str,
+) -> Vec<Bar> {
+    transports(run)
+        .into_iter()
+        .map(|t| {
+            let failed = !t.status.ran();
+            Bar {
+                name: t.transport.clone(),
+                value: if failed { None } else { value(t) },
+                missing: if failed { "failed" } else { missing },
+                tick: None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_is_marked_only_when_it_stands_out() {
+        assert_eq!(best(&[Some(3.0), Some(1.0), None], true), vec![1]);
+        assert_eq!(best(&[Some(3.0), Some(3.0)], false), Vec::<usize>::new());
+        assert_eq!(best(&[Some(3.0), Some(1.0)], false), vec![0]);
+    }
+}

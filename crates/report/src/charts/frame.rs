@@ -1,0 +1,197 @@
+//! What every chart draws in and around: the plot and its pixel geometry, grid and axes, the
+//! header, legends and row labels, and the colours and text styles the charts share.
+
+use std::ops::Range;
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::axis::Axis;
+use super::Chart;
+use crate::style::{self, colour};
+use crate::text::{self, Style, H, V};
+use pushbench_results::Run;
+
+/// The area a chart (or a part of one) is drawn into.
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// A plot inside an [`Area`]: both axes linear (log axes plot `log10(value)`, see [`Axis`]).
+pub(super) type Plot<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// What drawing returns: plotters' errors and ours, boxed, become [`crate::Error::Chart`].
+pub(super) type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+const GRID: RGBColor = RGBColor(0xE2, 0xE2, 0xE2);
+pub(super) const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
+pub(super) const MUTED: RGBColor = RGBColor(0x5A, 0x5A, 0x5A);
+pub(super) const SHADE: RGBColor = RGBColor(0xEF, 0xEF, 0xEF);
+
+const TITLE: Style = Style::new(24.0).bold();
+pub(super) const HEADING: Style = Style::new(17.0).bold();
+pub(super) const BODY: Style = Style::new(15.0);
+pub(super) const SMALL: Style = Style::new(13.5);
+const TICK: Style = Style::new(14.0);
+
+/// Draws the title and the scenario line; returns the area below them.
+pub(super) fn header<'a>(
+    root: &Area<'a>,
+    run: &Run,
+    chart: &Chart,
+) -> Result<Area<'a>, Box<dyn std::error::Error>> {
+    text::draw(root, chart.title, (24, 14), TITLE, H::Left, V::Top)?;
+    let mut line = format!(
+        "{}: {}",
+        run.summary.scenario,
+        run.summary.description.lines().next().unwrap_or("")
+    );
+    if run.sources.len() > 1 {
+        line.push_str(&format!(" · {} runs merged", run.sources.len()));
+    }
+    text::draw(root, &line, (24, 48), BODY.colour(MUTED), H::Left, V::Top)?;
+    Ok(root.split_vertically(76).1)
+}
+/// Builds a plot inside `area` with the given margins (left, right, top, bottom), in pixels.
+pub(super) fn plot<'a, 'b>(
+    area: &'a Area<'b>,
+    margins: (u32, u32, u32, u32),
+    x: Range<f64>,
+    y: Range<f64>,
+) -> Result<Plot<'a, 'b>, Box<dyn std::error::Error>> {
+    Ok(ChartBuilder::on(area)
+        .margin_left(margins.0)
+        .margin_right(margins.1)
+        .margin_top(margins.2)
+        .margin_bottom(margins.3)
+        .build_cartesian_2d(x, y)?)
+}
+
+/// The plot's rectangle in `area`'s pixels: left, right, top, bottom.
+pub(super) fn plot_box(area: &Area, chart: &Plot) -> (i32, i32, i32, i32) {
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let base = area.get_base_pixel();
+    (
+        xr.start - base.0,
+        xr.end - base.0,
+        yr.start - base.1,
+        yr.end - base.1,
+    )
+}
+
+/// A point of the plot in `area`'s pixels.
+pub(super) fn at(area: &Area, chart: &Plot, x: f64, y: f64) -> (i32, i32) {
+    let (px, py) = chart.backend_coord(&(x, y));
+    let base = area.get_base_pixel();
+    (px - base.0, py - base.1)
+}
+
+/// Grid lines, axis lines, tick labels and axis titles. `x`/`y` are `None` for a categorical
+/// axis (rows), which gets no grid.
+pub(super) fn frame(
+    area: &Area,
+    chart: &mut Plot,
+    x: Option<(&Axis, &str)>,
+    y: Option<(&Axis, &str)>,
+) -> DrawResult {
+    let (left, right, top, bottom) = plot_box(area, chart);
+    if let Some((ax, title)) = x {
+        // Right edge of the last label drawn: a label that would touch it is left out.
+        let mut last_end = i32::MIN;
+        for (v, label) in &ax.ticks {
+            let (px, _) = at(area, chart, ax.t(*v), 0.0);
+            if px < left - 1 || px > right + 1 {
+                continue;
+            }
+            area.draw(&PathElement::new(vec![(px, top), (px, bottom)], GRID))?;
+            area.draw(&PathElement::new(
+                vec![(px, bottom), (px, bottom + 5)],
+                AXIS,
+            ))?;
+            let half = (text::width(label, TICK) / 2.0).ceil() as i32;
+            if px - half > last_end + 10 {
+                text::draw(area, label, (px, bottom + 8), TICK, H::Center, V::Top)?;
+                last_end = px + half;
+            }
+        }
+        if !title.is_empty() {
+            text::draw(
+                area,
+                &ax.describe(title),
+                ((left + right) / 2, bottom + 32),
+                BODY,
+                H::Center,
+                V::Top,
+            )?;
+        }
+    }
+    if let Some((ax, title)) = y {
+        let mut widest = 0.0f32;
+        for (v, label) in &ax.ticks {
+            let (_, py) = at(area, chart, 0.0, ax.t(*v));
+            if py < top - 1 || py > bottom + 1 {
+                continue;
+            }
+            area.draw(&PathElement::new(vec![(left, py), (right, py)], GRID))?;
+            area.draw(&PathElement::new(vec![(left - 5, py), (left, py)], AXIS))?;
+            text::draw(area, label, (left - 8, py), TICK, H::Right, V::Middle)?;
+            widest = widest.max(text::width(label, TICK));
+        }
+        if !title.is_empty() {
+            text::draw_vertical(
+                area,
+                &ax.describe(title),
+                (left - 14 - widest as i32 - 12, (top + bottom) / 2),
+                BODY,
+                H::Center,
+                V::Middle,
+            )?;
+        }
+    }
+    area.draw(&PathElement::new(
+        vec![(left, top), (left, bottom), (right, bottom)],
+        AXIS.stroke_width(1),
+    ))?;
+    Ok(())
+}
+
+/// A message in the middle of an area that has nothing to show.
+pub(super) fn nothing(area: &Area, what: &str) -> DrawResult {
+    let (w, h) = area.dim_in_pixel();
+    text::draw(
+        area,
+        what,
+        (w as i32 / 2, h as i32 / 2),
+        Style::new(20.0).colour(MUTED),
+        H::Center,
+        V::Middle,
+    )?;
+    Ok(())
+}
+
+/// A legend of transports, one per line: a line in the transport's colour, the name and a
+/// latency in ms. Highest first, so the legend lists the lines in the order they stand at the
+/// top of the plot.
+pub(super) fn legend(area: &Area, title: &str, mut ms: Vec<(&str, f64)>) -> DrawResult {
+    ms.sort_by(|a, b| b.1.total_cmp(&a.1));
+    text::draw(area, title, (14, 10), HEADING, H::Left, V::Top)?;
+    for (i, (name, value)) in ms.iter().enumerate() {
+        let y = 56 + i as i32 * 30;
+        area.draw(&PathElement::new(
+            vec![(14, y), (42, y)],
+            colour(name).stroke_width(4),
+        ))?;
+        text::draw(area, name, (52, y), BODY, H::Left, V::Middle)?;
+        let value = format!("{} ms", style::num(*value));
+        text::draw(area, &value, (250, y), BODY, H::Right, V::Middle)?;
+    }
+    Ok(())
+}
+
+/// A transport's name with a swatch of its colour, ending at `x`, centred on `y`.
+pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
+    text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?;
+    area.draw(&Rectangle::new(
+        [(x - 14, y - 7), (x, y + 7)],
+        colour(name).filled(),
+    ))?;
+    Ok(())
+}
