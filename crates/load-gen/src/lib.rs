@@ -2,7 +2,8 @@
 //! and measures each the same way.
 //!
 //! # Layout
-//! - [`scenario`]: the TOML scenario model, with errors that name file, line and field.
+//! - [`scenario`]: TOML scenario files in three parts: the model, validation (ranges, rules
+//!   between fields, defaults) and diagnostics (errors that name file, line and field).
 //! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes).
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and
 //!   push-server), the reconnect loop, and the HTTP publisher; [`http1`] and [`net`] are the

@@ -1,0 +1,190 @@
+//! Scenario files: one TOML file describes one workload, and this module turns it into a checked
+//! [`Scenario`].
+//!
+//! Loading happens in two steps. First serde (through the `toml` crate) reads the text into
+//! `RawScenario`, a flat struct whose fields keep their byte spans in the file; syntax errors,
+//! unknown keys, missing keys and wrong value types are caught here. Then `validate` checks
+//! ranges and the rules between fields (`topics <= clients`, `message_size_max >=
+//! message_size`, durations, transport names) and fills in defaults. Either way a mistake comes
+//! back as one [`ScenarioError`] that names the file, the line and the field and says what was
+//! expected, so a user can fix the file without reading this code.
+//!
+//! The module has three parts: this file holds the model (what a valid scenario is, its limits
+//! and defaults) and the entry points; `validate.rs` holds `RawScenario` and the checks that turn
+//! it into a [`Scenario`]; `diagnostics.rs` holds [`ScenarioError`] and the code that finds the
+//! line and field a mistake is about and words the message in the file's terms.
+//!
+//! Where the data goes next: the runner builds the open-loop publish schedule from a
+//! [`Scenario`] (rate, pattern, sizes and seed fix every send time before the run starts), runs
+//! it once per transport in [`Scenario::transports`], and copies [`Scenario::source`] into the
+//! results folder so every run records exactly what it measured.
+//!
+//! The accepted keys, their defaults and limits are listed on [`Scenario`]'s fields; the files
+//! under `scenarios/` are worked examples.
+
+mod diagnostics;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pushbench_wire::{Encoding, Transport};
+use serde::Deserialize;
+
+use diagnostics::Doc;
+pub use diagnostics::ScenarioError;
+use validate::RawScenario;
+
+/// Most subscribers per transport a scenario may ask for.
+const MAX_CLIENTS: i64 = 1_000_000;
+/// Largest payload, matching push-server's default `--max-message-size` (1 MiB).
+const MAX_MESSAGE_SIZE: i64 = 1_048_576;
+/// Highest publish rate; above it the schedule, not the transport, is what gets measured.
+const MAX_RATE: f64 = 1_000_000.0;
+/// Longest long-poll hold push-server grants (its default `--max-long-poll-timeout`).
+const MAX_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest value any duration key accepts; keeps time arithmetic far from overflow.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+const DEFAULT_TOPICS: usize = 1;
+const DEFAULT_WARMUP: Duration = Duration::from_secs(2);
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
+const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+
+/// Who publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `"push"`: one publisher per topic sends `POST /publish`, the same for every transport;
+    /// clients only receive.
+    Push,
+    /// `"all"`: every client publishes through its own transport's upstream (a `POST` beside the
+    /// HTTP transports, frames on WebSocket and raw TCP) and receives its topic (chat, game).
+    All,
+}
+
+/// Which headers load-gen's HTTP requests carry besides `host`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestHeaders {
+    /// `host` only (plus `content-length` and what a protocol needs): the floor.
+    Minimal,
+    /// What Chromium sends with `fetch` from a page: user agent, accept, language, fetch
+    /// metadata, a session cookie.
+    Browser,
+}
+
+/// How send times are spread over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// `"constant"`: evenly spaced, `1 / rate` apart.
+    Constant,
+    /// `"poisson"`: exponentially distributed gaps with mean `1 / rate`, from the seeded RNG.
+    Poisson,
+}
+
+/// Payload sizes in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeDist {
+    /// Every payload has this size (`message_size` alone, or `message_size_max` equal to it).
+    Fixed(usize),
+    /// Sizes drawn uniformly from `min..=max` (`message_size` .. `message_size_max`).
+    Uniform {
+        /// Smallest payload, `message_size`.
+        min: usize,
+        /// Largest payload, `message_size_max`; always greater than `min`.
+        max: usize,
+    },
+}
+
+/// One validated workload, read from a scenario file.
+///
+/// Every field corresponds to a top-level key of the same name (see each field for its default
+/// and limits), except `name`, `source` and `path`, which come from the file itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The file stem (`quick` for `scenarios/quick.toml`): names the run in results and reports.
+    pub name: String,
+    /// `description`, required: what real use the workload models, shown in reports.
+    pub description: String,
+    /// `transports`, required: the transports to measure, one after the other, in the order
+    /// given; `["all"]` means [`Transport::ALL`]. Never empty, never a duplicate.
+    pub transports: Vec<Transport>,
+    /// `clients`, required, 1 to 1,000,000: subscribers per transport.
+    pub clients: usize,
+    /// `topics`, default 1, at most `clients`: clients are spread round-robin over the topics,
+    /// so every topic has a subscriber.
+    pub topics: usize,
+    /// `direction`, default `"push"`: who publishes.
+    pub direction: Direction,
+    /// `encoding`, default `"text"`: the envelope encoding on WebSocket and raw TCP (the other
+    /// transports always carry text).
+    pub encoding: Encoding,
+    /// `rate`, required, greater than 0: messages per second, per topic for
+    /// [`Direction::Push`] and per client for [`Direction::All`].
+    pub rate: f64,
+    /// `pattern`, default `"constant"`: how send times are spread.
+    pub pattern: Pattern,
+    /// `message_size` (required, 1 B to 1 MiB) and optional `message_size_max`: payload bytes.
+    pub size: SizeDist,
+    /// `duration`, required, greater than 0: the measured part of each transport's run.
+    pub duration: Duration,
+    /// `warmup`, default 2 s, may be 0: run before `duration` and left out of every figure, so
+    /// connection setup and first-request costs do not skew latency.
+    pub warmup: Duration,
+    /// `seed`, default 1: seeds the schedule's RNG (Poisson gaps, sizes), so every transport
+    /// gets the same message stream and runs are repeatable.
+    pub seed: u64,
+    /// `poll_interval`, default 100 ms, greater than 0: the short-poll period.
+    pub poll_interval: Duration,
+    /// `poll_new_connection`, default false: short polls open a fresh TCP connection each time
+    /// instead of reusing a keep-alive one (what clients behind some proxies do).
+    pub poll_new_connection: bool,
+    /// `request_headers`, default `"minimal"`: the headers every HTTP request carries besides
+    /// `host`. `"browser"` adds what a browser's `fetch` or `EventSource` sends (user agent,
+    /// accept, language, fetch metadata, a session cookie: about 480 bytes), so header overhead
+    /// is what a web app pays.
+    pub request_headers: RequestHeaders,
+    /// `long_poll_timeout`, default 30 s, greater than 0 and at most 120 s (push-server's
+    /// limit): how long the server holds a long poll that has nothing to return.
+    pub long_poll_timeout: Duration,
+    /// `drain`, default 3 s, greater than 0: how long to keep receiving after the last publish,
+    /// so late messages are counted as late rather than lost.
+    pub drain: Duration,
+    /// The file's text, copied into the results so a run records what it measured.
+    pub source: String,
+    /// Where the scenario was read from; errors and results name it.
+    pub path: PathBuf,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file. A file that cannot be read gives an error with no
+    /// line and no field.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Validates scenario text; `path` names the file in errors and gives [`Scenario::name`].
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let doc = Doc { text, path };
+        let table = toml::de::DeTable::parse(text).map_err(|e| doc.syntax_error(&e))?;
+        // Where each top-level key and its value sit, to name the field a serde error is about.
+        let keys: Vec<(String, Range<usize>)> = table
+            .get_ref()
+            .iter()
+            .map(|(k, v)| (k.get_ref().to_string(), k.span().start..v.span().end))
+            .collect();
+        let raw = RawScenario::deserialize(toml::de::Deserializer::from(table))
+            .map_err(|e| doc.serde_error(&e, &keys))?;
+        raw.validate(&doc)
+    }
+}

@@ -1,0 +1,442 @@
+use super::validate::parse_duration;
+use super::*;
+
+/// A valid file with only the required keys, one per line (line numbers matter below).
+const BASE: &str = r#"description = "test"
+transports = ["sse", "websocket"]
+clients = 20
+rate = 50
+message_size = 128
+duration = "3s"
+"#;
+
+/// `BASE` with the line assigning `key` replaced by `line`, or `line` appended (line 7).
+fn set(key: &str, line: &str) -> String {
+    let prefix = format!("{key} =");
+    let mut replaced = false;
+    let mut out: Vec<String> = BASE
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                replaced = true;
+                line.to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !replaced {
+        out.push(line.to_owned());
+    }
+    out.join("\n") + "\n"
+}
+
+/// `BASE` without the line assigning `key`.
+fn without(key: &str) -> String {
+    let prefix = format!("{key} =");
+    BASE.lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(text, Path::new("scenarios/t.toml"))
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(s) => panic!("expected an error, parsed {s:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn full_file_parses_to_the_expected_struct() {
+    let text = r#"# every key
+description = "everything set"
+transports = ["websocket", "sse", "raw-tcp"]
+clients = 100
+topics = 10
+direction = "all"
+encoding = "binary"
+rate = 2.5
+pattern = "poisson"
+message_size = 40
+message_size_max = 400
+duration = "1.5m"
+warmup = "0s"
+seed = 42
+poll_interval = "250ms"
+poll_new_connection = true
+request_headers = "browser"
+long_poll_timeout = "120s"
+drain = "0.5s"
+"#;
+    let s = Scenario::parse(text, Path::new("/x/chat.toml")).unwrap();
+    let expected = Scenario {
+        name: "chat".into(),
+        description: "everything set".into(),
+        transports: vec![Transport::WebSocket, Transport::Sse, Transport::RawTcp],
+        clients: 100,
+        topics: 10,
+        direction: Direction::All,
+        encoding: Encoding::Binary,
+        rate: 2.5,
+        pattern: Pattern::Poisson,
+        size: SizeDist::Uniform { min: 40, max: 400 },
+        duration: Duration::from_secs(90),
+        warmup: Duration::ZERO,
+        seed: 42,
+        poll_interval: Duration::from_millis(250),
+        poll_new_connection: true,
+        request_headers: RequestHeaders::Browser,
+        long_poll_timeout: Duration::from_secs(120),
+        drain: Duration::from_millis(500),
+        source: text.into(),
+        path: PathBuf::from("/x/chat.toml"),
+    };
+    assert_eq!(s, expected);
+}
+
+#[test]
+fn defaults_apply() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.name, "t");
+    assert_eq!(s.transports, vec![Transport::Sse, Transport::WebSocket]);
+    assert_eq!(s.clients, 20);
+    assert_eq!(s.topics, 1);
+    assert_eq!(s.direction, Direction::Push);
+    assert_eq!(s.encoding, Encoding::Text);
+    assert_eq!(s.rate, 50.0); // an integer rate is accepted
+    assert_eq!(s.pattern, Pattern::Constant);
+    assert_eq!(s.size, SizeDist::Fixed(128));
+    assert_eq!(s.duration, Duration::from_secs(3));
+    assert_eq!(s.warmup, Duration::from_secs(2));
+    assert_eq!(s.seed, 1);
+    assert_eq!(s.poll_interval, Duration::from_millis(100));
+    assert!(!s.poll_new_connection);
+    assert_eq!(s.long_poll_timeout, Duration::from_secs(30));
+    assert_eq!(s.drain, Duration::from_secs(3));
+    assert_eq!(s.source, BASE);
+}
+
+#[test]
+fn all_means_every_transport_and_equal_sizes_are_fixed() {
+    let s = parse(&set("transports", r#"transports = ["all"]"#)).unwrap();
+    assert_eq!(s.transports, Transport::ALL.to_vec());
+    let s = parse(&set("message_size_max", "message_size_max = 128")).unwrap();
+    assert_eq!(s.size, SizeDist::Fixed(128));
+}
+
+#[test]
+fn durations() {
+    let ok = [
+        ("250ms", Duration::from_millis(250)),
+        ("30s", Duration::from_secs(30)),
+        ("2m", Duration::from_secs(120)),
+        ("0s", Duration::ZERO),
+        ("1.5s", Duration::from_millis(1500)),
+        ("0.3s", Duration::from_millis(300)),
+        ("0.25m", Duration::from_secs(15)),
+        ("0.5ms", Duration::from_micros(500)),
+        ("007s", Duration::from_secs(7)),
+        ("1440m", Duration::from_secs(86_400)),
+    ];
+    for (s, d) in ok {
+        assert_eq!(parse_duration(s), Ok(d), "{s}");
+    }
+    for s in [
+        "", "30", "s", ".5s", "1.s", "1..5s", "-1s", "30 s", "1e3s", "1.2.3s",
+    ] {
+        let e = parse_duration(s).unwrap_err();
+        assert!(
+            e.contains("is not a duration; expected a number and a unit"),
+            "{s}: {e}"
+        );
+    }
+    assert_eq!(
+        parse_duration("2h").unwrap_err(),
+        r#""2h" has an unknown unit "h"; expected ms, s or m, like "250ms", "30s" or "2m""#
+    );
+    for s in ["1441m", "99999999999999999999999999s"] {
+        let e = parse_duration(s).unwrap_err();
+        assert!(e.contains("is too long"), "{s}: {e}");
+    }
+}
+
+#[test]
+fn unknown_field() {
+    assert_eq!(
+        err(&set("durations", r#"durations = "3s""#)),
+        "scenarios/t.toml:7: field `durations`: unknown field `durations`, expected one of \
+         `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
+         `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, \
+         `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
+         `request_headers`"
+    );
+    // A table is not part of the layout either.
+    let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
+    assert!(
+        e.starts_with("scenarios/t.toml:7: field `server`: unknown field `server`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        err(&set("clients", r#"clients = "20""#)),
+        r#"scenarios/t.toml:3: field `clients`: expected an integer, got string "20""#
+    );
+    assert_eq!(
+        err(&set("clients", "clients = 2.5")),
+        "scenarios/t.toml:3: field `clients`: expected an integer, got floating point `2.5`"
+    );
+    assert_eq!(
+        err(&set("duration", "duration = 30")),
+        r#"scenarios/t.toml:6: field `duration`: expected a duration in quotes, like "250ms", "30s" or "2m", got integer `30`"#
+    );
+    assert_eq!(
+        err(&set("rate", r#"rate = "fast""#)),
+        r#"scenarios/t.toml:4: field `rate`: expected a number of messages per second, like 50 or 0.5, got string "fast""#
+    );
+    assert_eq!(
+        err(&set("transports", r#"transports = "sse""#)),
+        r#"scenarios/t.toml:2: field `transports`: expected a list of transport names, like ["sse", "websocket"] or ["all"], got string "sse""#
+    );
+    assert_eq!(
+        err(&set("poll_new_connection", "poll_new_connection = 1")),
+        "scenarios/t.toml:7: field `poll_new_connection`: expected true or false, got integer `1`"
+    );
+    // An item on its own line of a multi-line list is reported on that line.
+    assert_eq!(
+        err(&set("transports", "transports = [\n  \"sse\",\n  3,\n]")),
+        r#"scenarios/t.toml:4: field `transports`: expected a transport name in quotes, like "sse", got integer `3`"#
+    );
+}
+
+#[test]
+fn missing_required_field() {
+    assert_eq!(
+        err(&without("clients")),
+        "scenarios/t.toml: field `clients`: missing required field; \
+         expected a line like `clients = 100`"
+    );
+    assert_eq!(
+        err(&without("duration")),
+        "scenarios/t.toml: field `duration`: missing required field; \
+         expected a line like `duration = \"30s\"`"
+    );
+}
+
+#[test]
+fn bad_durations() {
+    assert_eq!(
+        err(&set("duration", r#"duration = "30""#)),
+        r#"scenarios/t.toml:6: field `duration`: "30" is not a duration; expected a number and a unit, like "250ms", "30s" or "2m""#
+    );
+    assert_eq!(
+        err(&set("warmup", r#"warmup = "5 sec""#)),
+        r#"scenarios/t.toml:7: field `warmup`: "5 sec" is not a duration; expected a number and a unit, like "250ms", "30s" or "2m""#
+    );
+    assert_eq!(
+        err(&set("duration", r#"duration = "0s""#)),
+        r#"scenarios/t.toml:6: field `duration`: expected a duration greater than 0, got "0s""#
+    );
+    assert_eq!(
+        err(&set("poll_interval", r#"poll_interval = "0ms""#)),
+        r#"scenarios/t.toml:7: field `poll_interval`: expected a duration greater than 0, got "0ms""#
+    );
+    assert!(parse(&set("warmup", r#"warmup = "0s""#)).is_ok());
+}
+
+#[test]
+fn numbers_out_of_range() {
+    assert_eq!(
+        err(&set("clients", "clients = 0")),
+        "scenarios/t.toml:3: field `clients`: expected at least 1, got 0"
+    );
+    assert_eq!(
+        err(&set("clients", "clients = 2_000_000")),
+        "scenarios/t.toml:3: field `clients`: expected at most 1000000, got 2000000"
+    );
+    assert_eq!(
+        err(&set("message_size", "message_size = 2000000")),
+        "scenarios/t.toml:5: field `message_size`: expected at most 1048576, got 2000000"
+    );
+    assert_eq!(
+        err(&set("seed", "seed = -1")),
+        "scenarios/t.toml:7: field `seed`: expected a non-negative integer, got -1"
+    );
+    assert_eq!(
+        err(&set("rate", "rate = 0")),
+        "scenarios/t.toml:4: field `rate`: expected a number of messages per second greater \
+         than 0, got 0"
+    );
+    assert_eq!(
+        err(&set("rate", "rate = -2.5")),
+        "scenarios/t.toml:4: field `rate`: expected a number of messages per second greater \
+         than 0, got -2.5"
+    );
+    assert_eq!(
+        err(&set("rate", "rate = nan")),
+        "scenarios/t.toml:4: field `rate`: expected a number of messages per second greater \
+         than 0, got NaN"
+    );
+    assert_eq!(
+        err(&set("long_poll_timeout", r#"long_poll_timeout = "3m""#)),
+        r#"scenarios/t.toml:7: field `long_poll_timeout`: expected at most "120s" (push-server's limit), got "3m""#
+    );
+}
+
+#[test]
+fn transport_lists() {
+    assert_eq!(
+        err(&set("transports", r#"transports = ["sse", "websockets"]"#)),
+        r#"scenarios/t.toml:2: field `transports`: unknown transport "websockets"; expected one of short-poll, long-poll, xhr-stream, iframe, sse, websocket, raw-tcp, or "all""#
+    );
+    assert_eq!(
+        err(&set(
+            "transports",
+            "transports = [\n  \"sse\",\n  \"websocket\",\n  \"sse\",\n]"
+        )),
+        r#"scenarios/t.toml:5: field `transports`: transport "sse" is listed twice; expected each transport at most once"#
+    );
+    assert_eq!(
+        err(&set("transports", "transports = []")),
+        r#"scenarios/t.toml:2: field `transports`: expected at least one transport name, or ["all"]"#
+    );
+    assert_eq!(
+        err(&set("transports", r#"transports = ["sse", "all"]"#)),
+        r#"scenarios/t.toml:2: field `transports`: "all" already names every transport; expected ["all"] alone, or transport names without "all""#
+    );
+}
+
+#[test]
+fn cross_field_rules() {
+    assert_eq!(
+        err(&set("message_size_max", "message_size_max = 64")),
+        "scenarios/t.toml:7: field `message_size_max`: expected at least `message_size` (128), got 64"
+    );
+    assert_eq!(
+        err(&set("topics", "topics = 30")),
+        "scenarios/t.toml:7: field `topics`: expected at most `clients` (20), got 30; \
+         every topic needs a subscriber"
+    );
+    assert_eq!(
+        err(&set("topics", "topics = 0")),
+        "scenarios/t.toml:7: field `topics`: expected at least 1, got 0"
+    );
+}
+
+#[test]
+fn keywords() {
+    assert_eq!(
+        err(&set("direction", r#"direction = "both""#)),
+        r#"scenarios/t.toml:7: field `direction`: unknown direction "both"; expected "push" or "all""#
+    );
+    assert_eq!(
+        err(&set("pattern", r#"pattern = "bursty""#)),
+        r#"scenarios/t.toml:7: field `pattern`: unknown pattern "bursty"; expected "constant" or "poisson""#
+    );
+    assert_eq!(
+        err(&set("encoding", r#"encoding = "json""#)),
+        r#"scenarios/t.toml:7: field `encoding`: unknown encoding "json"; expected "text" or "binary""#
+    );
+    assert_eq!(
+        err(&set("description", r#"description = "  ""#)),
+        "scenarios/t.toml:1: field `description`: expected a non-empty description of the \
+         workload the scenario models"
+    );
+}
+
+#[test]
+fn toml_syntax_errors() {
+    assert_eq!(
+        err(&set("clients", "clients =   # no value")),
+        "scenarios/t.toml:3: field `clients`: invalid TOML: no value after `=`; \
+         expected a line like `clients = 100`"
+    );
+    assert_eq!(
+        err(&set("duration", r#"duration = "3s"#)),
+        "scenarios/t.toml:6: field `duration`: invalid TOML: invalid basic string, expected `\"`"
+    );
+    assert_eq!(
+        err(&set("direction", "direction = push")),
+        "scenarios/t.toml:7: field `direction`: invalid TOML: string values must be quoted, \
+         expected literal string"
+    );
+    assert_eq!(
+        err(&set("clients", "clients = 20\nclients = 30")),
+        "scenarios/t.toml:4: field `clients`: invalid TOML: duplicate key; \
+         expected each key at most once"
+    );
+    assert_eq!(
+        err(&format!("{BASE}this is not toml\n")),
+        "scenarios/t.toml:7: invalid TOML: key with no value, expected `=`"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[scenario\n")),
+        "scenarios/t.toml:7: invalid TOML: unclosed table, expected `]`"
+    );
+    // Valid TOML, but no 64-bit integer.
+    assert_eq!(
+        err(&set("clients", "clients = 99999999999999999999")),
+        "scenarios/t.toml:3: field `clients`: expected an integer, \
+         got integer `99999999999999999999`, which is too large"
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/no-such-scenario.toml"
+    ));
+    let e = Scenario::load(path).unwrap_err();
+    assert_eq!(e.line, None);
+    assert_eq!(e.field, "");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}: cannot read the scenario file: ",
+            path.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios"));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                s.source.starts_with('#'),
+                "{}: opens with a comment",
+                s.name
+            );
+            names.push(s.name);
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        ["bulk", "chat", "collab", "game", "notify", "quick", "ticker"]
+    );
+}
+
+#[test]
+fn quick_stays_quick() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/quick.toml"
+    ));
+    let s = Scenario::load(path).unwrap();
+    assert_eq!(s.transports, Transport::ALL.to_vec());
+    let per_transport = s.warmup + s.duration + s.drain;
+    assert!(per_transport * s.transports.len() as u32 <= Duration::from_secs(40));
+}

@@ -1,0 +1,411 @@
+//! Validation: reads the file into `RawScenario` with serde, then checks ranges and the rules
+//! between fields and fills in defaults to give a [`Scenario`].
+
+use std::time::Duration;
+
+use pushbench_wire::{Encoding, Transport};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diagnostics::{or_list, Doc};
+use super::{
+    Direction, Pattern, RequestHeaders, Scenario, ScenarioError, SizeDist, DEFAULT_DRAIN,
+    DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
+    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE,
+};
+
+/// The file as serde sees it: every key of the TOML layout, with its span kept for errors.
+/// Optional keys are `Option`; numbers are read as `i64` so that ranges (and negative values)
+/// are checked here with messages that say what was expected.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    description: Spanned<String>,
+    transports: Spanned<Vec<Spanned<String>>>,
+    clients: Spanned<i64>,
+    topics: Option<Spanned<i64>>,
+    direction: Option<Spanned<String>>,
+    encoding: Option<Spanned<String>>,
+    rate: Spanned<f64>,
+    pattern: Option<Spanned<String>>,
+    message_size: Spanned<i64>,
+    message_size_max: Option<Spanned<i64>>,
+    duration: Spanned<String>,
+    warmup: Option<Spanned<String>>,
+    seed: Option<Spanned<i64>>,
+    poll_interval: Option<Spanned<String>>,
+    poll_new_connection: Option<bool>,
+    long_poll_timeout: Option<Spanned<String>>,
+    drain: Option<Spanned<String>>,
+    request_headers: Option<Spanned<String>>,
+}
+
+impl RawScenario {
+    /// Checks ranges and cross-field rules, fills in defaults.
+    pub(super) fn validate(self, doc: &Doc<'_>) -> Result<Scenario, ScenarioError> {
+        let description = self.description.get_ref().trim();
+        if description.is_empty() {
+            return Err(doc.error(
+                self.description.span(),
+                "description",
+                "expected a non-empty description of the workload the scenario models",
+            ));
+        }
+        let description = description.to_owned();
+
+        let transports = doc.transports(&self.transports)?;
+        let clients = doc.int_in_range("clients", &self.clients, 1, MAX_CLIENTS)?;
+
+        let topics = match &self.topics {
+            None => DEFAULT_TOPICS,
+            Some(t) => {
+                let topics = doc.int_in_range("topics", t, 1, MAX_CLIENTS)?;
+                if topics > clients {
+                    return Err(doc.error(
+                        t.span(),
+                        "topics",
+                        format!(
+                            "expected at most `clients` ({clients}), got {topics}; \
+                             every topic needs a subscriber"
+                        ),
+                    ));
+                }
+                topics
+            }
+        };
+
+        let request_headers = doc.opt_keyword(
+            "request_headers",
+            &self.request_headers,
+            RequestHeaders::Minimal,
+            &[
+                ("minimal", RequestHeaders::Minimal),
+                ("browser", RequestHeaders::Browser),
+            ],
+        )?;
+        let direction = doc.opt_keyword(
+            "direction",
+            &self.direction,
+            Direction::Push,
+            &[("push", Direction::Push), ("all", Direction::All)],
+        )?;
+        let encoding = doc.opt_keyword(
+            "encoding",
+            &self.encoding,
+            Encoding::Text,
+            &[("text", Encoding::Text), ("binary", Encoding::Binary)],
+        )?;
+
+        let rate = *self.rate.get_ref();
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(doc.error(
+                self.rate.span(),
+                "rate",
+                format!("expected a number of messages per second greater than 0, got {rate}"),
+            ));
+        }
+        if rate > MAX_RATE {
+            return Err(doc.error(
+                self.rate.span(),
+                "rate",
+                format!("expected at most {MAX_RATE} messages per second, got {rate}"),
+            ));
+        }
+
+        let pattern = doc.opt_keyword(
+            "pattern",
+            &self.pattern,
+            Pattern::Constant,
+            &[
+                ("constant", Pattern::Constant),
+                ("poisson", Pattern::Poisson),
+            ],
+        )?;
+
+        let min = doc.int_in_range("message_size", &self.message_size, 1, MAX_MESSAGE_SIZE)?;
+        let size = match &self.message_size_max {
+            None => SizeDist::Fixed(min),
+            Some(m) => {
+                let max = doc.int_in_range("message_size_max", m, 1, MAX_MESSAGE_SIZE)?;
+                if max < min {
+                    return Err(doc.error(
+                        m.span(),
+                        "message_size_max",
+                        format!("expected at least `message_size` ({min}), got {max}"),
+                    ));
+                }
+                if max == min {
+                    SizeDist::Fixed(min)
+                } else {
+                    SizeDist::Uniform { min, max }
+                }
+            }
+        };
+
+        let duration = doc.duration("duration", &self.duration, false)?;
+        let warmup = doc.opt_duration("warmup", &self.warmup, true, DEFAULT_WARMUP)?;
+        let seed = match &self.seed {
+            None => DEFAULT_SEED,
+            Some(s) => doc.int_in_range("seed", s, 0, i64::MAX)?,
+        };
+        let poll_interval = doc.opt_duration(
+            "poll_interval",
+            &self.poll_interval,
+            false,
+            DEFAULT_POLL_INTERVAL,
+        )?;
+        let long_poll_timeout = doc.opt_duration(
+            "long_poll_timeout",
+            &self.long_poll_timeout,
+            false,
+            DEFAULT_LONG_POLL_TIMEOUT,
+        )?;
+        if long_poll_timeout > MAX_LONG_POLL_TIMEOUT {
+            if let Some(s) = &self.long_poll_timeout {
+                return Err(doc.error(
+                    s.span(),
+                    "long_poll_timeout",
+                    format!(
+                        "expected at most \"120s\" (push-server's limit), got {:?}",
+                        s.get_ref()
+                    ),
+                ));
+            }
+        }
+        let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
+
+        Ok(Scenario {
+            name: doc.path.file_stem().map_or_else(
+                || "scenario".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+            description,
+            transports,
+            clients,
+            topics,
+            direction,
+            encoding,
+            rate,
+            pattern,
+            size,
+            duration,
+            warmup,
+            seed,
+            poll_interval,
+            poll_new_connection: self.poll_new_connection.unwrap_or(false),
+            request_headers,
+            long_poll_timeout,
+            drain,
+            source: doc.text.to_owned(),
+            path: doc.path.to_path_buf(),
+        })
+    }
+}
+
+impl Doc<'_> {
+    /// An integer key within `min..=max`, as the type the scenario stores it in.
+    fn int_in_range<T: TryFrom<i64>>(
+        &self,
+        field: &str,
+        value: &Spanned<i64>,
+        min: i64,
+        max: i64,
+    ) -> Result<T, ScenarioError> {
+        let v = *value.get_ref();
+        if v < min {
+            let what = if min == 0 {
+                "a non-negative integer".to_owned()
+            } else {
+                format!("at least {min}")
+            };
+            return Err(self.error(value.span(), field, format!("expected {what}, got {v}")));
+        }
+        if v > max {
+            return Err(self.error(
+                value.span(),
+                field,
+                format!("expected at most {max}, got {v}"),
+            ));
+        }
+        T::try_from(v)
+            .map_err(|_| self.error(value.span(), field, format!("{v} is too large here")))
+    }
+
+    /// A string key that must be one of a few words.
+    fn keyword<T: Copy>(
+        &self,
+        field: &str,
+        value: &Spanned<String>,
+        options: &[(&str, T)],
+    ) -> Result<T, ScenarioError> {
+        let s = value.get_ref();
+        options
+            .iter()
+            .find(|(name, _)| name == s)
+            .map(|&(_, v)| v)
+            .ok_or_else(|| {
+                let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+                self.error(
+                    value.span(),
+                    field,
+                    format!("unknown {field} {s:?}; expected {}", or_list(&names)),
+                )
+            })
+    }
+
+    /// An optional keyword key, `default` when absent.
+    fn opt_keyword<T: Copy>(
+        &self,
+        field: &str,
+        value: &Option<Spanned<String>>,
+        default: T,
+        options: &[(&str, T)],
+    ) -> Result<T, ScenarioError> {
+        match value {
+            None => Ok(default),
+            Some(v) => self.keyword(field, v, options),
+        }
+    }
+
+    /// The `transports` list: known names, no duplicates, `"all"` alone.
+    fn transports(
+        &self,
+        value: &Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Vec<Transport>, ScenarioError> {
+        const FIELD: &str = "transports";
+        let names = value.get_ref();
+        if names.is_empty() {
+            return Err(self.error(
+                value.span(),
+                FIELD,
+                "expected at least one transport name, or [\"all\"]",
+            ));
+        }
+        if let Some(all) = names.iter().find(|n| n.get_ref() == "all") {
+            if names.len() > 1 {
+                return Err(self.error(
+                    all.span(),
+                    FIELD,
+                    "\"all\" already names every transport; expected [\"all\"] alone, \
+                     or transport names without \"all\"",
+                ));
+            }
+            return Ok(Transport::ALL.to_vec());
+        }
+        let mut transports = Vec::with_capacity(names.len());
+        for name in names {
+            let Ok(t) = name.get_ref().parse::<Transport>() else {
+                let known: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
+                return Err(self.error(
+                    name.span(),
+                    FIELD,
+                    format!(
+                        "unknown transport {:?}; expected one of {}, or \"all\"",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if transports.contains(&t) {
+                return Err(self.error(
+                    name.span(),
+                    FIELD,
+                    format!(
+                        "transport {:?} is listed twice; expected each transport at most once",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            transports.push(t);
+        }
+        Ok(transports)
+    }
+
+    /// A duration string; zero only where `allow_zero`.
+    fn duration(
+        &self,
+        field: &str,
+        value: &Spanned<String>,
+        allow_zero: bool,
+    ) -> Result<Duration, ScenarioError> {
+        let s = value.get_ref();
+        let d = parse_duration(s).map_err(|m| self.error(value.span(), field, m))?;
+        if d.is_zero() && !allow_zero {
+            return Err(self.error(
+                value.span(),
+                field,
+                format!("expected a duration greater than 0, got {s:?}"),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// An optional duration key, `default` when absent.
+    fn opt_duration(
+        &self,
+        field: &str,
+        value: &Option<Spanned<String>>,
+        allow_zero: bool,
+        default: Duration,
+    ) -> Result<Duration, ScenarioError> {
+        match value {
+            None => Ok(default),
+            Some(v) => self.duration(field, v, allow_zero),
+        }
+    }
+}
+
+/// Parses `"250ms"`, `"30s"`, `"2m"`, `"1.5s"`: a decimal number and a unit (`ms`, `s`, `m`),
+/// nothing else. Exact to the nanosecond (no float rounding); at most 24 hours.
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let not_a_duration = || {
+        format!(
+            "{s:?} is not a duration; expected a number and a unit, like \"250ms\", \"30s\" or \"2m\""
+        )
+    };
+    let too_long =
+        || format!("{s:?} is too long; expected a duration of at most 24 hours (\"1440m\")");
+
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(not_a_duration)?;
+    let (number, unit) = s.split_at(split);
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let number_ok = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && !(number.ends_with('.'));
+    if !number_ok {
+        return Err(not_a_duration());
+    }
+    let unit_nanos: u128 = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        _ if unit.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            return Err(format!(
+                "{s:?} has an unknown unit {unit:?}; expected ms, s or m, like \"250ms\", \"30s\" or \"2m\""
+            ));
+        }
+        _ => return Err(not_a_duration()),
+    };
+    // More than 20 digits cannot fit in 24 hours of any unit; this also keeps the parse in range.
+    let whole: u128 = match whole.trim_start_matches('0') {
+        "" => 0,
+        w if w.len() > 20 => return Err(too_long()),
+        w => w.parse().map_err(|_| not_a_duration())?,
+    };
+    let mut nanos = whole * unit_nanos;
+    // Digits past the 12th are below a nanosecond for every unit.
+    let frac = &frac[..frac.len().min(12)];
+    if !frac.is_empty() {
+        let digits: u128 = frac.parse().map_err(|_| not_a_duration())?;
+        nanos += digits * unit_nanos / 10u128.pow(frac.len() as u32);
+    }
+    if nanos > MAX_DURATION.as_nanos() {
+        return Err(too_long());
+    }
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| too_long())
+}
