@@ -4,18 +4,23 @@
 //! # Layout
 //! - [`scenario`]: TOML scenario files in three parts: the model, validation (ranges, rules
 //!   between fields, defaults) and diagnostics (errors that name file, line and field).
+//! - [`runner`]: [`runner::plan`] turns a scenario into a pure per-transport plan (shard,
+//!   clients, publishers, encodings); [`runner::transport`] runs it in phases (start the server,
+//!   connect, publish, drain, collect); [`runner::outcome`] turns what was counted into a
+//!   `pushbench_results::TransportResult`; [`runner::ticker`] writes the `.hlog` each second.
 //! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes).
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and
-//!   push-server), the reconnect loop, and the HTTP publisher; [`http1`] and [`net`] are the
-//!   byte-counting HTTP client and sockets beneath them.
-//! - [`metrics`]: the run clock, HDR histograms, fan-out tracking and byte counts;
-//!   [`seqtrack`]: loss, duplicate and reorder detection from sequence numbers.
+//!   push-server), the reconnect loop, upstream publishing, and the HTTP publisher; [`http1`]
+//!   and [`net`] are the byte-counting HTTP client and sockets beneath them.
+//! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
+//!   duplicate and reorder detection from sequence numbers.
 //! - [`process`]: the embedded push-server child and `/proc` sampling; [`setup`]: machine info.
-//! - [`runner`]: runs each transport from server start to stop; [`summary`]: turns what was
-//!   measured into `summary.json` and the terminal table.
 //!
-//! Data flows scenario → schedule → publishers → push-server → clients → metrics → summary and
-//! `.hlog` files in `results/<UTC timestamp>-<scenario>/`, which the report reads next.
+//! Data flows scenario → [`runner::plan`] → publishers ([`client::publish`], or upstream inside
+//! the WebSocket and raw TCP clients) → push-server's hub → transport → [`client`] →
+//! [`metrics`] → [`runner::outcome`] → `pushbench_results` (`summary.json` and `.hlog` files in
+//! `results/<UTC timestamp>-<scenario>/`) → `pushbench_report`, which draws the report and
+//! prints the terminal table.
 
 pub mod client;
 pub mod http1;
@@ -27,4 +32,3 @@ pub mod scenario;
 pub mod schedule;
 pub mod seqtrack;
 pub mod setup;
-pub mod summary;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
-use load_gen::summary;
+use pushbench_report::figures::terminal_table;
 use pushbench_wire::Transport;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
@@ -170,7 +170,7 @@ fn report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<Exi
         run.summary.scenario,
         run.summary.description.lines().next().unwrap_or("")
     );
-    print!("{}", summary::table(&run.summary));
+    print!("{}", terminal_table(&run.summary));
     for note in &run.notes {
         println!("note: {note}");
     }
@@ -263,7 +263,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         summary.scenario,
         summary.description.lines().next().unwrap_or("")
     );
-    print!("{}", summary::table(&summary));
+    print!("{}", terminal_table(&summary));
     println!("\nresults: {}", dir.display());
     if dir.join(pushbench_report::REPORT_HTML).exists() {
         println!(

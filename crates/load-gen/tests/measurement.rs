@@ -306,3 +306,44 @@ async fn browser_headers_are_sent_and_counted_per_request() {
     }
     std::fs::remove_dir_all(&results).unwrap();
 }
+
+/// Bidirectional workloads: WebSocket and raw TCP clients publish through their own sockets, the
+/// HTTP transports through a POST beside their subscription. Every client's messages reach every
+/// subscriber of its topic, and the upstream payload is counted once, as payload going up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_publish_upstream_through_their_own_transport() {
+    let results = tempdir("upstream");
+    let s = scenario(
+        "transports = [\"sse\", \"websocket\", \"raw-tcp\"]\nclients = 4\ntopics = 2\ndirection = \"all\"\nrate = 2\nmessage_size = 40\nduration = \"2s\"\nwarmup = \"0s\"\ndrain = \"2s\"\n",
+    );
+    // The seeded schedules must end well before the run does, so no send can race the drain.
+    let plan = runner::TransportPlan::new(&s, runner::Shard::ALL, Transport::WebSocket, "t", 1);
+    let sends: Vec<u64> = plan
+        .subscribers()
+        .into_iter()
+        .flat_map(|c| c.upstream.unwrap().schedule.map(|p| p.intended_ns))
+        .collect();
+    assert!(sends.iter().all(|&ns| ns + 100_000_000 < plan.end_ns));
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    for t in &summary.transports {
+        let name = &t.transport;
+        assert_eq!(t.status, Status::Complete, "{name}");
+        assert_eq!(t.client_errors, 0, "{name}: {:?}", t.last_client_error);
+        assert_eq!(t.messages.published, sends.len() as u64, "{name}");
+        // Two subscribers per topic: each message is owed to both.
+        assert_eq!(t.messages.expected, 2 * sends.len() as u64, "{name}");
+        assert_eq!(t.messages.seq.delivered, t.messages.expected, "{name}");
+        assert_eq!(t.messages.seq.lost, 0, "{name}");
+        // No push publishers: all publishing is the clients' own, counted with their traffic.
+        assert_eq!(t.publisher.requests, 0, "{name}");
+        assert!(
+            t.bytes.payload_up >= sends.len() as u64 * 40,
+            "{name}: {}",
+            t.bytes.payload_up
+        );
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}

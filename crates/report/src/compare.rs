@@ -5,146 +5,16 @@
 //! that was zero in A and is not in B is `∞`; a figure one run lacks (RSS per connection for
 //! polling, a transport only one run has) is `–`. Whether a ratio is good depends on the figure:
 //! each says which way is better, and the HTML colours cells by it (more than 5% either way).
+//! The figures are [`crate::figures::FIGURES`], the same list as the report's summary table.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::figures::{Better, Figure, FIGURES};
 use crate::html::{all_warnings, escape, CSS};
 use crate::style::{self, colour, css};
 use pushbench_results::{folder, Run, TransportResult};
-
-/// One compared figure.
-#[derive(Debug, Clone, Copy)]
-pub struct Figure {
-    /// Short name for the terminal table.
-    pub short: &'static str,
-    /// Name for the HTML table.
-    pub name: &'static str,
-    /// Unit of the values.
-    pub unit: &'static str,
-    /// The figure of a transport, if it has one.
-    pub value: fn(&TransportResult) -> Option<f64>,
-    /// Formats a value (in the figure's unit).
-    pub fmt: fn(f64) -> String,
-    /// Whether smaller is better (for colouring).
-    pub lower_is_better: bool,
-}
-
-fn ran(t: &TransportResult) -> bool {
-    t.status.ran()
-}
-
-fn ms_of(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-/// The figures compared, in table order.
-pub const FIGURES: [Figure; 12] = [
-    Figure {
-        short: "p50",
-        name: "p50 latency",
-        unit: "ms",
-        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p50_us)),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "p90",
-        name: "p90 latency",
-        unit: "ms",
-        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p90_us)),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "p99",
-        name: "p99 latency",
-        unit: "ms",
-        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p99_us)),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "p99.9",
-        name: "p99.9 latency",
-        unit: "ms",
-        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.p999_us)),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "max",
-        name: "max latency",
-        unit: "ms",
-        value: |t| (ran(t) && t.latency.count > 0).then(|| ms_of(t.latency.max_us)),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "msg/s",
-        name: "throughput",
-        unit: "msg/s",
-        value: |t| ran(t).then_some(t.throughput_msgs_per_s),
-        fmt: style::num,
-        lower_is_better: false,
-    },
-    Figure {
-        short: "lost",
-        name: "lost + gaps",
-        unit: "msgs",
-        value: |t| ran(t).then(|| (t.messages.seq.lost + t.messages.seq.gap_notified) as f64),
-        fmt: style::thousands,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "B/msg",
-        name: "wire bytes",
-        unit: "B/msg",
-        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "overhd",
-        name: "overhead",
-        unit: "% of payload",
-        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.overhead_ratio * 100.0),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "req/msg",
-        name: "requests",
-        unit: "per msg",
-        value: |t| (ran(t) && t.messages.seq.delivered > 0).then_some(t.requests_per_message),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "cpu/1k",
-        name: "server CPU",
-        unit: "ms / 1,000 msgs",
-        value: |t| {
-            (ran(t) && t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs)
-        },
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Figure {
-        short: "rss/conn",
-        name: "server RSS",
-        unit: "KiB / conn",
-        value: |t| {
-            t.server
-                .rss_per_connection_bytes
-                .filter(|_| ran(t))
-                .map(|b| b / 1024.0)
-        },
-        fmt: style::num,
-        lower_is_better: true,
-    },
-];
 
 /// One figure of one transport in both runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -231,8 +101,8 @@ pub fn compare(a: &Run, b: &Run) -> Comparison {
                 cells: FIGURES
                     .iter()
                     .map(|f| Cell {
-                        a: ta.as_ref().and_then(f.value),
-                        b: tb.as_ref().and_then(f.value),
+                        a: ta.as_ref().and_then(|t| f.of(t)),
+                        b: tb.as_ref().and_then(|t| f.of(t)),
                     })
                     .collect(),
             }
@@ -282,8 +152,8 @@ pub fn terminal(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "\n1.00 = unchanged; below 1, B's figure is smaller (better for all but msg/s). \
-         Latency in ms, cpu/1k = server CPU ms per 1,000 messages, rss/conn = server RSS per \
-         connection."
+         cpu/1k = server CPU ms per 1,000 messages, fan99 = fan-out p99, overhd = overhead over \
+         the payload, KiB/conn = server RSS per connection."
     );
     out
 }
@@ -294,7 +164,7 @@ fn verdict(f: &Figure, cell: &Cell) -> &'static str {
         Some(r) if r.is_finite() && (r - 1.0).abs() <= 0.05 => "",
         Some(r) => {
             let lower = r < 1.0;
-            if lower == f.lower_is_better {
+            if lower == (f.better == Better::Lower) {
                 "better"
             } else {
                 "worse"
@@ -444,7 +314,7 @@ mod tests {
     #[test]
     fn better_depends_on_the_figure() {
         let lat = &FIGURES[2];
-        let thr = &FIGURES[5];
+        let thr = &FIGURES[6];
         let c = Cell {
             a: Some(10.0),
             b: Some(5.0),

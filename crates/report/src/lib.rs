@@ -17,6 +17,7 @@
 pub mod charts;
 pub mod compare;
 pub mod error;
+pub mod figures;
 pub mod html;
 pub mod style;
 pub mod text;

@@ -140,7 +140,10 @@ fn a_run_compared_with_itself_gives_ratios_of_one() {
         }
     }
     // Only RSS per connection for the two polling transports is missing.
-    assert_eq!(ratios, Transport::ALL.len() * compare::FIGURES.len() - 2);
+    assert_eq!(
+        ratios,
+        Transport::ALL.len() * pushbench_report::figures::FIGURES.len() - 2
+    );
     let table = compare::terminal(&c);
     assert!(table.contains("1.00"));
     assert!(!table.contains("0.99") && !table.contains("1.01"));

@@ -15,6 +15,7 @@ pub mod poll;
 pub mod publish;
 pub mod raw_tcp;
 pub mod sse;
+pub mod upstream;
 pub mod websocket;
 pub mod xhr_stream;
 
@@ -26,16 +27,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use pushbench_results::model::ByteCounts;
 use pushbench_results::Traffic;
-use pushbench_wire::envelope::{self, Decoded, Encoding};
+use pushbench_wire::envelope::{self, Decoded, Encoding, EnvelopeError};
+use pushbench_wire::raw_tcp::FrameError;
 use pushbench_wire::{probe, Transport};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
 use crate::net::{self, Counted};
 use crate::scenario::RequestHeaders;
-use crate::schedule::Schedule;
 use crate::seqtrack::{Arrival, SeqTracker};
 
 /// Where the server under test listens. Clients build URLs from this, never from push-server's
@@ -114,25 +116,81 @@ pub struct Client {
     pub topic_index: usize,
     /// That topic's name.
     pub topic: String,
-    /// For bidirectional workloads: what this client publishes, and when.
-    pub upstream: Option<std::iter::Peekable<Schedule>>,
+    /// For bidirectional workloads on WebSocket and raw TCP: what this client publishes through
+    /// its own socket, and when.
+    pub upstream: Option<upstream::Upstream>,
 }
 
-/// Why a session ended early.
+/// Why a session ended early. Every variant ends the session; the reconnect loop in
+/// [`run_subscriber`] counts it as a client error and opens a new one.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// HTTP exchange failed.
+    /// An HTTP exchange failed (the connection broke, or the answer was malformed).
     #[error(transparent)]
     Http(#[from] HttpError),
-    /// Socket failed.
+    /// A socket failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// WebSocket failed.
+    /// The WebSocket protocol failed (handshake refused, bad frame).
     #[error("websocket: {0}")]
     Ws(#[from] tokio_tungstenite::tungstenite::Error),
-    /// The server sent something the wire format does not allow.
+    /// A subscribe request was answered with something other than 200.
+    #[error("GET {request} answered {status}: {body}")]
+    Refused {
+        /// The request's path and query.
+        request: String,
+        /// The status code.
+        status: u16,
+        /// The answer's body, trimmed: the server's reason.
+        body: String,
+    },
+    /// A body or frame did not hold a valid envelope.
     #[error("protocol: {0}")]
-    Protocol(String),
+    Envelope(#[from] EnvelopeError),
+    /// A raw TCP frame could not be decoded.
+    #[error("protocol: {0}")]
+    Frame(#[from] FrameError),
+    /// The raw TCP server sent an error frame.
+    #[error("server error: {0}")]
+    ServerError(String),
+    /// The raw TCP server sent a frame that does not belong here.
+    #[error("protocol: expected {expected}, got {got}")]
+    UnexpectedFrame {
+        /// What the client waited for.
+        expected: &'static str,
+        /// What came, for diagnosis.
+        got: String,
+    },
+    /// The server closed the connection, ended the stream or closed the WebSocket while the
+    /// client still expected messages.
+    #[error("protocol: the server ended {0}")]
+    Ended(&'static str),
+    /// The server closed the WebSocket with a close frame.
+    #[error("protocol: server closed the websocket: {0:?}")]
+    WebSocketClosed(Option<CloseFrame>),
+    /// A message arrived before the schedule started: it cannot have been published by this run.
+    #[error("protocol: a message arrived before the run started")]
+    EarlyMessage,
+    /// A message's payload is not a probe from load-gen, so it has no send times.
+    #[error("protocol: payload is not a pushbench probe")]
+    NotAProbe,
+    /// The target has no raw TCP address (`--target` without `--target-tcp`).
+    #[error("the target has no raw TCP port")]
+    NoRawTcpPort,
+    /// A scenario header value is not valid in a WebSocket handshake.
+    #[error("header {0} is not a valid value")]
+    BadHeader(&'static str),
+}
+
+impl ClientError {
+    /// A subscribe request answered `status` with `body`.
+    pub fn refused(request: &str, status: u16, body: &[u8]) -> Self {
+        ClientError::Refused {
+            request: request.into(),
+            status,
+            body: String::from_utf8_lossy(body).trim().into(),
+        }
+    }
 }
 
 /// A subscriber's running state across reconnects.
@@ -170,25 +228,20 @@ impl State {
     /// Decodes one envelope as received; [`State::flush`] records it once the read that carried
     /// it is fully decoded.
     pub fn envelope(&mut self, bytes: &[u8], encoding: Encoding) -> Result<(), ClientError> {
-        let decoded =
-            envelope::decode(encoding, bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let decoded = envelope::decode(encoding, bytes)?;
         self.decoded(bytes.len(), decoded)
     }
 
     /// An envelope of `len` bytes, already decoded (see [`State::envelope`]).
     pub fn decoded(&mut self, len: usize, decoded: Decoded<'_>) -> Result<(), ClientError> {
         if self.recorder.is_none() {
-            return Err(ClientError::Protocol(
-                "a message arrived before the run started".into(),
-            ));
+            return Err(ClientError::EarlyMessage);
         }
         match decoded {
             Decoded::Message(m) => {
                 self.conn.payload_down += len as u64;
                 if self.tracker.arrive(m.seq) != Arrival::Duplicate {
-                    let probe = probe::parse(&m.payload).ok_or_else(|| {
-                        ClientError::Protocol("payload is not a pushbench probe".into())
-                    })?;
+                    let probe = probe::parse(&m.payload).ok_or(ClientError::NotAProbe)?;
                     self.batch.push((m.seq, probe));
                 }
             }
@@ -298,11 +351,7 @@ pub async fn stream_session(
         st.conn.setup_down += head.len as u64;
         if head.status != 200 {
             let (body, _) = http.read_body(&head).await?;
-            return Err(ClientError::Protocol(format!(
-                "GET {target} answered {}: {}",
-                head.status,
-                String::from_utf8_lossy(&body).trim()
-            )));
+            return Err(ClientError::refused(target, head.status, &body));
         }
         let Some(_) = st.ready(shared).await else {
             return Ok(());
@@ -325,7 +374,7 @@ pub async fn stream_session(
             }
             st.flush();
             if done {
-                return Err(ClientError::Protocol("the server ended the stream".into()));
+                return Err(ClientError::Ended("the stream"));
             }
         }
     }

@@ -109,17 +109,11 @@ pub async fn session(
                 }
             };
             if head.status != 200 {
-                return Err(ClientError::Protocol(format!(
-                    "GET {target} answered {}: {}",
-                    head.status,
-                    String::from_utf8_lossy(&body).trim()
-                )));
+                return Err(ClientError::refused(&target, head.status, &body));
             }
-            let protocol =
-                |e: pushbench_wire::envelope::EnvelopeError| ClientError::Protocol(e.to_string());
             let mut empty = true;
-            for env in poll::envelopes(&body).map_err(protocol)? {
-                let (raw, decoded) = env.map_err(protocol)?;
+            for env in poll::envelopes(&body)? {
+                let (raw, decoded) = env?;
                 st.decoded(raw.len(), decoded)?;
                 empty = false;
             }

@@ -2,14 +2,11 @@
 //! length-prefixed envelope frames. Publishes upstream on the same socket in bidirectional
 //! workloads.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use bytes::BytesMut;
-use pushbench_wire::probe::{self, Probe};
 use pushbench_wire::raw_tcp::{self, Frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Client, ClientError, Shared, State};
+use super::{upstream, Client, ClientError, Shared, State};
 
 /// Largest frame accepted from the server.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -20,24 +17,30 @@ pub async fn session(
     client: &mut Client,
     st: &mut State,
 ) -> Result<(), ClientError> {
-    let addr = shared
-        .target
-        .tcp
-        .ok_or_else(|| ClientError::Protocol("the target has no raw TCP port".into()))?;
+    let addr = shared.target.tcp.ok_or(ClientError::NoRawTcpPort)?;
     let mut io = st.connect(addr).await?;
     let result = async {
-        io.write_all(&raw_tcp::subscribe(&client.topic, Some(st.resume_after()), shared.encoding))
-            .await?;
+        io.write_all(&raw_tcp::subscribe(
+            &client.topic,
+            Some(st.resume_after()),
+            shared.encoding,
+        ))
+        .await?;
         st.report.requests += 1;
         let mut buf = BytesMut::with_capacity(4096);
         loop {
-            match raw_tcp::decode(&mut buf, MAX_FRAME).map_err(|e| ClientError::Protocol(e.to_string()))? {
+            match raw_tcp::decode(&mut buf, MAX_FRAME)? {
                 Some(Frame::Subscribed { .. }) => break,
-                Some(Frame::Error(reason)) => return Err(ClientError::Protocol(reason)),
-                Some(other) => return Err(ClientError::Protocol(format!("expected subscribed, got {other:?}"))),
+                Some(Frame::Error(reason)) => return Err(ClientError::ServerError(reason)),
+                Some(other) => {
+                    return Err(ClientError::UnexpectedFrame {
+                        expected: "subscribed",
+                        got: format!("{other:?}"),
+                    })
+                }
                 None => {
                     if io.read_buf(&mut buf).await? == 0 {
-                        return Err(ClientError::Protocol("closed before subscribing".into()));
+                        return Err(ClientError::Ended("the connection before subscribing"));
                     }
                 }
             }
@@ -47,42 +50,38 @@ pub async fn session(
         let Some(recorder) = st.ready(shared).await else {
             return Ok(());
         };
-        let clock = recorder.clock;
-        let mut payload = String::new();
         // One cancellation waiter for the session, not one registered per read.
         let cancelled = shared.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            while let Some(frame) = raw_tcp::decode(&mut buf, MAX_FRAME).map_err(|e| ClientError::Protocol(e.to_string()))? {
+            while let Some(frame) = raw_tcp::decode(&mut buf, MAX_FRAME)? {
                 match frame {
                     Frame::Envelope(env) => st.envelope(&env, shared.encoding)?,
                     Frame::Heartbeat => {}
-                    Frame::Error(reason) => return Err(ClientError::Protocol(format!("server error: {reason}"))),
-                    other => return Err(ClientError::Protocol(format!("unexpected frame {other:?}"))),
+                    Frame::Error(reason) => return Err(ClientError::ServerError(reason)),
+                    other => {
+                        return Err(ClientError::UnexpectedFrame {
+                            expected: "an envelope or heartbeat",
+                            got: format!("{other:?}"),
+                        })
+                    }
                 }
             }
             st.flush();
-            let up_at = client
-                .upstream
-                .as_mut()
-                .and_then(|s| s.peek().copied())
-                .map(|p| clock.at(p.intended_ns));
+            let up_at = client.upstream.as_mut().and_then(|u| u.due(recorder.clock));
             tokio::select! {
                 _ = &mut cancelled => return Ok(()),
                 n = io.read_buf(&mut buf) => {
                     if n? == 0 {
-                        return Err(ClientError::Protocol("server closed the connection".into()));
+                        return Err(ClientError::Ended("the connection"));
                     }
                 }
-                _ = tokio::time::sleep_until(up_at.unwrap_or_else(|| clock.at(u64::MAX / 2)).into()), if up_at.is_some() => {
-                    let planned = client.upstream.as_mut().and_then(Iterator::next).expect("peeked");
-                    let sent_ns = clock.now_ns();
-                    probe::write(&mut payload, Probe { intended_ns: planned.intended_ns, sent_ns, publisher: client.index as u32 }, planned.size);
-                    recorder.published(planned.intended_ns, sent_ns);
+                _ = upstream::until(up_at) => {
+                    let up = client.upstream.as_mut().expect("due only with an upstream");
+                    let payload = up.next_payload(&recorder);
+                    let len = payload.len();
                     io.write_all(&raw_tcp::publish(&client.topic, payload.as_bytes())).await?;
-                    st.conn.payload_up += payload.len() as u64;
-                    st.report.published += 1;
-                    recorder.topic_published[client.topic_index].fetch_add(1, Relaxed);
+                    st.upstream_sent(&recorder, len);
                 }
             }
         }

@@ -4,13 +4,11 @@
 
 use futures_util::{SinkExt, StreamExt};
 use pushbench_wire::envelope::Encoding;
-use pushbench_wire::probe::{self, Probe};
-use std::sync::atomic::Ordering::Relaxed;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Client, ClientError, Shared, State};
+use super::{upstream, Client, ClientError, Shared, State};
 
 /// One WebSocket connection.
 pub async fn session(
@@ -36,9 +34,7 @@ pub async fn session(
     st.report.requests += 1;
     let mut request = url.into_client_request()?;
     for (name, value) in &shared.headers {
-        let value = value
-            .parse()
-            .map_err(|_| ClientError::Protocol(format!("header {name} is not a valid value")))?;
+        let value = value.parse().map_err(|_| ClientError::BadHeader(name))?;
         request.headers_mut().insert(*name, value);
     }
     let (mut ws, response) =
@@ -51,14 +47,11 @@ pub async fn session(
         let Some(recorder) = st.ready(shared).await else {
             return Ok(());
         };
-        let clock = recorder.clock;
-        let mut payload = String::new();
         // One cancellation waiter for the session, not one registered per read.
         let cancelled = shared.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            let next_up = client.upstream.as_mut().and_then(|s| s.peek().copied());
-            let up_at = next_up.map(|p| clock.at(p.intended_ns));
+            let up_at = client.upstream.as_mut().and_then(|u| u.due(recorder.clock));
             tokio::select! {
                 _ = &mut cancelled => {
                     // A proper close handshake: wait (briefly) for the server's close frame, so
@@ -80,25 +73,22 @@ pub async fn session(
                         st.flush();
                     }
                     Some(Ok(Message::Close(c))) => {
-                        return Err(ClientError::Protocol(format!("server closed the websocket: {c:?}")))
+                        return Err(ClientError::WebSocketClosed(c))
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
-                    None => return Err(ClientError::Protocol("websocket ended".into())),
+                    None => return Err(ClientError::Ended("the websocket")),
                 },
-                _ = tokio::time::sleep_until(up_at.unwrap_or_else(|| clock.at(u64::MAX / 2)).into()), if up_at.is_some() => {
-                    let planned = client.upstream.as_mut().and_then(Iterator::next).expect("peeked");
-                    let sent_ns = clock.now_ns();
-                    probe::write(&mut payload, Probe { intended_ns: planned.intended_ns, sent_ns, publisher: client.index as u32 }, planned.size);
-                    recorder.published(planned.intended_ns, sent_ns);
+                _ = upstream::until(up_at) => {
+                    let up = client.upstream.as_mut().expect("due only with an upstream");
+                    let payload = up.next_payload(&recorder);
+                    let len = payload.len();
                     let message = match shared.encoding {
-                        Encoding::Text => Message::text(payload.clone()),
-                        Encoding::Binary => Message::binary(payload.clone().into_bytes()),
+                        Encoding::Text => Message::text(payload),
+                        Encoding::Binary => Message::binary(payload.as_bytes().to_vec()),
                     };
                     ws.send(message).await?;
-                    st.conn.payload_up += payload.len() as u64;
-                    st.report.published += 1;
-                    recorder.topic_published[client.topic_index].fetch_add(1, Relaxed);
+                    st.upstream_sent(&recorder, len);
                 }
             }
         }

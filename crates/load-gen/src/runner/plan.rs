@@ -9,7 +9,7 @@ use std::time::Duration;
 use pushbench_wire::{Encoding, Transport};
 
 use crate::client::publish::Publisher;
-use crate::client::Client;
+use crate::client::{self, Client};
 use crate::scenario::{Direction, Scenario};
 use crate::schedule::Schedule;
 
@@ -186,8 +186,9 @@ impl<'s> TransportPlan<'s> {
                 index: i,
                 topic_index,
                 topic: self.topics[topic_index].clone(),
-                upstream: (self.upstream == Upstream::OwnSocket)
-                    .then(|| self.schedule(i, self.scenario.clients).peekable()),
+                upstream: (self.upstream == Upstream::OwnSocket).then(|| {
+                    client::upstream::Upstream::new(self.schedule(i, self.scenario.clients), i)
+                }),
             })
             .collect()
     }
@@ -301,6 +302,7 @@ mod tests {
             .upstream
             .clone()
             .unwrap()
+            .schedule
             .map(|p| p.intended_ns)
             .collect();
         let first_http: Vec<u64> = http.publishers()[3]

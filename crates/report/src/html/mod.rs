@@ -6,16 +6,22 @@
 //! generator-bound figure by mistake); a verdict per question (latency, bytes, server cost)
 //! with the reason the data gives; the summary table with the best value in each column
 //! marked; the six charts with a line each on how to read them; the setup and scenario.
+//!
+//! Which transport wins each question is decided in [`verdict`]; which figures the table shows
+//! comes from [`crate::figures`]; this module only writes markup.
+
+pub mod verdict;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
+use pushbench_results::{Run, Status, TransportResult};
 
 use crate::charts::Chart;
 use crate::error::Error;
+use crate::figures::{self, best_rows, flags, FIGURES};
 use crate::style::{self, colour, css};
-use pushbench_results::{Run, Status, TransportResult};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -153,9 +159,7 @@ pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
 
 /// Transports in report order.
 fn ordered(run: &Run) -> Vec<&TransportResult> {
-    let mut t: Vec<&TransportResult> = run.summary.transports.iter().collect();
-    t.sort_by_key(|t| style::order(&t.transport));
-    t
+    figures::ordered(&run.summary)
 }
 
 /// Every warning of the run, run-wide first.
@@ -261,375 +265,28 @@ fn warnings(h: &mut String, run: &Run) {
     }
 }
 
-/// Smallest (or largest) value among transports that ran, with the transport.
-fn extreme<'a>(
-    ts: &[&'a TransportResult],
-    f: impl Fn(&TransportResult) -> Option<f64>,
-    lowest: bool,
-) -> Option<(&'a TransportResult, f64)> {
-    let mut v: Vec<(&TransportResult, f64)> = ts
-        .iter()
-        .filter(|t| t.status.ran())
-        .filter_map(|t| f(t).map(|v| (*t, v)))
-        .collect();
-    v.sort_by(|a, b| a.1.total_cmp(&b.1));
-    if lowest {
-        v.first().copied()
-    } else {
-        v.last().copied()
-    }
-}
-
-/// Sorted values, best first.
-fn ranked<'a>(
-    ts: &[&'a TransportResult],
-    f: impl Fn(&TransportResult) -> Option<f64>,
-) -> Vec<(&'a TransportResult, f64)> {
-    let mut v: Vec<(&TransportResult, f64)> = ts
-        .iter()
-        .filter(|t| t.status.ran())
-        .filter_map(|t| f(t).map(|v| (*t, v)))
-        .collect();
-    v.sort_by(|a, b| a.1.total_cmp(&b.1));
-    v
-}
-
-/// "Tied with X and Y" when others are within 10% of the winner.
-fn ties(r: &[(&TransportResult, f64)]) -> String {
-    let Some((_, best)) = r.first() else {
-        return String::new();
-    };
-    let close: Vec<String> = r[1..]
-        .iter()
-        .filter(|(_, v)| *v <= best * 1.10)
-        .map(|(t, _)| escape(&t.transport))
-        .collect();
-    if close.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " Within 10% of it: {}; differences that small are within run-to-run noise.",
-            close.join(", ")
-        )
-    }
-}
-
-/// The largest overhead phase of a transport's bytes per message, described.
-/// "a request per message", "0.2 requests per message".
-fn per_message(n: f64, what: &str) -> String {
-    if (n - 1.0).abs() < 0.05 {
-        format!("a {what} per message")
-    } else {
-        format!("{} {what}s per message", style::num(n))
-    }
-}
-
-fn main_overhead(t: &TransportResult) -> String {
-    let b = &t.bytes_per_message;
-    let mut phases = [
-        (b.headers, "HTTP request and response heads"),
-        (b.framing, "framing"),
-        (b.setup, "connection setup"),
-    ];
-    phases.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (bytes, what) = phases[0];
-    let mut s = format!(
-        "{} carries {} B of {what} per message",
-        escape(&t.transport),
-        style::num(bytes)
-    );
-    if what.starts_with("HTTP") && t.requests_per_message > 0.05 {
-        let _ = write!(s, " ({})", per_message(t.requests_per_message, "request"));
-    }
-    s
-}
-
-/// The winner's line of a card, flagged when its figures may describe the generator.
-fn winner(t: &TransportResult, line: &str) -> String {
-    if t.generator_bound {
-        format!("{line} <span class=\"badge\">GENERATOR-BOUND</span>")
-    } else {
-        line.to_string()
-    }
-}
-
-/// A verdict card whose headline is the winning transport, its colour and its value.
-fn best_card(h: &mut String, title: &str, best: &TransportResult, value: &str, why: &str) {
-    let line = format!(
-        "{} <span class=\"unit\">{value}</span>",
-        swatch(&best.transport)
-    );
-    card(h, title, &winner(best, &line), why);
-}
-
-fn card(h: &mut String, title: &str, win: &str, why: &str) {
-    let _ = writeln!(
-        h,
-        "<div class=\"card\"><h3>{title}</h3><div class=\"win\">{win}</div><p class=\"why\">{why}</p></div>"
-    );
-}
-
+/// The verdict cards ([`verdict::cards`]) as markup: the winner's swatch and value, flagged when
+/// its figures may describe the generator.
 fn verdict(h: &mut String, run: &Run) {
-    let ts = ordered(run);
     let _ = writeln!(h, "<h2>At a glance</h2><div class=\"cards\">");
-
-    let lat = ranked(&ts, |t| {
-        (t.latency.count > 0).then_some(t.latency.p99_us as f64)
-    });
-    if let (Some((best, v)), Some((worst, w))) = (lat.first(), lat.last()) {
-        let mut why = format!(
-            "p99 {} ms over {} messages; the slowest, {}, {} ms.",
-            style::ms(*v),
-            style::thousands(best.latency.count as f64),
-            escape(&worst.transport),
-            style::ms(*w)
-        );
-        if worst.transport == "short-poll" {
-            why.push_str(
-                " short-poll makes each message wait for the next poll, so its median is about \
-                 half the scenario's poll_interval.",
-            );
-        }
-        why.push_str(&ties(&lat));
-        best_card(
-            h,
-            "Lowest latency (p99)",
-            best,
-            &format!("{} ms", style::ms(*v)),
-            &why,
-        );
-    }
-
-    let bytes = ranked(&ts, |t| {
-        (t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total)
-    });
-    if let (Some((best, v)), Some((worst, w))) = (bytes.first(), bytes.last()) {
-        let mut why = format!(
-            "{} B per delivered message, {}% over the payload; the most, {}, {} B: {}.",
-            style::num(*v),
-            style::num(best.overhead_ratio * 100.0),
-            escape(&worst.transport),
-            style::num(*w),
-            main_overhead(worst)
-        );
-        why.push_str(&ties(&bytes));
-        best_card(
-            h,
-            "Fewest wire bytes",
-            best,
-            &format!("{} B/msg", style::num(*v)),
-            &why,
-        );
-    }
-
-    let cpu = ranked(&ts, |t| {
-        (t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs)
-    });
-    if let (Some((best, v)), Some((worst, w))) = (cpu.first(), cpu.last()) {
-        let mut why = format!(
-            "{} ms of server CPU per 1,000 messages; the most, {}, {} ms",
-            style::num(*v),
-            escape(&worst.transport),
-            style::num(*w)
-        );
-        if worst.requests_per_message > 0.5 {
-            let _ = write!(
-                why,
-                ": it parses and answers {}",
-                per_message(worst.requests_per_message, "request")
-            );
-        }
-        why.push('.');
-        why.push_str(&ties(&cpu));
-        if best.server.cpu_s < 1.0 {
-            why.push_str(" CPU time this small is coarse (see Notes).");
-        }
-        best_card(
-            h,
-            "Lowest server CPU",
-            best,
-            &format!("{} ms / 1,000 msgs", style::num(*v)),
-            &why,
-        );
-    }
-
-    let rss = ranked(&ts, |t| t.server.rss_per_connection_bytes);
-    if let (Some((best, v)), Some((worst, w))) = (rss.first(), rss.last()) {
-        let why = format!(
-            "Server memory each held-open connection added; the most, {}, {}. Polling holds no \
-             connection between requests, so it has no figure.{}",
-            escape(&worst.transport),
-            style::bytes(*w),
-            ties(&rss)
-        );
-        best_card(
-            h,
-            "Least memory per connection",
-            best,
-            &style::bytes(*v),
-            &why,
-        );
-    }
-
-    if let (Some((lo, l)), Some((hi, u))) = (
-        extreme(&ts, |t| Some(t.throughput_msgs_per_s), true),
-        extreme(&ts, |t| Some(t.throughput_msgs_per_s), false),
-    ) {
-        let (win, why) = if u > 0.0 && (u - l) / u < 0.01 {
-            (
-                format!("all equal <span class=\"unit\">{}/s</span>", style::num(u)),
-                "Every transport kept up with the publish rate, so throughput does not separate \
-                 them here; latency and cost do."
-                    .to_string(),
-            )
-        } else {
-            (
-                format!(
-                    "{} <span class=\"unit\">{}/s</span>",
-                    swatch(&hi.transport),
-                    style::num(u)
-                ),
-                format!(
-                    "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
-                    escape(&lo.transport),
-                    style::num(l)
-                ),
-            )
+    for card in verdict::cards(&ordered(run)) {
+        let value = format!("<span class=\"unit\">{}</span>", escape(&card.value));
+        let win = match card.winner {
+            Some(t) if t.generator_bound => format!(
+                "{} {value} <span class=\"badge\">GENERATOR-BOUND</span>",
+                swatch(&t.transport)
+            ),
+            Some(t) => format!("{} {value}", swatch(&t.transport)),
+            None => format!("all equal {value}"),
         };
-        card(h, "Throughput", &win, &why);
+        let _ = writeln!(
+            h,
+            "<div class=\"card\"><h3>{}</h3><div class=\"win\">{win}</div><p class=\"why\">{}</p></div>",
+            escape(card.title),
+            escape(&card.why)
+        );
     }
     let _ = writeln!(h, "</div>");
-}
-
-/// A summary table column: heading, unit, value, formatting and which end is best.
-struct Column {
-    head: &'static str,
-    unit: &'static str,
-    value: fn(&TransportResult) -> Option<f64>,
-    fmt: fn(f64) -> String,
-    lower_is_better: bool,
-}
-
-const COLUMNS: [Column; 14] = [
-    Column {
-        head: "p50",
-        unit: "ms",
-        value: |t| (t.latency.count > 0).then_some(t.latency.p50_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "p90",
-        unit: "ms",
-        value: |t| (t.latency.count > 0).then_some(t.latency.p90_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "p99",
-        unit: "ms",
-        value: |t| (t.latency.count > 0).then_some(t.latency.p99_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "p99.9",
-        unit: "ms",
-        value: |t| (t.latency.count > 0).then_some(t.latency.p999_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "max",
-        unit: "ms",
-        value: |t| (t.latency.count > 0).then_some(t.latency.max_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "fan-out p99",
-        unit: "ms",
-        value: |t| (t.fanout_latency.count > 0).then_some(t.fanout_latency.p99_us as f64),
-        fmt: style::ms,
-        lower_is_better: true,
-    },
-    Column {
-        head: "throughput",
-        unit: "msg/s",
-        value: |t| Some(t.throughput_msgs_per_s),
-        fmt: style::num,
-        lower_is_better: false,
-    },
-    Column {
-        head: "lost + gaps",
-        unit: "msgs",
-        value: |t| Some((t.messages.seq.lost + t.messages.seq.gap_notified) as f64),
-        fmt: style::thousands,
-        lower_is_better: true,
-    },
-    Column {
-        head: "dup + reordered",
-        unit: "msgs",
-        value: |t| Some((t.messages.seq.duplicated + t.messages.seq.reordered) as f64),
-        fmt: style::thousands,
-        lower_is_better: true,
-    },
-    Column {
-        head: "wire bytes",
-        unit: "B/msg",
-        value: |t| (t.messages.seq.delivered > 0).then_some(t.bytes_per_message.total),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Column {
-        head: "overhead",
-        unit: "% of payload",
-        value: |t| (t.messages.seq.delivered > 0).then_some(t.overhead_ratio * 100.0),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Column {
-        head: "requests",
-        unit: "per msg",
-        value: |t| (t.messages.seq.delivered > 0).then_some(t.requests_per_message),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Column {
-        head: "server CPU",
-        unit: "ms / 1,000 msgs",
-        value: |t| (t.messages.seq.delivered > 0).then_some(t.server.cpu_ms_per_1000_msgs),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-    Column {
-        head: "server RSS",
-        unit: "KiB / conn",
-        value: |t| t.server.rss_per_connection_bytes.map(|b| b / 1024.0),
-        fmt: style::num,
-        lower_is_better: true,
-    },
-];
-
-/// Rows whose value is the best of the column (within 1%); none when every row is.
-fn best_rows(values: &[Option<f64>], lower_is_better: bool) -> Vec<bool> {
-    let present: Vec<f64> = values.iter().flatten().copied().collect();
-    let mut marks = vec![false; values.len()];
-    if present.len() < 2 {
-        return marks;
-    }
-    let target = if lower_is_better {
-        present.iter().copied().fold(f64::INFINITY, f64::min)
-    } else {
-        present.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-    };
-    for (m, v) in marks.iter_mut().zip(values) {
-        *m = v.is_some_and(|v| (v - target).abs() <= target.abs() * 0.01);
-    }
-    if marks.iter().filter(|m| **m).count() == present.len() {
-        marks.fill(false);
-    }
-    marks
 }
 
 fn table(h: &mut String, run: &Run) {
@@ -643,54 +300,45 @@ fn table(h: &mut String, run: &Run) {
          subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
     );
     let _ = write!(h, "<table><thead><tr><th>transport</th>");
-    for c in &COLUMNS {
+    for f in &FIGURES {
         let _ = write!(
             h,
             "<th>{}<br><span class=\"unit\">{}</span></th>",
-            escape(c.head),
-            escape(c.unit)
+            escape(f.name),
+            escape(f.unit)
         );
     }
     let _ = writeln!(h, "<th>notes</th></tr></thead><tbody>");
-    let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = COLUMNS
+    let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = FIGURES
         .iter()
-        .map(|c| {
-            let v: Vec<Option<f64>> = ts
-                .iter()
-                .map(|t| if !t.status.ran() { None } else { (c.value)(t) })
-                .collect();
-            let b = best_rows(&v, c.lower_is_better);
+        .map(|f| {
+            let v: Vec<Option<f64>> = ts.iter().map(|t| f.of(t)).collect();
+            let b = best_rows(&v, f.better);
             (v, b)
         })
         .collect();
     for (i, t) in ts.iter().enumerate() {
         let _ = write!(h, "<tr><td class=\"name\">{}</td>", swatch(&t.transport));
-        for (c, (values, best)) in COLUMNS.iter().zip(&cols) {
+        for (f, (values, best)) in FIGURES.iter().zip(&cols) {
             match values[i] {
                 Some(v) if best[i] => {
-                    let _ = write!(h, "<td class=\"num best\">★ {}</td>", (c.fmt)(v));
+                    let _ = write!(h, "<td class=\"num best\">★ {}</td>", (f.fmt)(v));
                 }
                 Some(v) => {
-                    let _ = write!(h, "<td class=\"num\">{}</td>", (c.fmt)(v));
+                    let _ = write!(h, "<td class=\"num\">{}</td>", (f.fmt)(v));
                 }
                 None => {
                     let _ = write!(h, "<td class=\"num\">–</td>");
                 }
             }
         }
-        let mut notes = Vec::new();
-        if t.status != Status::Complete {
-            notes.push(format!("<span class=\"badge\">{}</span>", t.status));
-        }
-        if t.generator_bound {
-            notes.push("<span class=\"badge\">GENERATOR-BOUND</span>".to_string());
-        }
-        if t.messages.seq.lost + t.messages.seq.gap_notified > 0 {
-            notes.push("<span class=\"badge\">LOSS</span>".to_string());
-        }
-        if t.kernel_difference != [0, 0] {
-            notes.push("<span class=\"badge grey\">bytes ≠ kernel</span>".to_string());
-        }
+        let notes: Vec<String> = flags(t)
+            .into_iter()
+            .map(|f| {
+                let class = if f.serious { "badge" } else { "badge grey" };
+                format!("<span class=\"{class}\">{}</span>", escape(&f.text))
+            })
+            .collect();
         let _ = writeln!(h, "<td>{}</td></tr>", notes.join(" "));
     }
     let _ = writeln!(h, "</tbody></table>");
@@ -773,15 +421,5 @@ mod tests {
             escape(r#"<script>"a" & 'b'</script>"#),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
-    }
-
-    #[test]
-    fn best_rows_mark_ties_but_not_everyone() {
-        assert_eq!(
-            best_rows(&[Some(1.0), Some(1.005), Some(2.0), None], true),
-            [true, true, false, false]
-        );
-        assert_eq!(best_rows(&[Some(0.0), Some(0.0)], true), [false, false]);
-        assert_eq!(best_rows(&[Some(3.0), Some(2.0)], false), [true, false]);
     }
 }

@@ -1,0 +1,79 @@
+//! Publishing through a subscriber's own socket: in bidirectional workloads the WebSocket and
+//! raw TCP clients send their messages on the connection they read from, as a browser or game
+//! client would. Both use this one piece for the schedule, the probe and the accounting; each
+//! only frames and writes the payload its own way.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use pushbench_wire::probe::{self, Probe};
+
+use super::State;
+use crate::metrics::{Clock, Recorder};
+use crate::schedule::Schedule;
+
+/// What one client publishes upstream, and when.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The client's open-loop schedule (the same one its HTTP counterpart POSTs on).
+    pub schedule: std::iter::Peekable<Schedule>,
+    /// The probe's publisher field: the client's number.
+    publisher: u32,
+    /// The payload being sent, reused from message to message.
+    payload: String,
+}
+
+impl Upstream {
+    /// Client `publisher`'s upstream on `schedule`.
+    pub fn new(schedule: Schedule, publisher: usize) -> Self {
+        Upstream {
+            schedule: schedule.peekable(),
+            publisher: publisher as u32,
+            payload: String::new(),
+        }
+    }
+
+    /// When the next message is due on `clock`; `None` once the schedule has ended.
+    pub fn due(&mut self, clock: Clock) -> Option<Instant> {
+        self.schedule.peek().map(|p| clock.at(p.intended_ns))
+    }
+
+    /// The next message's payload, stamped with its intended and actual send times; its publish
+    /// lag is recorded now, as it goes out.
+    pub fn next_payload(&mut self, recorder: &Recorder) -> &str {
+        let planned = self
+            .schedule
+            .next()
+            .expect("called only when a message is due");
+        let sent_ns = recorder.clock.now_ns();
+        probe::write(
+            &mut self.payload,
+            Probe {
+                intended_ns: planned.intended_ns,
+                sent_ns,
+                publisher: self.publisher,
+            },
+            planned.size,
+        );
+        recorder.published(planned.intended_ns, sent_ns);
+        &self.payload
+    }
+}
+
+/// Sleeps until `at`, or forever without it: the upstream branch of a client's `select!`.
+pub async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl State {
+    /// An upstream message of `len` payload bytes went out on the socket: counted as payload,
+    /// as published by this client, and as published to its topic (no answer will say so).
+    pub fn upstream_sent(&mut self, recorder: &Recorder, len: usize) {
+        self.conn.payload_up += len as u64;
+        self.report.published += 1;
+        recorder.topic_published[self.topic_index].fetch_add(1, Relaxed);
+    }
+}

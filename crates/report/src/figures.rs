@@ -1,0 +1,350 @@
+//! The one list of figures a reader compares transports by, used by the HTML summary table,
+//! `compare` (HTML and terminal) and the table load-gen prints at the end of a run, so the three
+//! cannot drift apart. Each figure knows its names, unit, formatter and which way is better; a
+//! transport that did not run, or has nothing to show for a figure (no deliveries, no held
+//! connection), has no value rather than a zero.
+//!
+//! [`flags`] are the notes beside a row (partial, GENERATOR-BOUND, LOSS, bytes ≠ kernel), the
+//! same in every table.
+
+use std::fmt::Write as _;
+
+use pushbench_results::{Status, Summary, TransportResult};
+
+use crate::style;
+
+/// Which end of a figure is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller is better (latency, bytes, cost).
+    Lower,
+    /// Larger is better (throughput).
+    Higher,
+}
+
+/// One figure of a transport.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    /// Column heading in the terminal (at most 8 characters).
+    pub short: &'static str,
+    /// Column heading in HTML.
+    pub name: &'static str,
+    /// Unit of the values, shown under the HTML heading.
+    pub unit: &'static str,
+    /// The value, when the transport has one (see [`Figure::of`]).
+    value: fn(&TransportResult) -> Option<f64>,
+    /// Formats a value for any table.
+    pub fmt: fn(f64) -> String,
+    /// Which end is good.
+    pub better: Better,
+    /// Shown in the terminal table too (it has room for fewer columns than a page).
+    pub terminal: bool,
+}
+
+impl Figure {
+    /// The figure of `t`; `None` when `t` did not run or has nothing to show for it.
+    pub fn of(&self, t: &TransportResult) -> Option<f64> {
+        if t.status.ran() {
+            (self.value)(t)
+        } else {
+            None
+        }
+    }
+}
+
+fn delivered(t: &TransportResult) -> bool {
+    t.messages.seq.delivered > 0
+}
+
+fn latency(t: &TransportResult, us: u64) -> Option<f64> {
+    (t.latency.count > 0).then_some(us as f64)
+}
+
+fn kib(b: f64) -> f64 {
+    b / 1024.0
+}
+
+/// Every figure, in table order. Latencies are in µs and shown in ms.
+pub const FIGURES: [Figure; 14] = [
+    Figure {
+        short: "p50 ms",
+        name: "p50",
+        unit: "ms",
+        value: |t| latency(t, t.latency.p50_us),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "p90 ms",
+        name: "p90",
+        unit: "ms",
+        value: |t| latency(t, t.latency.p90_us),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: false,
+    },
+    Figure {
+        short: "p99 ms",
+        name: "p99",
+        unit: "ms",
+        value: |t| latency(t, t.latency.p99_us),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "p99.9 ms",
+        name: "p99.9",
+        unit: "ms",
+        value: |t| latency(t, t.latency.p999_us),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "max ms",
+        name: "max",
+        unit: "ms",
+        value: |t| latency(t, t.latency.max_us),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "fan99 ms",
+        name: "fan-out p99",
+        unit: "ms",
+        value: |t| (t.fanout_latency.count > 0).then_some(t.fanout_latency.p99_us as f64),
+        fmt: style::ms,
+        better: Better::Lower,
+        terminal: false,
+    },
+    Figure {
+        short: "msg/s",
+        name: "throughput",
+        unit: "msg/s",
+        value: |t| Some(t.throughput_msgs_per_s),
+        fmt: style::num,
+        better: Better::Higher,
+        terminal: true,
+    },
+    Figure {
+        short: "lost",
+        name: "lost + gaps",
+        unit: "msgs",
+        value: |t| Some((t.messages.seq.lost + t.messages.seq.gap_notified) as f64),
+        fmt: style::thousands,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "dup+ro",
+        name: "dup + reordered",
+        unit: "msgs",
+        value: |t| Some((t.messages.seq.duplicated + t.messages.seq.reordered) as f64),
+        fmt: style::thousands,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "B/msg",
+        name: "wire bytes",
+        unit: "B/msg",
+        value: |t| delivered(t).then_some(t.bytes_per_message.total),
+        fmt: style::num,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "overhd %",
+        name: "overhead",
+        unit: "% of payload",
+        value: |t| delivered(t).then_some(t.overhead_ratio * 100.0),
+        fmt: style::num,
+        better: Better::Lower,
+        terminal: false,
+    },
+    Figure {
+        short: "req/msg",
+        name: "requests",
+        unit: "per msg",
+        value: |t| delivered(t).then_some(t.requests_per_message),
+        fmt: style::num,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "cpu/1k",
+        name: "server CPU",
+        unit: "ms / 1,000 msgs",
+        value: |t| delivered(t).then_some(t.server.cpu_ms_per_1000_msgs),
+        fmt: style::num,
+        better: Better::Lower,
+        terminal: true,
+    },
+    Figure {
+        short: "KiB/conn",
+        name: "server RSS",
+        unit: "KiB / conn",
+        value: |t| t.server.rss_per_connection_bytes.map(kib),
+        fmt: style::num,
+        better: Better::Lower,
+        terminal: true,
+    },
+];
+
+/// A note beside a transport's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    /// The words shown.
+    pub text: String,
+    /// Serious (red in HTML) or informative (grey).
+    pub serious: bool,
+}
+
+/// The notes for a transport's row, most serious first.
+pub fn flags(t: &TransportResult) -> Vec<Flag> {
+    let mut f = Vec::new();
+    let mut add = |text: String, serious: bool| f.push(Flag { text, serious });
+    if t.status != Status::Complete {
+        add(t.status.to_string(), true);
+    }
+    if t.generator_bound {
+        add("GENERATOR-BOUND".into(), true);
+    }
+    if t.messages.seq.lost + t.messages.seq.gap_notified > 0 {
+        add("LOSS".into(), true);
+    }
+    if t.kernel_difference != [0, 0] {
+        add("bytes ≠ kernel".into(), false);
+    }
+    f
+}
+
+/// Rows whose value is the best of the column (within 1%); none when every row is.
+pub fn best_rows(values: &[Option<f64>], better: Better) -> Vec<bool> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    let mut marks = vec![false; values.len()];
+    if present.len() < 2 {
+        return marks;
+    }
+    let target = match better {
+        Better::Lower => present.iter().copied().fold(f64::INFINITY, f64::min),
+        Better::Higher => present.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    };
+    for (m, v) in marks.iter_mut().zip(values) {
+        *m = v.is_some_and(|v| (v - target).abs() <= target.abs() * 0.01);
+    }
+    if marks.iter().filter(|m| **m).count() == present.len() {
+        marks.fill(false);
+    }
+    marks
+}
+
+/// Transports of a summary in report order.
+pub fn ordered(summary: &Summary) -> Vec<&TransportResult> {
+    let mut t: Vec<&TransportResult> = summary.transports.iter().collect();
+    t.sort_by_key(|t| style::order(&t.transport));
+    t
+}
+
+/// The comparison table for the terminal: the figures marked for it, then the notes, then
+/// every warning of the run.
+pub fn terminal_table(summary: &Summary) -> String {
+    let shown: Vec<&Figure> = FIGURES.iter().filter(|f| f.terminal).collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:<11}", "transport");
+    for f in &shown {
+        let _ = write!(out, " {:>8}", f.short);
+    }
+    out.push_str("  notes\n");
+    let transports = ordered(summary);
+    for t in &transports {
+        let _ = write!(out, "{:<11}", t.transport);
+        for f in &shown {
+            let cell = f.of(t).map_or_else(|| "-".to_string(), f.fmt);
+            let _ = write!(out, " {cell:>8}");
+        }
+        let notes: Vec<String> = flags(t).into_iter().map(|f| f.text).collect();
+        let _ = writeln!(out, "  {}", notes.join(" "));
+    }
+    let warnings: Vec<&String> = summary
+        .warnings
+        .iter()
+        .chain(transports.iter().flat_map(|t| &t.warnings))
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\nWARNINGS:");
+        for w in warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str) -> TransportResult {
+        let mut t = TransportResult {
+            transport: name.into(),
+            status: Status::Complete,
+            throughput_msgs_per_s: 100.0,
+            ..Default::default()
+        };
+        t.latency.count = 10;
+        t.latency.p50_us = 1500;
+        t.messages.seq.delivered = 10;
+        t
+    }
+
+    #[test]
+    fn best_rows_mark_ties_but_not_everyone() {
+        assert_eq!(
+            best_rows(&[Some(1.0), Some(1.005), Some(2.0), None], Better::Lower),
+            [true, true, false, false]
+        );
+        assert_eq!(
+            best_rows(&[Some(0.0), Some(0.0)], Better::Lower),
+            [false, false]
+        );
+        assert_eq!(
+            best_rows(&[Some(3.0), Some(2.0)], Better::Higher),
+            [true, false]
+        );
+    }
+
+    #[test]
+    fn a_failed_transport_has_no_figures_and_says_so() {
+        let mut t = result("sse");
+        assert_eq!(FIGURES[0].of(&t), Some(1500.0));
+        t.status = Status::Failed;
+        assert!(FIGURES.iter().all(|f| f.of(&t).is_none()));
+        assert_eq!(flags(&t)[0].text, "failed");
+    }
+
+    #[test]
+    fn the_terminal_table_has_a_column_per_terminal_figure_and_every_warning() {
+        let mut sse = result("sse");
+        sse.generator_bound = true;
+        sse.warnings.push("sse: GENERATOR-BOUND: busy".into());
+        let summary = Summary {
+            transports: vec![sse, result("short-poll")],
+            ..Default::default()
+        };
+        let table = terminal_table(&summary);
+        let lines: Vec<&str> = table.lines().collect();
+        let head = lines[0];
+        for f in FIGURES.iter().filter(|f| f.terminal) {
+            assert!(head.contains(f.short), "{head}");
+        }
+        assert!(!head.contains("fan99"));
+        // Report order: short-poll before sse.
+        assert!(lines[1].starts_with("short-poll"));
+        assert!(lines[2].starts_with("sse") && lines[2].ends_with("GENERATOR-BOUND"));
+        assert!(lines[2].contains("1.50"), "{}", lines[2]);
+        assert!(table.contains("  ! sse: GENERATOR-BOUND: busy"));
+    }
+}
