@@ -19,6 +19,27 @@ fn validate(name: &str, text: &str) -> (i32, String, String) {
     )
 }
 
+/// Runs `cmd` and asserts it succeeded, showing its stderr when not.
+fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The one run folder `load-gen run` wrote under `results`.
+fn only_folder(results: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(results)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 const GOOD: &str = "description = \"d\"\ntransports = [\"sse\"]\nclients = 2\nrate = 1\nmessage_size = 8\nduration = \"1s\"\n";
 
 #[test]
@@ -28,15 +49,10 @@ fn every_shipped_scenario_validates() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_load-gen"))
-        .arg("validate")
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(env!("CARGO_BIN_EXE_load-gen"))
+            .arg("validate")
+            .args(&files),
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).matches(": ok").count(),
@@ -136,12 +152,7 @@ fn ctrl_c_keeps_partial_results() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = std::fs::read_dir(&results)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = only_folder(&results);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["complete"], false);
@@ -183,29 +194,19 @@ fn summary_json_keeps_the_previous_versions_keys() {
     let _ = std::fs::remove_dir_all(&results);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     // Two transports keep the test short: every transport's entry has the same keys.
-    let out = Command::new(env!("CARGO_BIN_EXE_load-gen"))
-        .args([
-            "run",
-            "--quiet",
-            "--transports",
-            "sse,short-poll",
-            "--results",
-        ])
-        .arg(&results)
-        .arg(format!("{root}/scenarios/quick.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_load-gen"))
+            .args([
+                "run",
+                "--quiet",
+                "--transports",
+                "sse,short-poll",
+                "--results",
+            ])
+            .arg(&results)
+            .arg(format!("{root}/scenarios/quick.toml")),
     );
-    let dir = std::fs::read_dir(&results)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = only_folder(&results);
     let keys = |path: std::path::PathBuf| {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let mut set = std::collections::BTreeSet::new();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::figures::{Better, Figure, FIGURES};
-use crate::html::{all_warnings, escape, CSS};
+use crate::html::{all_warnings, escape, figure_headings, CSS};
 use crate::style::{self, colour, css};
 use pushbench_results::{folder, Run, TransportResult};
 
@@ -227,16 +227,7 @@ pub fn page(c: &Comparison, a: &Run, b: &Run) -> String {
          values A → B beneath it. <span style=\"background:#dff3df\">Green</span>: B better by \
          more than 5%; <span style=\"background:#fbe3e3\">red</span>: B worse by more than 5%.</p>"
     );
-    let _ = write!(h, "<table><thead><tr><th>transport</th>");
-    for f in &FIGURES {
-        let _ = write!(
-            h,
-            "<th>{}<br><span class=\"unit\">{}</span></th>",
-            escape(f.name),
-            escape(f.unit)
-        );
-    }
-    let _ = writeln!(h, "</tr></thead><tbody>");
+    figure_headings(&mut h, "");
     for r in &c.rows {
         let _ = write!(
             h,

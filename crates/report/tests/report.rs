@@ -7,8 +7,9 @@ use pushbench_report::charts::{CHARTS, HEIGHT, WIDTH};
 use pushbench_report::{compare, report_folders, write_report, REPORT_HTML};
 use pushbench_results::hlog::LATENCY;
 use pushbench_results::{folder, Status};
+use pushbench_test_support::{fixture, TempDir};
 use pushbench_wire::Transport;
-use util::{decode_png, fixture, TempDir};
+use util::decode_png;
 
 #[test]
 fn report_has_every_transport_and_chart_and_is_self_contained() {

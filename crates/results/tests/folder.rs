@@ -1,13 +1,11 @@
 //! Results folders read and merged: the checked-in fixtures are real runs of
 //! `scenarios/quick.toml` with every transport (see `fixtures/README.md`).
 
-mod util;
-
 use pushbench_results::hlog::{LATENCY, TAGS};
 use pushbench_results::model::Percentiles;
 use pushbench_results::{folder, merge, Run, Status};
+use pushbench_test_support::{fixture, TempDir};
 use pushbench_wire::Transport;
-use util::{fixture, TempDir};
 
 #[test]
 fn fixtures_hold_every_transport() {

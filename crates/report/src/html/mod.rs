@@ -299,16 +299,7 @@ fn table(h: &mut String, run: &Run) {
          within 1% included; no mark where all are equal). Wire bytes count both directions of \
          subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
     );
-    let _ = write!(h, "<table><thead><tr><th>transport</th>");
-    for f in &FIGURES {
-        let _ = write!(
-            h,
-            "<th>{}<br><span class=\"unit\">{}</span></th>",
-            escape(f.name),
-            escape(f.unit)
-        );
-    }
-    let _ = writeln!(h, "<th>notes</th></tr></thead><tbody>");
+    figure_headings(h, "<th>notes</th>");
     let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = FIGURES
         .iter()
         .map(|f| {
@@ -342,6 +333,21 @@ fn table(h: &mut String, run: &Run) {
         let _ = writeln!(h, "<td>{}</td></tr>", notes.join(" "));
     }
     let _ = writeln!(h, "</tbody></table>");
+}
+
+/// Opens a table with a column per figure of [`FIGURES`] after the transport, then `extra`
+/// headings: the summary table here, and `compare.html`'s.
+pub fn figure_headings(h: &mut String, extra: &str) {
+    let _ = write!(h, "<table><thead><tr><th>transport</th>");
+    for f in &FIGURES {
+        let _ = write!(
+            h,
+            "<th>{}<br><span class=\"unit\">{}</span></th>",
+            escape(f.name),
+            escape(f.unit)
+        );
+    }
+    let _ = writeln!(h, "{extra}</tr></thead><tbody>");
 }
 
 fn setup(h: &mut String, run: &Run) {

@@ -1,37 +1,6 @@
-//! Helpers shared by the report's integration tests.
+//! Helpers shared by the report's integration tests, beside `pushbench_test_support`'s.
 
-use std::path::{Path, PathBuf};
-
-/// A checked-in results folder; the results crate keeps them, as the folder's owner.
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results/tests/fixtures")
-        .join(name)
-}
-
-/// A fresh, empty folder under the system temp dir, removed when dropped.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("pushbench-report-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use std::path::Path;
 
 /// Decodes a PNG file: (width, height, RGB(A) bytes, bytes per pixel).
 pub fn decode_png(path: &Path) -> (u32, u32, Vec<u8>, usize) {
