@@ -3,16 +3,21 @@
 //! presents them.
 //!
 //! # Layout
-//! - [`charts`]: the six PNG charts of a run; [`text`] sets their text in the embedded font;
-//!   [`style`] holds the colour of each transport and number formatting, shared with the HTML.
-//! - [`html`]: `report.html`, one self-contained page with the charts inlined.
+//! - [`figures`]: the one list of figures (name, unit, which way is better, formatter) and row
+//!   flags, used by the HTML summary table, [`compare`] and the terminal table load-gen prints.
+//! - [`charts`]: a small plotting kit (axes, frame and legend, bar panels) and one file per PNG
+//!   chart; [`text`] sets their text in the embedded font; [`style`] holds the colour of each
+//!   transport and number formatting, shared with the HTML.
+//! - [`html`]: `report.html`, one self-contained page with the charts inlined;
+//!   [`html::verdict`] decides which transport answers each question, apart from the markup.
 //! - [`compare`]: two runs side by side, per transport and figure the ratio B/A, for the
 //!   terminal and as `compare.html`.
 //! - [`error`]: what can fail.
 //!
-//! Data flows one way: results folder(s) → [`folder::load`] (→ [`merge::merge`]) → [`Run`] →
-//! [`charts`] and [`html`] → `report.html` and the PNGs beside it. [`report_folders`] is the
-//! whole path in one call, as `load-gen report` and the end of `load-gen run` use it.
+//! Data flows one way: results folder(s) → `pushbench_results::folder::load` (→
+//! `pushbench_results::merge::merge`) → [`Run`] → [`charts`], [`html`] and [`figures`] →
+//! `report.html`, the PNGs beside it and the terminal table. [`report_folders`] is the whole
+//! path in one call, as `load-gen report` and the end of `load-gen run` use it.
 
 pub mod charts;
 pub mod compare;

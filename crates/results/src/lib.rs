@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`model`]: the types `summary.json` holds ([`Summary`], one [`TransportResult`] per
 //!   transport, its [`Status`]), and [`Traffic`], the counters every client keeps.
-//! - [`derive`]: every figure computed from counters (bytes and requests per message, overhead,
+//! - [`mod@derive`]: every figure computed from counters (bytes and requests per message, overhead,
 //!   CPU per 1,000 messages, throughput), used by load-gen's runner and by [`merge`] alike.
 //! - [`hlog`]: the `.hlog` interval logs: tags, histogram bounds, the writer and the reader, and
 //!   how the measured window is cut out of them.

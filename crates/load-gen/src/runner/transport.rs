@@ -1,7 +1,7 @@
 //! One transport's run, from server start to server stop, in phases: [`TransportRun::start`]
 //! (the server, or `--target`), [`TransportRun::connect`] (every subscriber subscribed),
 //! [`TransportRun::publish`] (the clock starts, the open-loop schedule runs to its end),
-//! [`TransportRun::drain`] (stragglers arrive) and [`TransportRun::collect`] (clients and server
+//! and [`TransportRun::drain_and_collect`] (stragglers arrive, then clients and server
 //! stop, counters are summed into a [`Measured`]). The state between phases lives in the
 //! struct's fields, each saying why it is there.
 
