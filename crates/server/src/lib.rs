@@ -3,8 +3,13 @@
 //! # Layout
 //! - [`hub`]: topics, per-topic sequence numbers, the ring of recent messages, live broadcast and
 //!   [`hub::Subscription`], through which every transport reads. Messages are framed once per
-//!   transport and the bytes shared by all subscribers.
+//!   transport and the bytes shared by all subscribers. Its unit tests sit in `hub/tests.rs`.
 //! - [`http`]: the HTTP port (hyper): accept loop, routing, `/publish`, `/stats`, 4xx answers.
+//!   It is the only module that imports the HTTP transports.
+//! - [`http::reply`]: what every HTTP handler shares: the [`http::reply::Body`] type, response
+//!   builders, [`http::reply::Query`] and [`http::reply::Rejection`] (a 4xx instead of a
+//!   response). Transports import it and it imports no transport, so routing depends on the
+//!   transports and never the other way round.
 //! - One module per transport, named as in `pushbench-wire` and load-gen: [`poll`] (short and
 //!   long polling), [`xhr_stream`], [`iframe`], [`sse`] (all three streaming through [`stream`]),
 //!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_SECURITY_POLICY};
 use http::{Response, StatusCode};
 
-use crate::http::{full, response, Body};
+use crate::http::reply::{full, response, Body};
 
 const TEMPLATE: &str = include_str!("page/index.html");
 const STYLE: &str = include_str!("page/page.css");

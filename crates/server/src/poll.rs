@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use pushbench_wire::envelope::{encode_text_gap, Encoding};
 use pushbench_wire::{poll, Transport};
 
-use crate::http::{full, response, Body, Query, Rejection};
+use crate::http::reply::{full, response, Body, Query, Rejection};
 use crate::hub::{Event, Start, Subscription};
 use crate::shared::Shared;
 

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use pushbench_wire::{sse, Transport};
 
-use crate::http::{Body, Query, Rejection};
+use crate::http::reply::{Body, Query, Rejection};
 use crate::hub::{Framing, Start};
 use crate::shared::Shared;
 use crate::stream::{respond, Spec};

@@ -17,7 +17,7 @@ use hyper::body::Frame;
 use pushbench_wire::Transport;
 use tokio::sync::watch;
 
-use crate::http::{response, Body};
+use crate::http::reply::{response, Body};
 use crate::hub::{frame_gap, Event, Framing, Subscription};
 use crate::shared::Shared;
 

@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::http::{full, Body, Query, Rejection};
+use crate::http::reply::{full, Body, Query, Rejection};
 use crate::hub::{Event, HubError, Subscription};
 use crate::shared::Shared;
 

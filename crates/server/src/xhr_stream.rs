@@ -8,7 +8,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use pushbench_wire::{xhr_stream, Transport};
 
-use crate::http::{Body, Query, Rejection};
+use crate::http::reply::{Body, Query, Rejection};
 use crate::hub::Framing;
 use crate::shared::Shared;
 use crate::stream::{respond, Spec};

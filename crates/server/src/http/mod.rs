@@ -1,20 +1,21 @@
-//! The HTTP port: accept loop, routing, query parsing, `/publish`, `/stats` and error answers.
+//! The HTTP port: accept loop, routing, `/publish`, `/stats` and error answers.
 //!
 //! Each accepted socket is wrapped in a [`CountingIo`] and served by hyper (HTTP/1.1 with
 //! upgrades, or HTTP/2 by prior knowledge). Requests are routed by path to the transport modules;
-//! anything malformed is answered with a 4xx, a one-line reason and a log line.
+//! anything malformed is answered with a 4xx, a one-line reason and a log line. What the handlers
+//! share (body type, response builders, query parsing, [`Rejection`]) lives in [`reply`], which
+//! imports no transport, so only this router depends on the transport modules.
 
-use std::borrow::Cow;
+pub mod reply;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,126 +26,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::counting::CountingIo;
-use crate::hub::HubError;
 use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
 use crate::{iframe, page, poll, sse, websocket, xhr_stream};
-
-/// Every response body: whole or streamed.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// A request push-server will not serve, and why: becomes a 4xx with `reason` as the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// 400, 404, 405, 413, ...
-    pub status: StatusCode,
-    /// One line for the client and the log.
-    pub reason: String,
-    /// The methods the path takes, for a 405.
-    pub allow: Option<&'static str>,
-}
-
-impl Rejection {
-    /// A 400 Bad Request.
-    pub fn bad(reason: impl Into<String>) -> Self {
-        Rejection {
-            status: StatusCode::BAD_REQUEST,
-            reason: reason.into(),
-            allow: None,
-        }
-    }
-}
-
-impl From<HubError> for Rejection {
-    fn from(e: HubError) -> Self {
-        let status = match e {
-            HubError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::TooManyTopics(_) => StatusCode::SERVICE_UNAVAILABLE,
-            HubError::AfterAhead { .. } => StatusCode::CONFLICT,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Rejection {
-            status,
-            reason: e.to_string(),
-            allow: None,
-        }
-    }
-}
-
-/// A whole body.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A response with `content-type` and `cache-control: no-store` (push data must never be cached).
-pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-/// A request's query string, parsed once.
-#[derive(Debug)]
-pub struct Query<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-}
-
-impl<'a> Query<'a> {
-    /// Parses `application/x-www-form-urlencoded` pairs; a missing query is an empty one.
-    pub fn parse(query: Option<&'a str>) -> Self {
-        Query {
-            pairs: form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect(),
-        }
-    }
-
-    /// The value of `key`; a key given twice is refused rather than guessed at. Keys push-server
-    /// does not know are ignored, so cache-busting parameters browsers add do no harm.
-    pub fn get(&self, key: &str) -> Result<Option<&str>, Rejection> {
-        let mut values = self.pairs.iter().filter(|(k, _)| k == key);
-        let first = values.next().map(|(_, v)| v.as_ref());
-        if values.next().is_some() {
-            return Err(Rejection::bad(format!(
-                "query parameter {key} given more than once"
-            )));
-        }
-        Ok(first)
-    }
-
-    /// The required `topic` parameter (checked by the hub).
-    pub fn topic(&self) -> Result<&str, Rejection> {
-        self.get("topic")?
-            .ok_or_else(|| Rejection::bad("missing query parameter topic"))
-    }
-
-    /// An optional unsigned number.
-    pub fn u64(&self, key: &str) -> Result<Option<u64>, Rejection> {
-        self.get(key)?
-            .map(|v| {
-                v.parse().map_err(|_| {
-                    Rejection::bad(format!(
-                        "query parameter {key}={v:?} is not an unsigned integer"
-                    ))
-                })
-            })
-            .transpose()
-    }
-
-    /// `padding=` for the streams that have a prelude, bounded by `--max-padding`.
-    pub fn padding(&self, default: usize, max: usize) -> Result<usize, Rejection> {
-        let padding = self.u64("padding")?.map_or(default, |p| p as usize);
-        if padding > max {
-            return Err(Rejection::bad(format!(
-                "padding={padding} exceeds the limit of {max}"
-            )));
-        }
-        Ok(padding)
-    }
-}
+use reply::{full, response, Body, Query, Rejection};
 
 /// Accepts HTTP connections until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {

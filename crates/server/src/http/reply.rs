@@ -1,0 +1,132 @@
+//! What every HTTP handler shares: the body type, response builders, query parsing and
+//! [`Rejection`], the 4xx a handler returns instead of a response.
+//!
+//! Transport modules import these from here rather than from the router in [`crate::http`], and
+//! this module imports no transport, so the router alone depends on the transports.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+
+use crate::hub::HubError;
+
+/// Every response body: whole or streamed.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A request push-server will not serve, and why: becomes a 4xx with `reason` as the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 400, 404, 405, 413, ...
+    pub status: StatusCode,
+    /// One line for the client and the log.
+    pub reason: String,
+    /// The methods the path takes, for a 405.
+    pub allow: Option<&'static str>,
+}
+
+impl Rejection {
+    /// A 400 Bad Request.
+    pub fn bad(reason: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: reason.into(),
+            allow: None,
+        }
+    }
+}
+
+impl From<HubError> for Rejection {
+    fn from(e: HubError) -> Self {
+        let status = match e {
+            HubError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::TooManyTopics(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::AfterAhead { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Rejection {
+            status,
+            reason: e.to_string(),
+            allow: None,
+        }
+    }
+}
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A response with `content-type` and `cache-control: no-store` (push data must never be cached).
+pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A request's query string, parsed once.
+#[derive(Debug)]
+pub struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Query<'a> {
+    /// Parses `application/x-www-form-urlencoded` pairs; a missing query is an empty one.
+    pub fn parse(query: Option<&'a str>) -> Self {
+        Query {
+            pairs: form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect(),
+        }
+    }
+
+    /// The value of `key`; a key given twice is refused rather than guessed at. Keys push-server
+    /// does not know are ignored, so cache-busting parameters browsers add do no harm.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, Rejection> {
+        let mut values = self.pairs.iter().filter(|(k, _)| k == key);
+        let first = values.next().map(|(_, v)| v.as_ref());
+        if values.next().is_some() {
+            return Err(Rejection::bad(format!(
+                "query parameter {key} given more than once"
+            )));
+        }
+        Ok(first)
+    }
+
+    /// The required `topic` parameter (checked by the hub).
+    pub fn topic(&self) -> Result<&str, Rejection> {
+        self.get("topic")?
+            .ok_or_else(|| Rejection::bad("missing query parameter topic"))
+    }
+
+    /// An optional unsigned number.
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, Rejection> {
+        self.get(key)?
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Rejection::bad(format!(
+                        "query parameter {key}={v:?} is not an unsigned integer"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `padding=` for the streams that have a prelude, bounded by `--max-padding`.
+    pub fn padding(&self, default: usize, max: usize) -> Result<usize, Rejection> {
+        let padding = self.u64("padding")?.map_or(default, |p| p as usize);
+        if padding > max {
+            return Err(Rejection::bad(format!(
+                "padding={padding} exceeds the limit of {max}"
+            )));
+        }
+        Ok(padding)
+    }
+}

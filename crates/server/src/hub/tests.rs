@@ -1,0 +1,153 @@
+use super::*;
+
+fn hub(ring_size: usize, send_queue: usize) -> Hub {
+    Hub::new(&Config {
+        ring_size,
+        send_queue,
+        max_message_size: 16,
+        max_topics: 2,
+        ..Config::default()
+    })
+}
+
+fn seqs(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Message(m) => m.seq.to_string(),
+            Event::Gap {
+                first_missing,
+                first_available,
+            } => format!("gap {first_missing}..{first_available}"),
+        })
+        .collect()
+}
+
+fn drain(sub: &mut Subscription) -> Vec<Event> {
+    std::iter::from_fn(|| sub.try_next()).collect()
+}
+
+#[test]
+fn sequence_numbers_start_at_one_per_topic() {
+    let hub = hub(4, 4);
+    assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 1);
+    assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 2);
+    assert_eq!(hub.publish("b", Bytes::from("x")).unwrap().seq, 1);
+}
+
+#[test]
+fn bad_publishes_are_refused_with_their_reason() {
+    let hub = hub(4, 4);
+    assert_eq!(hub.publish("a", Bytes::new()).unwrap_err(), HubError::Empty);
+    assert_eq!(
+        hub.publish("a", Bytes::from(vec![b'x'; 17])).unwrap_err(),
+        HubError::TooLarge { len: 17, max: 16 }
+    );
+    assert_eq!(
+        hub.publish("a", Bytes::from_static(b"\xff")).unwrap_err(),
+        HubError::NotUtf8
+    );
+    assert!(matches!(
+        hub.publish("a b", Bytes::from("x")),
+        Err(HubError::BadTopic(_))
+    ));
+    hub.publish("a", Bytes::from("x")).unwrap();
+    hub.publish("b", Bytes::from("x")).unwrap();
+    assert_eq!(
+        hub.publish("c", Bytes::from("x")).unwrap_err(),
+        HubError::TooManyTopics(2)
+    );
+    assert_eq!(
+        hub.subscribe("a", Start::After(5)).unwrap_err(),
+        HubError::AfterAhead { after: 5, last: 1 }
+    );
+}
+
+#[test]
+fn resume_reads_the_ring_then_live_and_reports_what_it_dropped() {
+    let hub = hub(3, 8);
+    for _ in 0..5 {
+        hub.publish("t", Bytes::from("x")).unwrap();
+    }
+    // The ring holds 3, 4, 5.
+    assert_eq!(seqs(&hub.poll("t", 3).unwrap()), ["4", "5"]);
+    assert_eq!(seqs(&hub.poll("t", 2).unwrap()), ["3", "4", "5"]);
+    assert_eq!(
+        seqs(&hub.poll("t", 0).unwrap()),
+        ["gap 1..3", "3", "4", "5"]
+    );
+    let mut sub = hub.subscribe("t", Start::After(4)).unwrap();
+    let mut live = hub.subscribe("t", Start::Live).unwrap();
+    hub.publish("t", Bytes::from("x")).unwrap();
+    assert_eq!(seqs(&drain(&mut sub)), ["5", "6"]);
+    assert_eq!(seqs(&drain(&mut live)), ["6"]);
+}
+
+#[test]
+fn a_subscriber_that_falls_behind_resumes_from_the_ring_or_gets_a_gap() {
+    let hub = hub(6, 2);
+    let mut slow = hub.subscribe("t", Start::Live).unwrap();
+    for _ in 0..5 {
+        hub.publish("t", Bytes::from("x")).unwrap();
+    }
+    // Fell 5 behind a queue of 2; the ring of 6 still holds everything.
+    assert_eq!(seqs(&drain(&mut slow)), ["1", "2", "3", "4", "5"]);
+    for _ in 0..10 {
+        hub.publish("t", Bytes::from("x")).unwrap();
+    }
+    // The ring now holds 10..=15: 6..=9 are gone and the subscriber is told so.
+    assert_eq!(
+        seqs(&drain(&mut slow)),
+        ["gap 6..10", "10", "11", "12", "13", "14", "15"]
+    );
+}
+
+#[test]
+fn idle_unheld_topics_expire_and_start_afresh() {
+    let hub = hub(4, 4);
+    let ttl = std::time::Duration::from_secs(60);
+    hub.publish("a", Bytes::from("x")).unwrap();
+    hub.publish("b", Bytes::from("x")).unwrap();
+    let held = hub.subscribe("b", Start::Live).unwrap();
+    assert_eq!(hub.expire_idle_at(59_000, ttl), 0, "not idle long enough");
+    // "a" is idle and unheld; "b" is idle but has a subscriber.
+    assert_eq!(hub.expire_idle_at(120_000, ttl), 1);
+    assert_eq!(hub.topic_count(), 1);
+    drop(held);
+    assert_eq!(hub.expire_idle_at(120_000, ttl), 1);
+    // A forgotten topic starts again at 1, and an old resume point is refused, not guessed.
+    assert_eq!(
+        hub.subscribe("a", Start::After(1)).unwrap_err(),
+        HubError::AfterAhead { after: 1, last: 0 }
+    );
+    assert_eq!(hub.publish("a", Bytes::from("x")).unwrap().seq, 1);
+}
+
+#[test]
+fn each_framing_is_encoded_once_whatever_the_number_of_subscribers() {
+    let encodes_with = |subscribers: usize| {
+        let hub = hub(4, 4);
+        let mut subs: Vec<_> = (0..subscribers)
+            .map(|_| hub.subscribe("t", Start::Live).unwrap())
+            .collect();
+        hub.publish("t", Bytes::from("hello")).unwrap();
+        let mut first: Option<Arc<Message>> = None;
+        for sub in &mut subs {
+            let Some(Event::Message(m)) = sub.try_next() else {
+                panic!("every subscriber gets the message")
+            };
+            let sse = m.framed(Framing::Sse).clone();
+            m.framed(Framing::RawTcpBinary);
+            m.ws_text();
+            if let Some(f) = &first {
+                // The very same allocation, not an equal copy.
+                assert_eq!(f.framed(Framing::Sse).as_ptr(), sse.as_ptr());
+            }
+            first.get_or_insert(m);
+        }
+        first.unwrap().encode_count()
+    };
+    // text envelope, SSE event, binary envelope, raw TCP frame, WebSocket text.
+    assert_eq!(encodes_with(1), 5);
+    assert_eq!(encodes_with(1000), 5);
+}
