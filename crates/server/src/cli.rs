@@ -122,6 +122,8 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
     let fds = raise_fd_limit();
+    // Before the ports are printed: whoever reads them may signal at once.
+    let shutdown = crate::shutdown_signal();
     let http = TcpListener::bind(args.http)
         .await
         .with_context(|| format!("binding the HTTP port {}", args.http))?;
@@ -134,7 +136,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         tcp.local_addr()?
     );
     tracing::info!(open_files = fds, ?config, "push-server started");
-    crate::run(http, tcp, config, crate::shutdown_signal())
+    crate::run(http, tcp, config, shutdown)
         .await
         .map_err(anyhow::Error::msg)?;
     tracing::info!("push-server stopped");

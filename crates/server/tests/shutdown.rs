@@ -92,6 +92,30 @@ async fn the_binary_prints_its_ports_serves_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// A SIGTERM that arrives as soon as the ports are printed, before any request, must still be a
+/// clean shutdown: the handler has to be in place by then, or the signal's default action kills
+/// the process (exit by signal, no code). Repeated, since the window is short.
+#[test]
+fn sigterm_right_after_the_ports_are_printed_exits_0() {
+    for attempt in 0..20 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
+            .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("push-server listening"), "{line:?}");
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "attempt {attempt}: {status:?}");
+    }
+}
+
 #[tokio::test]
 async fn bad_flags_are_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_push-server"))
