@@ -180,3 +180,20 @@ fn failed_transports_and_missing_logs_still_report() {
         assert_eq!(decode_png(path).0, WIDTH);
     }
 }
+
+#[test]
+fn a_folder_from_the_previous_version_reports_and_compares() {
+    let out = TempDir::new("report-v0");
+    let (run, written) = report_folders(&[fixture("quick-v0")], Some(out.path())).unwrap();
+    assert_eq!(run.summary.transports.len(), Transport::ALL.len());
+    assert_eq!(written.charts.len(), CHARTS.len());
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(html.contains("At a glance"));
+    let (c, _) = compare::compare_folders(
+        &fixture("quick-v0"),
+        &fixture("quick-a"),
+        Some(&out.path().join("compare.html")),
+    )
+    .unwrap();
+    assert!(c.rows.iter().all(|r| r.in_a && r.in_b));
+}
