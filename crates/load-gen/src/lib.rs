@@ -8,7 +8,8 @@
 //!   clients, publishers, encodings); [`runner::transport`] runs it in phases (start the server,
 //!   connect, publish, drain, collect); [`runner::outcome`] turns what was counted into a
 //!   `pushbench_results::TransportResult`; [`runner::ticker`] writes the `.hlog` each second.
-//! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes).
+//! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes);
+//!   [`pacer`]: the thread that wakes publishers at those times to within tens of µs.
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and
 //!   push-server), the reconnect loop, upstream publishing, and the HTTP publisher; [`http1`]
 //!   and [`net`] are the byte-counting HTTP client and sockets beneath them.
@@ -26,6 +27,7 @@ pub mod client;
 pub mod http1;
 pub mod metrics;
 pub mod net;
+pub mod pacer;
 pub mod process;
 pub mod runner;
 pub mod scenario;

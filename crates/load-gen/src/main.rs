@@ -91,6 +91,11 @@ struct RunArgs {
     /// threads more than 90% busy.
     #[arg(long)]
     threads: Option<std::num::NonZeroUsize>,
+    /// Microseconds the pacer thread spins before each publish instead of sleeping: more is
+    /// more precise on a noisy machine and costs that much CPU per message (counted as
+    /// load-gen's).
+    #[arg(long, default_value_t = load_gen::pacer::SPIN.as_micros() as u64)]
+    pacer_spin_us: u64,
 }
 
 /// The runtime for `run`: a single-threaded event loop for one thread, else a pool.
@@ -201,6 +206,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         quiet,
         shard,
         threads: _,
+        pacer_spin_us,
     } = args;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -254,6 +260,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         server_exe: None,
         progress: !quiet,
         shard,
+        pacer_spin: std::time::Duration::from_micros(pacer_spin_us),
     };
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
         .await

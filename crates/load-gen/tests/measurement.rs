@@ -31,6 +31,7 @@ fn options(results: &Path, target: Option<Target>) -> Options {
         server_exe: Some(exe()),
         progress: false,
         shard: runner::Shard::ALL,
+        pacer_spin: load_gen::pacer::SPIN,
     }
 }
 

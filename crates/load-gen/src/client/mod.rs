@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
 use crate::net::{self, Counted};
+use crate::pacer::Pacer;
 use crate::scenario::RequestHeaders;
 use crate::seqtrack::{Arrival, SeqTracker};
 
@@ -75,6 +76,8 @@ pub struct Shared {
     pub headers: Vec<(&'static str, String)>,
     /// The same, rendered as header lines for the HTTP client.
     pub header_block: Arc<str>,
+    /// Wakes publishers at their intended send times (see [`crate::pacer`]).
+    pub pacer: Pacer,
 }
 
 /// The headers a request carries besides `host` for a scenario's `request_headers`: nothing, or
@@ -108,7 +111,7 @@ pub fn header_block(headers: &[(&'static str, String)]) -> Arc<str> {
 }
 
 /// One subscriber's identity.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Client {
     /// Client number: picks the source address.
     pub index: usize,

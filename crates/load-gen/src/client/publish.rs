@@ -12,9 +12,8 @@ use std::sync::Arc;
 use pushbench_results::model::ByteCounts;
 use pushbench_results::Traffic;
 use pushbench_wire::probe::{self, Probe};
-use tokio_util::sync::CancellationToken;
 
-use super::Target;
+use super::Shared;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
 use crate::net;
@@ -33,14 +32,15 @@ pub struct Publisher {
     pub schedule: Schedule,
 }
 
-/// Publishes on schedule until the schedule ends or `cancel`.
-pub async fn run(
-    target: Target,
-    headers: Arc<str>,
-    publisher: Publisher,
-    recorder: Arc<Recorder>,
-    cancel: CancellationToken,
-) -> Traffic {
+/// Publishes on schedule, woken by the run's pacer, until the schedule ends or the run is
+/// cancelled.
+pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Recorder>) -> Traffic {
+    let (target, headers, cancel, pacer) = (
+        &shared.target,
+        &shared.header_block,
+        &shared.cancel,
+        &shared.pacer,
+    );
     let mut report = Traffic::default();
     let mut conn: Option<Http1> = None;
     let mut conn_bytes = ByteCounts::default();
@@ -50,7 +50,7 @@ pub async fn run(
     for planned in publisher.schedule {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep_until(clock.at(planned.intended_ns).into()) => {}
+            _ = pacer.sleep_until(clock.at(planned.intended_ns)) => {}
         }
         let sent_ns = clock.now_ns();
         probe::write(

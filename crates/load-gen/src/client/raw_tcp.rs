@@ -68,7 +68,6 @@ pub async fn session(
                 }
             }
             st.flush();
-            let up_at = client.upstream.as_mut().and_then(|u| u.due(recorder.clock));
             tokio::select! {
                 _ = &mut cancelled => return Ok(()),
                 n = io.read_buf(&mut buf) => {
@@ -76,7 +75,7 @@ pub async fn session(
                         return Err(ClientError::Ended("the connection"));
                     }
                 }
-                _ = upstream::until(up_at) => {
+                _ = upstream::due(&mut client.upstream, &shared.pacer, recorder.clock) => {
                     let up = client.upstream.as_mut().expect("due only with an upstream");
                     let payload = up.next_payload(&recorder);
                     let len = payload.len();

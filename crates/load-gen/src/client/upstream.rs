@@ -10,10 +10,10 @@ use pushbench_wire::probe::{self, Probe};
 
 use super::State;
 use crate::metrics::{Clock, Recorder};
+use crate::pacer::{Pacer, Wake};
 use crate::schedule::Schedule;
 
 /// What one client publishes upstream, and when.
-#[derive(Debug, Clone)]
 pub struct Upstream {
     /// The client's open-loop schedule (the same one its HTTP counterpart POSTs on).
     pub schedule: std::iter::Peekable<Schedule>,
@@ -21,6 +21,17 @@ pub struct Upstream {
     publisher: u32,
     /// The payload being sent, reused from message to message.
     payload: String,
+    /// The pacer's alarm for the next message, kept across the client's reads so each message
+    /// sets one alarm, not one per read.
+    alarm: Option<(Instant, Wake)>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("publisher", &self.publisher)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
@@ -30,12 +41,8 @@ impl Upstream {
             schedule: schedule.peekable(),
             publisher: publisher as u32,
             payload: String::new(),
+            alarm: None,
         }
-    }
-
-    /// When the next message is due on `clock`; `None` once the schedule has ended.
-    pub fn due(&mut self, clock: Clock) -> Option<Instant> {
-        self.schedule.peek().map(|p| clock.at(p.intended_ns))
     }
 
     /// The next message's payload, stamped with its intended and actual send times; its publish
@@ -60,12 +67,23 @@ impl Upstream {
     }
 }
 
-/// Sleeps until `at`, or forever without it: the upstream branch of a client's `select!`.
-pub async fn until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
+/// Completes when `upstream`'s next message is due on `clock`, woken by `pacer`; never without
+/// an upstream or once its schedule has ended. Cancel-safe: a client's `select!` drops this
+/// whenever a read comes first, and the alarm waits in `upstream` for the next call.
+pub async fn due(upstream: &mut Option<Upstream>, pacer: &Pacer, clock: Clock) {
+    let Some(up) = upstream else {
+        return std::future::pending().await;
+    };
+    let Some(next) = up.schedule.peek() else {
+        return std::future::pending().await;
+    };
+    let at = clock.at(next.intended_ns);
+    let alarm = match &mut up.alarm {
+        Some((t, alarm)) if *t == at => alarm,
+        slot => &mut slot.insert((at, pacer.sleep_until(at))).1,
+    };
+    alarm.await;
+    up.alarm = None;
 }
 
 impl State {

@@ -51,7 +51,6 @@ pub async fn session(
         let cancelled = shared.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            let up_at = client.upstream.as_mut().and_then(|u| u.due(recorder.clock));
             tokio::select! {
                 _ = &mut cancelled => {
                     // A proper close handshake: wait (briefly) for the server's close frame, so
@@ -79,7 +78,7 @@ pub async fn session(
                     Some(Err(e)) => return Err(e.into()),
                     None => return Err(ClientError::Ended("the websocket")),
                 },
-                _ = upstream::until(up_at) => {
+                _ = upstream::due(&mut client.upstream, &shared.pacer, recorder.clock) => {
                     let up = client.upstream.as_mut().expect("due only with an upstream");
                     let payload = up.next_payload(&recorder);
                     let len = payload.len();

@@ -54,6 +54,8 @@ pub struct Options {
     pub progress: bool,
     /// Run only this shard's slice of the topics and their clients.
     pub shard: Shard,
+    /// How long the pacer spins before each publish instead of sleeping ([`crate::pacer`]).
+    pub pacer_spin: std::time::Duration,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.

@@ -298,9 +298,10 @@ mod tests {
         let subs = ws.subscribers();
         assert!(subs.iter().all(|c| c.upstream.is_some()));
         // Each client's upstream is the same schedule the HTTP transports' publisher gets.
-        let first_ws: Vec<u64> = subs[3]
-            .upstream
-            .clone()
+        let first_ws: Vec<u64> = subs
+            .into_iter()
+            .nth(3)
+            .and_then(|c| c.upstream)
             .unwrap()
             .schedule
             .map(|p| p.intended_ns)

@@ -22,6 +22,7 @@ use super::plan::{TransportPlan, CONNECT_WAVE};
 use super::{ticker, Options};
 use crate::client::{self, publish, Target};
 use crate::metrics::{Clock, Fanout, Recorder};
+use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
 use crate::seqtrack::SeqTracker;
 
@@ -130,6 +131,7 @@ impl<'p> TransportRun<'p> {
             long_poll_timeout: scenario.long_poll_timeout,
             header_block: client::header_block(&headers),
             headers,
+            pacer: Pacer::start(opts.pacer_spin).context("starting the pacer thread")?,
         });
         Ok(TransportRun {
             plan,
@@ -211,15 +213,7 @@ impl<'p> TransportRun<'p> {
         let tasks: Vec<JoinHandle<Traffic>> = plan
             .publishers()
             .into_iter()
-            .map(|p| {
-                tokio::spawn(publish::run(
-                    self.shared.target.clone(),
-                    self.shared.header_block.clone(),
-                    p,
-                    recorder.clone(),
-                    self.stop.clone(),
-                ))
-            })
+            .map(|p| tokio::spawn(publish::run(self.shared.clone(), p, recorder.clone())))
             .collect();
         let bar = progress.then(|| {
             let s = plan.scenario;
