@@ -15,7 +15,8 @@
 //!   and [`net`] are the byte-counting HTTP client and sockets beneath them.
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
-//! - [`process`]: the embedded push-server child and `/proc` sampling; [`setup`]: machine info.
+//! - [`process`]: the embedded push-server child and `/proc` sampling; [`setup`]: machine info;
+//!   [`affinity`]: disjoint cores for the server and load-gen.
 //!
 //! Data flows scenario → [`runner::plan`] → publishers ([`client::publish`], or upstream inside
 //! the WebSocket and raw TCP clients) → push-server's hub → transport → [`client`] →
@@ -23,6 +24,7 @@
 //! `results/<UTC timestamp>-<scenario>/`) → `pushbench_report`, which draws the report and
 //! prints the terminal table.
 
+pub mod affinity;
 pub mod client;
 pub mod http1;
 pub mod metrics;

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use load_gen::affinity;
 use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
 use pushbench_report::figures::terminal_table;
+use pushbench_results::model::Pinning;
 use pushbench_wire::Transport;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
@@ -85,12 +87,19 @@ struct RunArgs {
     /// folders with `load-gen report`).
     #[arg(long, default_value = "0/1")]
     shard: runner::Shard,
-    /// Threads for load-gen's clients [default: half the cores, at least one]. The embedded
-    /// server shares the machine and runs a thread per core. One thread is a single event loop,
-    /// the cheapest per message; a transport is flagged generator-bound if load-gen kept its
-    /// threads more than 90% busy.
+    /// Threads for load-gen's clients [default: one per core load-gen is pinned to, or half
+    /// the cores unpinned; at least one]. One thread is a single event loop, the cheapest per
+    /// message; a transport is flagged generator-bound if load-gen kept its cores (unpinned:
+    /// its threads) more than 90% busy.
     #[arg(long)]
     threads: Option<std::num::NonZeroUsize>,
+    /// Let the embedded server and load-gen share every core instead of splitting them.
+    #[arg(long)]
+    no_pin: bool,
+    /// The embedded server's cores, e.g. 1 or 2-3 [default: the upper half of the cores this
+    /// process may use]; load-gen runs on the others.
+    #[arg(long, value_parser = load_gen::affinity::parse_list, conflicts_with = "no_pin")]
+    server_cpus: Option<Vec<usize>>,
     /// Microseconds the pacer thread spins before each publish instead of sleeping: more is
     /// more precise on a noisy machine and costs that much CPU per message (counted as
     /// load-gen's).
@@ -98,10 +107,29 @@ struct RunArgs {
     pacer_spin_us: u64,
 }
 
+/// The cores for `run`: split between the embedded server and load-gen unless `--no-pin`, a
+/// `--target` or a single core says otherwise. load-gen's own pinning happens here, on the main
+/// thread before any other starts, so every thread it starts later inherits it.
+fn pin(args: &RunArgs) -> anyhow::Result<Option<Pinning>> {
+    if args.no_pin || args.target.is_some() {
+        return Ok(None);
+    }
+    let pinning = affinity::split(&affinity::available(), args.server_cpus.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    if let Some(p) = &pinning {
+        affinity::pin_current_thread(&p.generator).context("pinning load-gen's threads")?;
+    }
+    Ok(pinning)
+}
+
 /// The runtime for `run`: a single-threaded event loop for one thread, else a pool.
-fn generator_runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<Runtime> {
+fn generator_runtime(
+    threads: Option<std::num::NonZeroUsize>,
+    pinning: Option<&Pinning>,
+) -> std::io::Result<Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = threads.map_or(cores.div_ceil(2), |t| t.get());
+    let default = pinning.map_or(cores.div_ceil(2), |p| p.generator.len());
+    let threads = threads.map_or(default, |t| t.get());
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -116,8 +144,18 @@ fn generator_runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let pinning = match &cli.command {
+        Command::Run(args) => match pin(args) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let runtime = match &cli.command {
-        Command::Run(args) => generator_runtime(args.threads),
+        Command::Run(args) => generator_runtime(args.threads, pinning.as_ref()),
         _ => Runtime::new(),
     }
     .expect("a tokio runtime");
@@ -153,7 +191,7 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 })
             }
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(args, pinning).await,
             Command::Report { dirs, out } => report(&dirs, out.as_deref()),
             Command::Compare { run_a, run_b, out } => compare(&run_a, &run_b, out.as_deref()),
         }
@@ -195,7 +233,7 @@ fn compare(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode> {
     let RunArgs {
         scenario,
         target,
@@ -207,6 +245,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         shard,
         threads: _,
         pacer_spin_us,
+        no_pin: _,
+        server_cpus: _,
     } = args;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -261,6 +301,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress: !quiet,
         shard,
         pacer_spin: std::time::Duration::from_micros(pacer_spin_us),
+        pinning,
     };
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
         .await

@@ -29,9 +29,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts push-server with `args` (after the port flags), logging to `log`. `exe` is a
     /// load-gen executable (default: this one), run with its `push-server` subcommand.
+    /// With `cpus`, the server and every thread it starts run only on those cores.
     pub async fn start(
         exe: Option<&Path>,
         args: &[String],
+        cpus: Option<&[usize]>,
         log: &Path,
     ) -> anyhow::Result<ServerProcess> {
         let exe = match exe {
@@ -40,7 +42,16 @@ impl ServerProcess {
         };
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("creating the server log {}", log.display()))?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if let Some(cpus) = cpus {
+            let cpus = cpus.to_vec();
+            // SAFETY: between fork and exec the closure only makes one system call
+            // (sched_setaffinity, async-signal-safe) on data copied before the fork.
+            unsafe {
+                command.pre_exec(move || crate::affinity::pin_current_thread(&cpus));
+            }
+        }
+        let mut child = command
             .arg("push-server")
             .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
             .args(args)

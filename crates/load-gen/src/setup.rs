@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use pushbench_results::model::Pinning;
 pub use pushbench_results::model::Setup;
 
 fn command(program: &str, args: &[&str]) -> Option<String> {
@@ -18,8 +19,8 @@ fn read(path: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// Reads the machine now; `server` says how the server under test ran.
-pub fn capture(server: &str) -> Setup {
+/// Reads the machine now; `server` says how the server under test ran, `pinning` on which cores.
+pub fn capture(server: &str, pinning: Option<Pinning>) -> Setup {
     let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -56,5 +57,6 @@ pub fn capture(server: &str) -> Setup {
         git_revision,
         load_gen_version: env!("CARGO_PKG_VERSION").into(),
         server: server.into(),
+        pinning,
     }
 }

@@ -189,7 +189,7 @@ fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BT
 }
 
 #[test]
-fn summary_json_keeps_the_previous_versions_keys() {
+fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
     let results = std::env::temp_dir().join(format!("pushbench-cli-keys-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -217,9 +217,41 @@ fn summary_json_keeps_the_previous_versions_keys() {
     let before = keys(
         std::path::Path::new(root).join("crates/results/tests/fixtures/quick-v0/summary.json"),
     );
+    // Nothing the previous version wrote may disappear or be renamed.
     assert_eq!(
-        now.symmetric_difference(&before).collect::<Vec<_>>(),
+        before.difference(&now).collect::<Vec<_>>(),
         Vec::<&String>::new()
     );
+    // Keys added since, each on purpose: saturation attributed per process, and the core split
+    // (present when the machine has two cores or more).
+    let added = [
+        ".transports[].server.cores_used",
+        ".transports[].server_bound",
+        ".transports[].publish_path_slow",
+        ".setup.pinning",
+        ".setup.pinning.server",
+        ".setup.pinning.generator",
+    ];
+    for key in now.difference(&before) {
+        assert!(added.contains(&key.as_str()), "unexpected new key {key}");
+    }
+    // The split is recorded in setup.json too, and the two sides share no core.
+    let setup: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    if load_gen::affinity::available().len() >= 2 {
+        let cores = |side: &str| -> Vec<u64> {
+            setup["pinning"][side]
+                .as_array()
+                .unwrap_or_else(|| panic!("no pinning.{side} in {setup}"))
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect()
+        };
+        let (server, generator) = (cores("server"), cores("generator"));
+        assert!(!server.is_empty() && !generator.is_empty());
+        assert!(server.iter().all(|c| !generator.contains(c)));
+    } else {
+        assert!(setup.get("pinning").is_none());
+    }
     let _ = std::fs::remove_dir_all(&results);
 }

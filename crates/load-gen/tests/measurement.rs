@@ -32,6 +32,7 @@ fn options(results: &Path, target: Option<Target>) -> Options {
         progress: false,
         shard: runner::Shard::ALL,
         pacer_spin: load_gen::pacer::SPIN,
+        pinning: None,
     }
 }
 
@@ -61,7 +62,7 @@ async fn published(http: std::net::SocketAddr) -> u64 {
 async fn a_stalled_server_shows_up_as_latency() {
     const STALL: Duration = Duration::from_millis(500);
     let results = tempdir("stall");
-    let server = ServerProcess::start(Some(&exe()), &[], &results.join("server.log"))
+    let server = ServerProcess::start(Some(&exe()), &[], None, &results.join("server.log"))
         .await
         .unwrap();
     let target = Target {
@@ -346,5 +347,33 @@ async fn clients_publish_upstream_through_their_own_transport() {
         );
         assert_eq!(t.kernel_difference, [0, 0], "{name}");
     }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// `--server-cpus`: the embedded server and every thread it starts run on the cores given.
+#[tokio::test]
+async fn a_pinned_server_runs_only_on_its_cores() {
+    let results = tempdir("pinned");
+    let cpus = load_gen::affinity::available();
+    let mine = &cpus[cpus.len() - 1..];
+    let server = ServerProcess::start(Some(&exe()), &[], Some(mine), &results.join("server.log"))
+        .await
+        .unwrap();
+    // Every thread of the server, not just its first.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid)).unwrap();
+    let mut threads = 0;
+    for task in tasks {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(allowed, mine[0].to_string());
+        threads += 1;
+    }
+    assert!(threads > 1, "a tokio server runs several threads");
+    assert!(server.stop().await.unwrap());
     std::fs::remove_dir_all(&results).unwrap();
 }

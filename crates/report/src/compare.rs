@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::figures::{Better, Figure, FIGURES};
+use crate::figures::{saturation, Better, Figure, FIGURES};
 use crate::html::{all_warnings, escape, figure_headings, CSS};
 use crate::style::{self, colour, css};
 use pushbench_results::{folder, Run, TransportResult};
@@ -48,8 +48,9 @@ pub struct Row {
     pub in_b: bool,
     /// One cell per [`FIGURES`] entry.
     pub cells: Vec<Cell>,
-    /// Either run flagged the transport GENERATOR-BOUND: its ratios may measure load-gen.
-    pub generator_bound: bool,
+    /// The saturation words either run flagged the transport with: its ratios may measure
+    /// load-gen, or a server out of CPU.
+    pub saturation: Vec<&'static str>,
 }
 
 /// A comparison of run B against run A.
@@ -95,9 +96,16 @@ pub fn compare(a: &Run, b: &Run) -> Comparison {
                 transport: n.to_string(),
                 in_a: ta.is_some(),
                 in_b: tb.is_some(),
-                generator_bound: [&ta, &tb]
-                    .iter()
-                    .any(|t| t.as_ref().is_some_and(|t| t.generator_bound)),
+                saturation: {
+                    let mut words: Vec<&'static str> = [&ta, &tb]
+                        .into_iter()
+                        .flatten()
+                        .flat_map(saturation)
+                        .collect();
+                    words.sort_unstable();
+                    words.dedup();
+                    words
+                },
                 cells: FIGURES
                     .iter()
                     .map(|f| Cell {
@@ -144,8 +152,9 @@ pub fn terminal(c: &Comparison) -> String {
         for cell in &r.cells {
             let _ = write!(out, " {:>8}", ratio_text(cell.ratio()));
         }
-        if r.generator_bound {
-            out.push_str("  GENERATOR-BOUND");
+        for word in &r.saturation {
+            out.push_str("  ");
+            out.push_str(word);
         }
         out.push('\n');
     }
@@ -234,11 +243,10 @@ pub fn page(c: &Comparison, a: &Run, b: &Run) -> String {
             "<tr><td class=\"name\"><span class=\"sw\" style=\"background:{}\"></span>{}{}</td>",
             css(colour(&r.transport)),
             escape(&r.transport),
-            if r.generator_bound {
-                "<br><span class=\"badge\">GENERATOR-BOUND</span>"
-            } else {
-                ""
-            }
+            r.saturation
+                .iter()
+                .map(|w| format!("<br><span class=\"badge\">{w}</span>"))
+                .collect::<String>()
         );
         if !(r.in_a && r.in_b) {
             let only = if r.in_a { "only in A" } else { "only in B" };

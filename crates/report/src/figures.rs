@@ -4,8 +4,8 @@
 //! transport that did not run, or has nothing to show for a figure (no deliveries, no held
 //! connection), has no value rather than a zero.
 //!
-//! [`flags`] are the notes beside a row (partial, GENERATOR-BOUND, LOSS, bytes ≠ kernel), the
-//! same in every table.
+//! [`flags`] are the notes beside a row (partial, a [`SATURATION`] word, LOSS, bytes ≠ kernel),
+//! the same in every table.
 
 use std::fmt::Write as _;
 
@@ -203,6 +203,34 @@ pub struct Flag {
     pub serious: bool,
 }
 
+/// The words that mark a transport whose run ran out of something, and what each means.
+pub const SATURATION: [(&str, &str); 3] = [
+    (
+        "GENERATOR-BOUND",
+        "load-gen kept its cores more than 90% busy, so the figures may describe load-gen more \
+         than the server",
+    ),
+    (
+        "SERVER-BOUND",
+        "push-server kept its cores more than 90% busy, so latency includes its queueing",
+    ),
+    (
+        "PUBLISH-SLOW",
+        "publishers fell behind their schedule while neither process was busy: the publish \
+         path itself was slow",
+    ),
+];
+
+/// The [`SATURATION`] words that apply to `t`.
+pub fn saturation(t: &TransportResult) -> Vec<&'static str> {
+    [t.generator_bound, t.server_bound, t.publish_path_slow]
+        .iter()
+        .zip(SATURATION)
+        .filter(|(on, _)| **on)
+        .map(|(_, (word, _))| word)
+        .collect()
+}
+
 /// The notes for a transport's row, most serious first.
 pub fn flags(t: &TransportResult) -> Vec<Flag> {
     let mut f = Vec::new();
@@ -210,8 +238,8 @@ pub fn flags(t: &TransportResult) -> Vec<Flag> {
     if t.status != Status::Complete {
         add(t.status.to_string(), true);
     }
-    if t.generator_bound {
-        add("GENERATOR-BOUND".into(), true);
+    for word in saturation(t) {
+        add(word.into(), true);
     }
     if t.messages.seq.lost + t.messages.seq.gap_notified > 0 {
         add("LOSS".into(), true);

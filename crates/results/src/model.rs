@@ -91,6 +91,10 @@ pub struct ServerCost {
     /// (connected − idle) / clients connected, for transports that hold a connection while
     /// idle. `None` for polling, whose clients hold no connection before the first poll.
     pub rss_per_connection_bytes: Option<f64>,
+    /// `cpu_s` divided by the span's wall time: 1.0 is one core fully busy (0 in folders from
+    /// before it was recorded).
+    #[serde(default)]
+    pub cores_used: f64,
 }
 
 /// The generator's own cost.
@@ -188,9 +192,16 @@ pub struct TransportResult {
     pub server: ServerCost,
     /// What generating cost.
     pub generator: GeneratorCost,
-    /// The generator fell behind its schedule or was close to a full core: figures may describe
-    /// the generator more than the server.
+    /// load-gen kept its cores nearly busy: figures may describe the generator more than the
+    /// server. (Before saturation was attributed, also set when publishers fell behind.)
     pub generator_bound: bool,
+    /// push-server kept its cores nearly busy: latency includes its queueing.
+    #[serde(default)]
+    pub server_bound: bool,
+    /// Publishers fell behind their schedule while neither process was busy: the publish path
+    /// itself was slow.
+    #[serde(default)]
+    pub publish_path_slow: bool,
     /// Everything a reader should not miss.
     pub warnings: Vec<String>,
 }
@@ -476,4 +487,17 @@ pub struct Setup {
     pub load_gen_version: String,
     /// Whether the server ran as load-gen's child (`embedded`) or was given with `--target`.
     pub server: String,
+    /// The cores the server and load-gen were pinned to; absent when they shared every core
+    /// (one core, `--no-pin`, `--target`, or a folder from before pinning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinning: Option<Pinning>,
+}
+
+/// Disjoint cores for the server and load-gen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinning {
+    /// The embedded push-server's cores.
+    pub server: Vec<usize>,
+    /// load-gen's cores (its event loop threads and the pacer).
+    pub generator: Vec<usize>,
 }

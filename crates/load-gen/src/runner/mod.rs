@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
-use pushbench_results::model::SCHEMA;
+use pushbench_results::model::{Pinning, SCHEMA};
 use pushbench_results::{folder, Status, Summary, TransportResult};
 use pushbench_wire::Transport;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,9 @@ pub struct Options {
     pub shard: Shard,
     /// How long the pacer spins before each publish instead of sleeping ([`crate::pacer`]).
     pub pacer_spin: std::time::Duration,
+    /// The cores of the embedded server and of load-gen, when split ([`crate::affinity`]); the
+    /// caller has already pinned load-gen's own threads.
+    pub pinning: Option<Pinning>,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -83,11 +86,14 @@ pub async fn run(
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(folder::SCENARIO_TOML), &scenario.source)?;
-    let setup = crate::setup::capture(if opts.target.is_some() {
-        "target"
-    } else {
-        "embedded"
-    });
+    let setup = crate::setup::capture(
+        if opts.target.is_some() {
+            "target"
+        } else {
+            "embedded"
+        },
+        opts.pinning.clone(),
+    );
     folder::write_setup(&setup, &dir)?;
     let mut summary = Summary {
         schema: SCHEMA.into(),
@@ -164,7 +170,8 @@ async fn run_transport(
     let connected = run.connect().await;
     let published = run.publish(connected, dir, opts.progress).await?;
     let measured = run.drain_and_collect(published).await?;
-    Ok(outcome::result(&plan, measured, threads))
+    let capacity = outcome::Capacity::of(opts.pinning.as_ref(), threads);
+    Ok(outcome::result(&plan, measured, capacity))
 }
 
 /// Parses `--target`: `http://HOST:PORT` and optionally the raw TCP address.

@@ -1,17 +1,53 @@
 //! What a transport's run counted ([`Measured`]) becomes its [`TransportResult`]: counters
 //! copied in, every derived figure computed by `pushbench_results::derive`, and the warnings a
-//! reader must not miss (generator-bound, loss, errors, byte counts the kernel disagrees with).
+//! reader must not miss (saturation, loss, errors, byte counts the kernel disagrees with).
+//!
+//! Saturation is attributed to the process that ran out: SERVER-BOUND when push-server kept its
+//! cores at least [`CPU_LIMIT`] busy, GENERATOR-BOUND when load-gen did, and PUBLISH-SLOW when
+//! publishers fell more than [`LAG_LIMIT_US`] behind at p99 while neither did. Each process is
+//! measured against its own capacity: its pinned cores, or, unpinned, every core for the server
+//! and its threads for load-gen.
 
-use pushbench_results::model::{GeneratorCost, Messages, Percentiles, ServerCost};
+use pushbench_results::model::{GeneratorCost, Messages, Percentiles, Pinning, ServerCost};
 use pushbench_results::{derive, Status, Traffic, TransportResult};
 
 use super::plan::TransportPlan;
 use crate::process::ProcSample;
 
-/// p99 publish lag above which the generator is considered behind its schedule.
-pub const LAG_LIMIT_US: u64 = 10_000;
-/// Fraction of its threads' cores above which the generator is considered saturated.
+/// p99 publish lag above which publishers are behind their schedule. The pacer keeps it near
+/// 0.1 ms on an idle machine, so 1 ms behind is a publish path in trouble.
+pub const LAG_LIMIT_US: u64 = 1_000;
+/// Fraction of its cores above which a process is saturated.
 pub const CPU_LIMIT: f64 = 0.9;
+
+/// How many cores each process could use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// push-server's cores.
+    pub server: f64,
+    /// load-gen's cores.
+    pub generator: f64,
+    /// load-gen's event-loop threads (recorded in the result).
+    pub threads: usize,
+}
+
+impl Capacity {
+    /// The capacity of a run pinned as `pinning` (or not), with `threads` load-gen threads.
+    pub fn of(pinning: Option<&Pinning>, threads: usize) -> Self {
+        match pinning {
+            Some(p) => Capacity {
+                server: p.server.len() as f64,
+                generator: p.generator.len() as f64,
+                threads,
+            },
+            None => Capacity {
+                server: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+                generator: threads as f64,
+                threads,
+            },
+        }
+    }
+}
 
 /// Everything one transport's run counted, before any figure is derived.
 #[derive(Debug, Clone, Default)]
@@ -58,32 +94,57 @@ pub struct Measured {
     pub warnings: Vec<String>,
 }
 
-/// The result of `plan`'s run from what it counted, on `threads` generator threads.
-pub fn result(plan: &TransportPlan, m: Measured, threads: usize) -> TransportResult {
+/// The result of `plan`'s run from what it counted, each process measured against `capacity`.
+pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> TransportResult {
     let transport = plan.transport;
     let mut warnings = m.warnings;
     // Subscriber traffic includes the upstream publishing that rides beside it.
     let mut clients = m.subscribers.clone();
     clients += &m.upstream;
-    let cores_used = if m.wall_s > 0.0 {
-        m.generator_cpu_s / m.wall_s
-    } else {
-        0.0
+    let busy = |cpu_s: f64| {
+        if m.wall_s > 0.0 {
+            cpu_s / m.wall_s
+        } else {
+            0.0
+        }
     };
-    let mut generator_bound = false;
-    if m.publish_lag.p99_us > LAG_LIMIT_US {
-        generator_bound = true;
+    let (generator_cores, server_cores) = (busy(m.generator_cpu_s), busy(m.server_cpu_s));
+    let generator_bound = generator_cores > CPU_LIMIT * capacity.generator;
+    let server_bound = m.server_sampled && server_cores > CPU_LIMIT * capacity.server;
+    let lagging = m.publish_lag.p99_us > LAG_LIMIT_US;
+    let lag = format!(
+        "publishers ran {:.1} ms behind schedule at p99 (limit {} ms)",
+        m.publish_lag.p99_us as f64 / 1000.0,
+        LAG_LIMIT_US / 1000
+    );
+    let also_lag = |who: &str| {
+        if lagging {
+            format!("; {lag}, {who}")
+        } else {
+            String::new()
+        }
+    };
+    if generator_bound {
         warnings.push(format!(
-            "{transport}: GENERATOR-BOUND: publishers ran {} ms behind schedule at p99 (limit {} ms); the server may have been slow to accept publishes, or the generator busy",
-            m.publish_lag.p99_us / 1000,
-            LAG_LIMIT_US / 1000
+            "{transport}: GENERATOR-BOUND: load-gen used {generator_cores:.2} of its {} core(s) (limit {:.0}%), so its figures may describe load-gen more than the server{}",
+            capacity.generator,
+            CPU_LIMIT * 100.0,
+            also_lag("as load-gen could not keep up")
         ));
     }
-    let cpu_limit = CPU_LIMIT * threads as f64;
-    if cores_used > cpu_limit {
-        generator_bound = true;
+    if server_bound {
         warnings.push(format!(
-            "{transport}: GENERATOR-BOUND: load-gen used {cores_used:.2} cores of its {threads} thread(s) (limit {cpu_limit:.2}); it may be measuring itself"
+            "{transport}: SERVER-BOUND: push-server used {server_cores:.2} of its {} core(s) (limit {:.0}%), so latency includes its queueing{}",
+            capacity.server,
+            CPU_LIMIT * 100.0,
+            also_lag("waiting for the server to take publishes")
+        ));
+    }
+    let publish_path_slow = lagging && !generator_bound && !server_bound;
+    if publish_path_slow {
+        warnings.push(format!(
+            "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor push-server ({server_cores:.2} of {}) was busy: the publish path itself was slow",
+            capacity.generator, capacity.server
         ));
     }
     let seq = m.messages.seq;
@@ -155,6 +216,7 @@ pub fn result(plan: &TransportPlan, m: Measured, threads: usize) -> TransportRes
         last_client_error: m.subscribers.last_error.or(m.upstream.last_error),
         server: ServerCost {
             cpu_s: m.server_cpu_s,
+            cores_used: server_cores,
             rss_idle_bytes: idle,
             rss_connected_bytes: connected,
             rss_peak_bytes: m.server_rss_peak.max(connected),
@@ -166,12 +228,14 @@ pub fn result(plan: &TransportPlan, m: Measured, threads: usize) -> TransportRes
         },
         generator: GeneratorCost {
             cpu_s: m.generator_cpu_s,
-            cores_used,
+            cores_used: generator_cores,
             rss_end_bytes: m.generator_rss_end,
-            threads: threads as u32,
+            threads: capacity.threads as u32,
             ..Default::default()
         },
         generator_bound,
+        server_bound,
+        publish_path_slow,
         warnings,
         ..Default::default()
     };
@@ -185,6 +249,12 @@ mod tests {
     use crate::runner::plan::Shard;
     use crate::scenario::Scenario;
     use pushbench_wire::Transport;
+
+    const CAP: Capacity = Capacity {
+        server: 1.0,
+        generator: 1.0,
+        threads: 1,
+    };
 
     fn scenario() -> Scenario {
         Scenario::parse(
@@ -210,7 +280,7 @@ mod tests {
         m.subscribers.requests = 4;
         m.server_idle.rss_bytes = 1000;
         m.server_connected.rss_bytes = 5000;
-        let r = result(&plan, m, 1);
+        let r = result(&plan, m, CAP);
         assert_eq!(r.status, Status::Complete);
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert!(!r.generator_bound);
@@ -233,12 +303,19 @@ mod tests {
         m.publish_lag.p99_us = LAG_LIMIT_US + 1;
         m.messages.seq.lost = 3;
         m.upstream.bytes.payload_up = 10;
-        let r = result(&plan, m, 2);
+        let cap = Capacity {
+            generator: 2.0,
+            ..CAP
+        };
+        let r = result(&plan, m, cap);
         assert_eq!(r.status, Status::Partial);
-        assert!(r.generator_bound);
+        assert!(r.generator_bound && !r.server_bound && !r.publish_path_slow);
         let all = r.warnings.join("\n");
-        assert!(all.contains("behind schedule"), "{all}");
-        assert!(all.contains("1.90 cores of its 2 thread(s)"), "{all}");
+        assert!(
+            all.contains("GENERATOR-BOUND: load-gen used 1.90 of its 2 core(s)"),
+            "{all}"
+        );
+        assert!(all.contains("behind schedule at p99"), "{all}");
         assert!(all.contains("3 messages lost"), "{all}");
         assert!(all.contains("TCP_INFO by 10 up"), "{all}");
         assert_eq!(
@@ -249,5 +326,40 @@ mod tests {
             r.server.rss_per_connection_bytes, None,
             "polling holds none"
         );
+    }
+
+    #[test]
+    fn saturation_is_attributed_to_the_process_that_ran_out() {
+        let s = scenario();
+        let plan = TransportPlan::new(&s, Shard::ALL, Transport::Sse, "x", 1);
+        let run = |server_cpu_s: f64, generator_cpu_s: f64, lag_us: u64| {
+            let mut m = Measured {
+                wall_s: 10.0,
+                server_cpu_s,
+                generator_cpu_s,
+                server_sampled: true,
+                ..Default::default()
+            };
+            m.publish_lag.p99_us = lag_us;
+            result(&plan, m, CAP)
+        };
+        // The server kept its one core 95% busy and publishes queued behind it.
+        let r = run(9.5, 1.0, 5_000);
+        assert!(r.server_bound && !r.generator_bound && !r.publish_path_slow);
+        assert_eq!(r.server.cores_used, 0.95);
+        let w = r.warnings.join("\n");
+        assert!(
+            w.contains("SERVER-BOUND: push-server used 0.95 of its 1 core(s)"),
+            "{w}"
+        );
+        assert!(w.contains("5.0 ms behind schedule"), "{w}");
+        // Lag with both processes mostly idle: the publish path.
+        let r = run(1.0, 1.0, 5_000);
+        assert!(r.publish_path_slow && !r.server_bound && !r.generator_bound);
+        assert!(r.warnings[0].contains("PUBLISH-SLOW"), "{:?}", r.warnings);
+        // Busy but within limits, on schedule: nothing to say.
+        let r = run(8.9, 8.9, 900);
+        assert!(!r.server_bound && !r.generator_bound && !r.publish_path_slow);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 }

@@ -102,6 +102,7 @@ impl<'p> TransportRun<'p> {
                 ServerProcess::start(
                     opts.server_exe.as_deref(),
                     &opts.server_args,
+                    opts.pinning.as_ref().map(|p| &p.server[..]),
                     &dir.join(format!("{}.server.log", transport.name())),
                 )
                 .await?,

@@ -242,18 +242,19 @@ fn warnings(h: &mut String, run: &Run) {
             if w.len() == 1 { "" } else { "s" }
         );
         for line in &w {
-            let line = escape(line).replace(
-                "GENERATOR-BOUND",
-                "<span class=\"badge\">GENERATOR-BOUND</span>",
-            );
+            let mut line = escape(line);
+            for (word, _) in figures::SATURATION {
+                line = line.replace(word, &format!("<span class=\"badge\">{word}</span>"));
+            }
             let _ = writeln!(h, "<li>{line}</li>");
         }
-        let _ = writeln!(
-            h,
-            "</ul><p class=\"small\">GENERATOR-BOUND: load-gen fell behind its own schedule or \
-             kept its threads (--threads) nearly busy, so that transport's figures may describe the generator more \
-             than the server.</p></div>"
-        );
+        let _ = writeln!(h, "</ul>");
+        for (word, meaning) in figures::SATURATION {
+            if w.iter().any(|l| l.contains(word)) {
+                let _ = writeln!(h, "<p class=\"small\">{word}: {}.</p>", escape(meaning));
+            }
+        }
+        let _ = writeln!(h, "</div>");
     }
     let notes = all_notes(run);
     if !notes.is_empty() {
@@ -272,11 +273,13 @@ fn verdict(h: &mut String, run: &Run) {
     for card in verdict::cards(&ordered(run)) {
         let value = format!("<span class=\"unit\">{}</span>", escape(&card.value));
         let win = match card.winner {
-            Some(t) if t.generator_bound => format!(
-                "{} {value} <span class=\"badge\">GENERATOR-BOUND</span>",
-                swatch(&t.transport)
-            ),
-            Some(t) => format!("{} {value}", swatch(&t.transport)),
+            Some(t) => {
+                let badges: String = figures::saturation(t)
+                    .iter()
+                    .map(|w| format!(" <span class=\"badge\">{w}</span>"))
+                    .collect();
+                format!("{} {value}{badges}", swatch(&t.transport))
+            }
             None => format!("all equal {value}"),
         };
         let _ = writeln!(
