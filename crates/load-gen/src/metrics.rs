@@ -5,9 +5,11 @@
 //! - [`Recorder`]: HDR histograms in a few lock-striped slots, one per runtime worker thread (not
 //!   per connection: a histogram is ~190 KB and a run may hold 10 000 connections; and a thread's
 //!   own slot stays in its core's cache). Each slot keeps this second's histograms, split by
-//!   whether the message's intended time is inside the measured window; every second both go to
-//!   the `.hlog` and the measured part is added to the slot's total. A delivery is recorded once
-//!   per histogram, not once for the interval and again for the total.
+//!   whether the message's intended time is inside the measured window. Every second the ticker
+//!   swaps them for empty ones (the slot's lock is held for the swap only, so recording never
+//!   waits for a merge), writes them to the `.hlog` and adds the measured part to the totals.
+//!   A delivery is recorded once per histogram, not once for the interval and again for the
+//!   total.
 //! - [`Fanout`]: per topic, when the *last* subscriber got each message.
 //!
 //! Values are recorded in microseconds with the `.hlog` bounds ([`hlog::histogram`]); larger
@@ -134,8 +136,6 @@ struct Slot {
     measured: Histos,
     /// This interval's other messages (warm-up, drain).
     unmeasured: Histos,
-    /// Measured messages of the intervals already taken.
-    total: Histos,
 }
 
 impl Slot {
@@ -143,7 +143,6 @@ impl Slot {
         Slot {
             measured: Histos::new(),
             unmeasured: Histos::new(),
-            total: Histos::new(),
         }
     }
 }
@@ -259,6 +258,10 @@ impl Fanout {
 #[derive(Debug)]
 pub struct Recorder {
     slots: Vec<Mutex<Slot>>,
+    /// Empty slots to swap in at each interval, one per stripe; only the ticker uses them.
+    spares: Mutex<Vec<Slot>>,
+    /// Measured messages of the intervals already taken.
+    total: Mutex<Histos>,
     /// The run's clock.
     pub clock: Clock,
     /// Messages whose intended time falls in `measure_from_ns..measure_until_ns` count in the
@@ -285,6 +288,8 @@ impl Recorder {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             slots: (0..slots.max(1)).map(|_| Mutex::new(Slot::new())).collect(),
+            spares: Mutex::new((0..slots.max(1)).map(|_| Slot::new()).collect()),
+            total: Mutex::new(Histos::new()),
             clock,
             measure_from_ns: from_ns,
             measure_until_ns: until_ns,
@@ -362,28 +367,30 @@ impl Recorder {
     }
 
     /// Moves what every stripe recorded since the last call into `merged` (emptied first) and
-    /// starts new intervals; the measured part also goes into the totals. The caller keeps
-    /// `merged` from second to second rather than allocating four histograms each time.
+    /// starts new intervals; the measured part also goes into the totals. Each stripe's lock is
+    /// held only to swap its histograms for empty ones, so recording threads never wait for the
+    /// merging. The caller keeps `merged` from second to second rather than allocating four
+    /// histograms each time.
     pub fn take_interval(&self, merged: &mut Histos) {
         merged.reset();
+        let mut spares = self.spares.lock().expect("spares lock");
         for slot in &self.slots {
-            let mut slot = slot.lock().expect("slot lock");
-            let slot = &mut *slot;
-            merged.add(&slot.measured);
-            merged.add(&slot.unmeasured);
-            slot.total.add(&slot.measured);
-            slot.measured.reset();
-            slot.unmeasured.reset();
+            let mut taken = spares.pop().unwrap_or_else(Slot::new);
+            std::mem::swap(&mut *slot.lock().expect("slot lock"), &mut taken);
+            merged.add(&taken.measured);
+            merged.add(&taken.unmeasured);
+            self.total.lock().expect("total lock").add(&taken.measured);
+            taken.measured.reset();
+            taken.unmeasured.reset();
+            spares.push(taken);
         }
     }
 
     /// The totals over the measured window so far, merged (the current interval included).
     pub fn totals(&self) -> Histos {
-        let mut merged = Histos::new();
+        let mut merged = self.total.lock().expect("total lock").clone();
         for slot in &self.slots {
-            let slot = slot.lock().expect("slot lock");
-            merged.add(&slot.total);
-            merged.add(&slot.measured);
+            merged.add(&slot.lock().expect("slot lock").measured);
         }
         merged
     }
