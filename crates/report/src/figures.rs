@@ -270,6 +270,62 @@ pub fn best_rows(values: &[Option<f64>], better: Better) -> Vec<bool> {
     marks
 }
 
+/// How precise a run's latency figures can be: the largest publish lag of any transport (how
+/// late load-gen sent, which every latency includes) and raw TCP's latency at the same load
+/// (what the network stack alone costs). A difference between transports smaller than these is
+/// not theirs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor {
+    /// Publish lag p50 and p99, µs, of the transport where they were largest.
+    pub lag_p50_us: u64,
+    /// See `lag_p50_us`.
+    pub lag_p99_us: u64,
+    /// raw-tcp's latency p50 and p99, µs, when it ran.
+    pub raw_tcp_us: Option<(u64, u64)>,
+}
+
+impl Floor {
+    /// The floor of `summary`, from the transports that ran.
+    pub fn of(summary: &Summary) -> Option<Floor> {
+        let ran: Vec<&TransportResult> = summary
+            .transports
+            .iter()
+            .filter(|t| t.status.ran() && t.publish_lag.count > 0)
+            .collect();
+        if ran.is_empty() {
+            return None;
+        }
+        Some(Floor {
+            lag_p50_us: ran.iter().map(|t| t.publish_lag.p50_us).max().unwrap_or(0),
+            lag_p99_us: ran.iter().map(|t| t.publish_lag.p99_us).max().unwrap_or(0),
+            raw_tcp_us: ran
+                .iter()
+                .find(|t| t.transport == "raw-tcp" && t.latency.count > 0)
+                .map(|t| (t.latency.p50_us, t.latency.p99_us)),
+        })
+    }
+
+    /// One sentence for a reader.
+    pub fn sentence(&self) -> String {
+        let mut s = format!(
+            "Measurement floor: publishers sent {} ms late at p50 and {} ms at p99 (the worst \
+             transport), and every latency includes that",
+            style::ms(self.lag_p50_us as f64),
+            style::ms(self.lag_p99_us as f64)
+        );
+        if let Some((p50, p99)) = self.raw_tcp_us {
+            s.push_str(&format!(
+                "; raw TCP, the floor of any transport, took {} ms at p50 and {} ms at p99 at \
+                 the same load",
+                style::ms(p50 as f64),
+                style::ms(p99 as f64)
+            ));
+        }
+        s.push_str(". Differences smaller than these are not the transports'.");
+        s
+    }
+}
+
 /// Transports of a summary in report order.
 pub fn ordered(summary: &Summary) -> Vec<&TransportResult> {
     let mut t: Vec<&TransportResult> = summary.transports.iter().collect();
@@ -296,6 +352,9 @@ pub fn terminal_table(summary: &Summary) -> String {
         }
         let notes: Vec<String> = flags(t).into_iter().map(|f| f.text).collect();
         let _ = writeln!(out, "  {}", notes.join(" "));
+    }
+    if let Some(floor) = Floor::of(summary) {
+        let _ = writeln!(out, "\n{}", floor.sentence());
     }
     let warnings: Vec<&String> = summary
         .warnings
@@ -351,6 +410,38 @@ mod tests {
         t.status = Status::Failed;
         assert!(FIGURES.iter().all(|f| f.of(&t).is_none()));
         assert_eq!(flags(&t)[0].text, "failed");
+    }
+
+    #[test]
+    fn the_floor_is_the_worst_lag_and_raw_tcp_latency() {
+        let mut a = result("sse");
+        a.publish_lag.count = 5;
+        a.publish_lag.p50_us = 40;
+        a.publish_lag.p99_us = 90;
+        let mut b = result("raw-tcp");
+        b.publish_lag.count = 5;
+        b.publish_lag.p50_us = 60;
+        b.publish_lag.p99_us = 70;
+        b.latency.p99_us = 2500;
+        let summary = Summary {
+            transports: vec![a, b],
+            ..Default::default()
+        };
+        let floor = Floor::of(&summary).unwrap();
+        assert_eq!(
+            floor,
+            Floor {
+                lag_p50_us: 60,
+                lag_p99_us: 90,
+                raw_tcp_us: Some((1500, 2500)),
+            }
+        );
+        assert!(
+            floor.sentence().contains("0.090 ms at p99"),
+            "{}",
+            floor.sentence()
+        );
+        assert_eq!(Floor::of(&Summary::default()), None);
     }
 
     #[test]

@@ -77,6 +77,7 @@ figure img { width: 100%; max-width: 1200px; height: auto; border: 1px solid #dd
 figcaption { max-width: 1200px; color: #333; margin-top: 6px; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow-x: auto; font-size: 13px; }
 .small { font-size: 13px; color: #555; }
+.floor { border-left: 4px solid #0072b2; background: #f2f7fb; padding: 6px 12px; }
 .unit { font-weight: 400; color: #555; font-size: 12px; }
 "#;
 
@@ -302,6 +303,9 @@ fn table(h: &mut String, run: &Run) {
          within 1% included; no mark where all are equal). Wire bytes count both directions of \
          subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
     );
+    if let Some(floor) = figures::Floor::of(&run.summary) {
+        let _ = writeln!(h, "<p class=\"floor\">{}</p>", escape(&floor.sentence()));
+    }
     figure_headings(h, "<th>notes</th>");
     let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = FIGURES
         .iter()
