@@ -93,6 +93,9 @@ struct RunArgs {
     /// its threads) more than 90% busy.
     #[arg(long)]
     threads: Option<std::num::NonZeroUsize>,
+    /// Run every transport this many times, interleaved, overriding the scenario's `repeat`.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    repeat: Option<u16>,
     /// Let the embedded server and load-gen share every core instead of splitting them.
     #[arg(long)]
     no_pin: bool,
@@ -247,6 +250,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pacer_spin_us,
         no_pin: _,
         server_cpus: _,
+        repeat,
     } = args;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -302,6 +306,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         shard,
         pacer_spin: std::time::Duration::from_micros(pacer_spin_us),
         pinning,
+        repeat: repeat.map(usize::from),
     };
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
         .await

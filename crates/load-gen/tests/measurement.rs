@@ -33,6 +33,7 @@ fn options(results: &Path, target: Option<Target>) -> Options {
         shard: runner::Shard::ALL,
         pacer_spin: load_gen::pacer::SPIN,
         pinning: None,
+        repeat: None,
     }
 }
 
@@ -375,5 +376,70 @@ async fn a_pinned_server_runs_only_on_its_cores() {
     }
     assert!(threads > 1, "a tokio server runs several threads");
     assert!(server.stop().await.unwrap());
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// `repeat = 3`: every transport runs three times, interleaved with the first rotating; the
+/// summary keeps each run and an aggregate per transport with the spread of its figures, and
+/// the report's interval log is the repeats' logs added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_run_interleaved_and_aggregate() {
+    let results = tempdir("repeat");
+    let s = scenario(
+        "transports = [\"sse\", \"raw-tcp\"]\nclients = 2\nrate = 20\nmessage_size = 32\nduration = \"1s\"\nwarmup = \"200ms\"\ndrain = \"1s\"\nrepeat = 3\n",
+    );
+    let (summary, dir) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    let order: Vec<(&str, Option<usize>)> = summary
+        .runs
+        .iter()
+        .map(|t| (t.transport.as_str(), t.repeat))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("sse", Some(0)),
+            ("raw-tcp", Some(0)),
+            ("raw-tcp", Some(1)),
+            ("sse", Some(1)),
+            ("sse", Some(2)),
+            ("raw-tcp", Some(2)),
+        ]
+    );
+    assert_eq!(summary.transports.len(), 2);
+    for t in &summary.transports {
+        let name = &t.transport;
+        assert_eq!(t.status, Status::Complete, "{name}");
+        assert_eq!(t.repeat, None);
+        let runs: Vec<&TransportResult> = summary
+            .runs
+            .iter()
+            .filter(|r| &r.transport == name)
+            .collect();
+        let delivered: u64 = runs.iter().map(|r| r.messages.seq.delivered).sum();
+        assert_eq!(t.messages.seq.delivered, delivered, "{name}");
+        assert_eq!(
+            t.latency.count,
+            runs.iter().map(|r| r.latency.count).sum::<u64>()
+        );
+        let spread = t.repeats.as_ref().unwrap();
+        assert_eq!(spread.runs, 3);
+        assert_eq!(spread.confidence, 0.75);
+        let mut p50: Vec<f64> = runs.iter().map(|r| r.latency.p50_us as f64).collect();
+        p50.sort_by(f64::total_cmp);
+        assert_eq!(
+            (spread.p50_us.low, spread.p50_us.median, spread.p50_us.high),
+            (p50[0], p50[1], p50[2])
+        );
+        for k in 1..=3 {
+            assert!(dir.join(format!("{name}.repeat-{k}.hlog")).exists());
+        }
+        assert!(dir.join(format!("{name}.hlog")).exists());
+    }
+    // The folder reads back like any other, its intervals included.
+    let back = pushbench_results::folder::load(&dir).unwrap();
+    assert_eq!(back.summary.runs.len(), 6);
+    assert!(back.summary.transports[0].repeats.is_some());
     std::fs::remove_dir_all(&results).unwrap();
 }

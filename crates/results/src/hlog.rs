@@ -62,7 +62,8 @@ pub fn sum_histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant figures is valid")
 }
 
-fn add_into(into: &mut BTreeMap<String, Histogram<u64>>, tag: &str, h: &Histogram<u64>) {
+/// Adds `h` into the histogram of `tag` in `into`.
+pub fn add_into(into: &mut BTreeMap<String, Histogram<u64>>, tag: &str, h: &Histogram<u64>) {
     into.entry(tag.to_string())
         .or_insert_with(sum_histogram)
         .add(h)

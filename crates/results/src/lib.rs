@@ -10,7 +10,9 @@
 //!   how the measured window is cut out of them.
 //! - [`folder`]: the files of a results folder, [`folder::write_summary`] and
 //!   [`folder::load`] into a [`Run`].
-//! - [`merge`]: several folders of one scenario (shards or repeats) into one [`Run`].
+//! - [`merge`]: several folders of one scenario (shards or repeats) into one [`Run`];
+//!   [`repeats`]: one transport's repeated runs in one folder, aggregated with medians and
+//!   confidence intervals.
 //! - [`error`]: what can fail.
 //!
 //! Data flows: load-gen's runner fills a [`TransportResult`]'s counters, [`derive::figures`]
@@ -23,6 +25,7 @@ pub mod folder;
 pub mod hlog;
 pub mod merge;
 pub mod model;
+pub mod repeats;
 
 pub use error::Error;
 pub use folder::Run;

@@ -17,6 +17,8 @@
 
 use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
+
 use crate::derive;
 use crate::error::Error;
 use crate::folder::Run;
@@ -89,7 +91,15 @@ pub fn merge(mut runs: Vec<Run>) -> Result<Run, Error> {
                 parts.len()
             ));
         }
-        transports.push(merge_transport(&parts, log.as_ref(), &label));
+        let parts: Vec<Part> = parts
+            .iter()
+            .map(|(r, t)| Part {
+                slice: r.summary.shard.as_deref(),
+                label: label(r),
+                result: t,
+            })
+            .collect();
+        transports.push(combine(&parts, log.as_ref().map(|l| &l.measured)));
         if let Some(l) = log {
             logs.insert(name.clone(), l);
         }
@@ -172,20 +182,39 @@ pub fn merge(mut runs: Vec<Run>) -> Result<Run, Error> {
 }
 
 /// One transport's result from several folders (see the module doc).
-fn merge_transport(
-    parts: &[(&Run, &TransportResult)],
-    log: Option<&TransportLog>,
-    label: &dyn Fn(&Run) -> String,
+/// One transport's result from one folder (or one repeat), to be combined with others.
+#[derive(Debug, Clone)]
+pub struct Part<'a> {
+    /// Which slice of the workload it ran (`K/N` shard), `None` for the whole workload; parts of
+    /// the same slice are repeats of each other.
+    pub slice: Option<&'a str>,
+    /// Where it came from, prefixed to its warnings and errors.
+    pub label: String,
+    /// The result.
+    pub result: &'a TransportResult,
+}
+
+/// One transport's result from several parts (see the module doc). `measured` holds the parts'
+/// measured-window histograms added, by tag; without it the merged result has no percentiles.
+pub fn combine(
+    parts: &[Part],
+    measured: Option<&BTreeMap<String, Histogram<u64>>>,
 ) -> TransportResult {
-    let mut out = parts[0].1.clone();
-    let sum_u = |f: &dyn Fn(&TransportResult) -> u64| parts.iter().map(|(_, t)| f(t)).sum::<u64>();
-    let sum_f = |f: &dyn Fn(&TransportResult) -> f64| parts.iter().map(|(_, t)| f(t)).sum::<f64>();
-    let max_u = |f: &dyn Fn(&TransportResult) -> u64| parts.iter().map(|(_, t)| f(t)).max();
+    let mut out = parts[0].result.clone();
+    // A combination is no single repeat, and the spread of the parts' own repeats is not the
+    // combination's.
+    out.repeat = None;
+    out.repeats = None;
+    let sum_u =
+        |f: &dyn Fn(&TransportResult) -> u64| parts.iter().map(|p| f(p.result)).sum::<u64>();
+    let sum_f =
+        |f: &dyn Fn(&TransportResult) -> f64| parts.iter().map(|p| f(p.result)).sum::<f64>();
+    let max_u = |f: &dyn Fn(&TransportResult) -> u64| parts.iter().map(|p| f(p.result)).max();
 
     // Per slice of the workload (shard, or the whole run): its repeats.
-    let mut slices: BTreeMap<Option<String>, Vec<&TransportResult>> = BTreeMap::new();
-    for (r, t) in parts {
-        slices.entry(r.summary.shard.clone()).or_default().push(t);
+    let mut slices: BTreeMap<Option<&str>, Vec<&TransportResult>> = BTreeMap::new();
+    for p in parts {
+        slices.entry(p.slice).or_default().push(p.result);
     }
     // Summed over slices, averaged over each slice's repeats.
     let per_slice = |f: &dyn Fn(&TransportResult) -> f64| -> f64 {
@@ -211,22 +240,31 @@ fn merge_transport(
         })
         .sum();
 
-    out.status = Status::merged(parts.iter().map(|(_, t)| t.status));
+    out.status = Status::merged(parts.iter().map(|p| p.result.status));
     let errors: Vec<String> = parts
         .iter()
-        .filter_map(|(r, t)| t.error.as_ref().map(|e| format!("[{}] {e}", label(r))))
+        .filter_map(|p| {
+            p.result
+                .error
+                .as_ref()
+                .map(|e| format!("[{}] {e}", p.label))
+        })
         .collect();
     out.error = (!errors.is_empty()).then(|| errors.join("; "));
     out.clients = per_slice(&|t| t.clients as f64).round() as usize;
     out.clients_ready = per_slice(&|t| t.clients_ready as f64).round() as usize;
     out.topics = per_slice(&|t| t.topics as f64).round() as usize;
-    out.measured_s = parts.iter().map(|(_, t)| t.measured_s).fold(0.0, f64::max);
+    out.measured_s = parts
+        .iter()
+        .map(|p| p.result.measured_s)
+        .fold(0.0, f64::max);
 
-    if let Some(log) = log {
-        out.latency = Percentiles::of(&log.measured(LATENCY));
-        out.actual_send_latency = Percentiles::of(&log.measured(ACTUAL));
-        out.fanout_latency = Percentiles::of(&log.measured(FANOUT));
-        out.publish_lag = Percentiles::of(&log.measured(PUBLISH_LAG));
+    if let Some(measured) = measured {
+        let of = |tag: &str| measured.get(tag).map(Percentiles::of).unwrap_or_default();
+        out.latency = of(LATENCY);
+        out.actual_send_latency = of(ACTUAL);
+        out.fanout_latency = of(FANOUT);
+        out.publish_lag = of(PUBLISH_LAG);
     } else {
         out.latency = Percentiles::default();
         out.actual_send_latency = Percentiles::default();
@@ -240,19 +278,19 @@ fn merge_transport(
     m.expected = sum_u(&|t| t.messages.expected);
     m.fanout_incomplete = sum_u(&|t| t.messages.fanout_incomplete);
     m.seq = Default::default();
-    for (_, t) in parts {
-        m.seq.add(&t.messages.seq);
+    for p in parts {
+        m.seq.add(&p.result.messages.seq);
     }
 
     let mut bytes = ByteCounts::default();
     let mut kernel = KernelBytes::default();
-    for (_, t) in parts {
-        bytes += t.bytes;
-        kernel += t.kernel;
+    for p in parts {
+        bytes += p.result.bytes;
+        kernel += p.result.kernel;
     }
     out.bytes = bytes;
     out.kernel = kernel;
-    out.publisher = parts.iter().map(|(_, t)| &t.publisher).sum();
+    out.publisher = parts.iter().map(|p| &p.result.publisher).sum();
     out.requests = sum_u(&|t| t.requests);
     out.empty_polls = sum_u(&|t| t.empty_polls);
     out.connections_opened = sum_u(&|t| t.connections_opened);
@@ -260,7 +298,7 @@ fn merge_transport(
     out.last_client_error = parts
         .iter()
         .rev()
-        .find_map(|(_, t)| t.last_client_error.clone());
+        .find_map(|p| p.result.last_client_error.clone());
 
     let s = &mut out.server;
     s.cpu_s = sum_f(&|t| t.server.cpu_s);
@@ -269,7 +307,8 @@ fn merge_transport(
     s.rss_peak_bytes = max_u(&|t| t.server.rss_peak_bytes).unwrap_or(0);
     let pooled: Vec<(f64, f64)> = parts
         .iter()
-        .filter_map(|(_, t)| {
+        .map(|p| p.result)
+        .filter_map(|t| {
             t.server
                 .rss_per_connection_bytes
                 .map(|per| (per * t.clients_ready as f64, t.clients_ready as f64))
@@ -283,15 +322,24 @@ fn merge_transport(
     g.cpu_s = sum_f(&|t| t.generator.cpu_s);
     g.cores_used = parts
         .iter()
-        .map(|(_, t)| t.generator.cores_used)
+        .map(|p| p.result.generator.cores_used)
         .fold(0.0, f64::max);
     g.rss_end_bytes = max_u(&|t| t.generator.rss_end_bytes).unwrap_or(0);
-    out.generator_bound = parts.iter().any(|(_, t)| t.generator_bound);
+    let s = &mut out.server;
+    s.cores_used = parts
+        .iter()
+        .map(|p| p.result.server.cores_used)
+        .fold(0.0, f64::max);
+    out.generator_bound = parts.iter().any(|p| p.result.generator_bound);
+    out.server_bound = parts.iter().any(|p| p.result.server_bound);
+    out.publish_path_slow = parts.iter().any(|p| p.result.publish_path_slow);
     out.warnings = parts
         .iter()
-        .flat_map(|(r, t)| {
-            let l = label(r);
-            t.warnings.iter().map(move |w| format!("[{l}] {w}"))
+        .flat_map(|p| {
+            p.result
+                .warnings
+                .iter()
+                .map(move |w| format!("[{}] {w}", p.label))
         })
         .collect();
     derive::figures(&mut out);

@@ -34,8 +34,13 @@ pub struct Summary {
     pub shard: Option<String>,
     /// Run-wide warnings; per-transport ones are in each result too.
     pub warnings: Vec<String>,
-    /// One entry per transport, in the order they ran.
+    /// One entry per transport, in the order they ran; with `repeat = N`, each the
+    /// [`crate::repeats::aggregate`] of its repeats.
     pub transports: Vec<TransportResult>,
+    /// With `repeat = N` (N ≥ 2): every run of every transport, in the order they ran, each
+    /// with its `repeat` number. Absent for a single run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<TransportResult>,
 }
 
 /// Latency percentiles, in microseconds.
@@ -204,6 +209,54 @@ pub struct TransportResult {
     pub publish_path_slow: bool,
     /// Everything a reader should not miss.
     pub warnings: Vec<String>,
+    /// In [`Summary::runs`]: which repeat this is, from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<usize>,
+    /// In [`Summary::transports`] with `repeat = N`: medians and intervals over the repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
+}
+
+/// A figure over repeated runs: its median and a confidence interval for the median.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// The median over the runs.
+    pub median: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+}
+
+impl Spread {
+    /// Whether the two intervals share any value: if they do, the difference between the two
+    /// medians is within the noise.
+    pub fn overlaps(&self, o: &Spread) -> bool {
+        self.low <= o.high && o.low <= self.high
+    }
+}
+
+/// One transport's repeats summarised: each figure's median over the runs with a confidence
+/// interval from order statistics (see [`crate::repeats`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Repeats {
+    /// How many runs.
+    pub runs: usize,
+    /// The confidence the intervals reach with this many runs: 0.95 from 6 runs on; fewer runs
+    /// cannot reach 95% (5 give 0.9375, the whole range), and say so here.
+    pub confidence: f64,
+    /// Latency p50.
+    pub p50_us: Spread,
+    /// Latency p99.
+    pub p99_us: Spread,
+    /// Latency p99.9.
+    pub p999_us: Spread,
+    /// Throughput.
+    pub throughput_msgs_per_s: Spread,
+    /// Wire bytes per delivered message.
+    pub bytes_per_message: Spread,
+    /// Server CPU per 1,000 messages.
+    pub cpu_ms_per_1000_msgs: Spread,
 }
 
 /// How far a transport's run got. Written as `"complete"`, `"partial"` or `"failed"`.

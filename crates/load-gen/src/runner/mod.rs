@@ -27,13 +27,17 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use pushbench_results::model::{Pinning, SCHEMA};
-use pushbench_results::{folder, Status, Summary, TransportResult};
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use pushbench_results::{folder, hlog, repeats, Status, Summary, TransportResult};
 use pushbench_wire::Transport;
 use tokio_util::sync::CancellationToken;
 
 pub use plan::{Shard, TransportPlan};
 
 use crate::client::Target;
+use crate::metrics::Histos;
 use crate::scenario::Scenario;
 use transport::TransportRun;
 
@@ -59,6 +63,8 @@ pub struct Options {
     /// The cores of the embedded server and of load-gen, when split ([`crate::affinity`]); the
     /// caller has already pinned load-gen's own threads.
     pub pinning: Option<Pinning>,
+    /// Runs of every transport, overriding the scenario's `repeat`.
+    pub repeat: Option<usize>,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -105,31 +111,58 @@ pub async fn run(
         shard: (opts.shard != Shard::ALL).then(|| opts.shard.to_string()),
         warnings: Vec::new(),
         transports: Vec::new(),
+        runs: Vec::new(),
     };
     let transports = opts
         .transports
         .clone()
         .unwrap_or_else(|| scenario.transports.clone());
-    for transport in transports {
+    let repeat = opts.repeat.unwrap_or(scenario.repeat);
+    // With repeats, each transport's runs so far and their measured histograms added.
+    let mut repeats: Vec<(Vec<TransportResult>, Tagged)> =
+        vec![Default::default(); transports.len()];
+    for (k, i) in plan::interleaved(transports.len(), repeat) {
         if cancel.is_cancelled() {
             break;
         }
-        eprintln!("{transport}: starting");
-        let result = match run_transport(transport, scenario, opts, &dir, &stamp, &cancel).await {
-            Ok(r) => r,
-            Err(e) => TransportResult::failed(
-                transport.name(),
-                scenario.clients,
-                scenario.topics,
-                scenario.warmup.as_secs_f64(),
-                format!("{e:#}"),
-            ),
-        };
+        let transport = transports[i];
+        let files = RunFiles::new(&dir, &stamp, transport, (repeat > 1).then_some(k));
+        eprintln!("{}: starting", files.label);
+        let (mut result, totals) =
+            match run_transport(transport, scenario, opts, &files, &cancel).await {
+                Ok(r) => r,
+                Err(e) => (
+                    TransportResult::failed(
+                        transport.name(),
+                        scenario.clients,
+                        scenario.topics,
+                        scenario.warmup.as_secs_f64(),
+                        format!("{e:#}"),
+                    ),
+                    Histos::new(),
+                ),
+            };
         eprintln!(
-            "{transport}: {} — {} delivered, p99 {} µs",
-            result.status, result.messages.seq.delivered, result.latency.p99_us
+            "{}: {} — {} delivered, p99 {} µs",
+            files.label, result.status, result.messages.seq.delivered, result.latency.p99_us
         );
-        summary.transports.push(result);
+        if repeat == 1 {
+            summary.transports.push(result);
+        } else {
+            result.repeat = Some(k);
+            summary.runs.push(result.clone());
+            let (runs, measured) = &mut repeats[i];
+            runs.push(result);
+            for (tag, h) in totals.tagged() {
+                hlog::add_into(measured, tag, h);
+            }
+            merge_repeat_logs(&dir, transport, runs)?;
+            summary.transports = repeats
+                .iter()
+                .filter(|(runs, _)| !runs.is_empty())
+                .map(|(runs, measured)| repeats::aggregate(runs, Some(measured)))
+                .collect();
+        }
         folder::write_summary(&summary, &dir)?;
     }
     summary.complete = !cancel.is_cancelled()
@@ -155,23 +188,88 @@ pub async fn run(
     Ok((summary, dir))
 }
 
-/// Runs one transport from server start to server stop.
+/// Histograms by interval-log tag.
+type Tagged = BTreeMap<String, Histogram<u64>>;
+
+/// Where one run of one transport writes, and how it is named.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    /// Makes topic names unique to this run, so a long-lived `--target` server starts each run's
+    /// topics empty.
+    pub stamp: String,
+    /// Its interval log.
+    pub hlog: PathBuf,
+    /// The embedded server's log.
+    pub server_log: PathBuf,
+    /// How progress lines name it: the transport, with the repeat when there are several.
+    pub label: String,
+}
+
+impl RunFiles {
+    /// The files of `transport`'s run in `dir`; with `repeat`, the `repeat`-th of several
+    /// (`<transport>.repeat-<k>.hlog`, its merge going to `<transport>.hlog`).
+    pub fn new(dir: &Path, stamp: &str, transport: Transport, repeat: Option<usize>) -> Self {
+        let name = transport.name();
+        match repeat {
+            None => RunFiles {
+                stamp: stamp.to_owned(),
+                hlog: folder::hlog_path(dir, name),
+                server_log: dir.join(format!("{name}.server.log")),
+                label: name.to_owned(),
+            },
+            Some(k) => RunFiles {
+                stamp: format!("{stamp}r{k}"),
+                hlog: dir.join(format!("{name}.repeat-{}.hlog", k + 1)),
+                server_log: dir.join(format!("{name}.repeat-{}.server.log", k + 1)),
+                label: format!("{name} (repeat {})", k + 1),
+            },
+        }
+    }
+}
+
+/// Adds the interval logs of `transport`'s repeats so far into `<transport>.hlog`, the log the
+/// report draws from.
+fn merge_repeat_logs(
+    dir: &Path,
+    transport: Transport,
+    runs: &[TransportResult],
+) -> anyhow::Result<()> {
+    let mut merged: Option<hlog::TransportLog> = None;
+    for run in runs {
+        let path = RunFiles::new(dir, "", transport, run.repeat).hlog;
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue; // a run that failed before its clock started has no log
+        };
+        let log = hlog::read(&bytes, &path)?;
+        match &mut merged {
+            None => merged = Some(log),
+            Some(m) => m.add(&log),
+        }
+    }
+    if let Some(log) = merged {
+        hlog::write(&log, &folder::hlog_path(dir, transport.name()))?;
+    }
+    Ok(())
+}
+
+/// Runs one transport from server start to server stop; returns its result and its
+/// measured-window histograms.
 async fn run_transport(
     transport: Transport,
     scenario: &Scenario,
     opts: &Options,
-    dir: &Path,
-    stamp: &str,
+    files: &RunFiles,
     ctrl_c: &CancellationToken,
-) -> anyhow::Result<TransportResult> {
+) -> anyhow::Result<(TransportResult, Histos)> {
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
-    let plan = TransportPlan::new(scenario, opts.shard, transport, stamp, threads);
-    let mut run = TransportRun::start(&plan, opts, dir, ctrl_c).await?;
+    let plan = TransportPlan::new(scenario, opts.shard, transport, &files.stamp, threads);
+    let mut run = TransportRun::start(&plan, opts, &files.server_log, ctrl_c).await?;
     let connected = run.connect().await;
-    let published = run.publish(connected, dir, opts.progress).await?;
-    let measured = run.drain_and_collect(published).await?;
+    let published = run.publish(connected, &files.hlog, opts.progress).await?;
+    let mut measured = run.drain_and_collect(published).await?;
+    let totals = std::mem::take(&mut measured.totals);
     let capacity = outcome::Capacity::of(opts.pinning.as_ref(), threads);
-    Ok(outcome::result(&plan, measured, capacity))
+    Ok((outcome::result(&plan, measured, capacity), totals))
 }
 
 /// Parses `--target`: `http://HOST:PORT` and optionally the raw TCP address.

@@ -92,6 +92,8 @@ pub struct Measured {
     pub wall_s: f64,
     /// Warnings gathered while running.
     pub warnings: Vec<String>,
+    /// The measured window's histograms, for adding up repeats.
+    pub totals: crate::metrics::Histos,
 }
 
 /// The result of `plan`'s run from what it counted, each process measured against `capacity`.

@@ -71,6 +71,15 @@ pub enum Upstream {
     OwnSocket,
 }
 
+/// The order of a run's transport runs, as (repeat, index into the transport list): every
+/// transport once per round, the first rotating from round to round, so no transport always
+/// runs first (on a cold machine) or right after the same neighbour.
+pub fn interleaved(transports: usize, repeat: usize) -> Vec<(usize, usize)> {
+    (0..repeat)
+        .flat_map(|k| (0..transports).map(move |i| (k, (i + k) % transports.max(1))))
+        .collect()
+}
+
 /// Subscribers connect this many at a time, so 10,000 clients do not overflow the server's
 /// accept backlog at once.
 pub const CONNECT_WAVE: usize = 256;
@@ -265,6 +274,33 @@ mod tests {
         assert_eq!("1/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
         assert!("3/3".parse::<Shard>().is_err());
         assert!("1".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn repeats_interleave_with_the_first_transport_rotating() {
+        assert_eq!(interleaved(3, 1), [(0, 0), (0, 1), (0, 2)]);
+        assert_eq!(
+            interleaved(3, 3),
+            [
+                (0, 0),
+                (0, 1),
+                (0, 2),
+                (1, 1),
+                (1, 2),
+                (1, 0),
+                (2, 2),
+                (2, 0),
+                (2, 1)
+            ]
+        );
+        // Every transport runs once per round.
+        let order = interleaved(7, 5);
+        for round in order.chunks(7) {
+            let mut seen: Vec<usize> = round.iter().map(|&(_, i)| i).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..7).collect::<Vec<_>>());
+        }
+        assert!(interleaved(0, 3).is_empty());
     }
 
     #[test]

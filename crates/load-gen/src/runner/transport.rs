@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use pushbench_results::model::{Messages, Percentiles, SeqCounts};
-use pushbench_results::{folder, Traffic};
+use pushbench_results::Traffic;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -91,10 +91,9 @@ impl<'p> TransportRun<'p> {
     pub async fn start(
         plan: &'p TransportPlan<'p>,
         opts: &Options,
-        dir: &Path,
+        server_log: &Path,
         ctrl_c: &CancellationToken,
     ) -> anyhow::Result<Self> {
-        let transport = plan.transport;
         let scenario = plan.scenario;
         let server = match &opts.target {
             Some(_) => None,
@@ -103,7 +102,7 @@ impl<'p> TransportRun<'p> {
                     opts.server_exe.as_deref(),
                     &opts.server_args,
                     opts.pinning.as_ref().map(|p| &p.server[..]),
-                    &dir.join(format!("{}.server.log", transport.name())),
+                    server_log,
                 )
                 .await?,
             ),
@@ -193,7 +192,7 @@ impl<'p> TransportRun<'p> {
     pub async fn publish(
         &mut self,
         connected: Connected,
-        dir: &Path,
+        hlog: &Path,
         progress: bool,
     ) -> anyhow::Result<Published> {
         let plan = self.plan;
@@ -220,12 +219,7 @@ impl<'p> TransportRun<'p> {
             let s = plan.scenario;
             ticker::progress_bar(plan.transport, (s.warmup + s.duration).as_secs())
         });
-        let ticker = ticker::spawn(
-            recorder.clone(),
-            folder::hlog_path(dir, plan.transport.name()),
-            self.pid,
-            bar,
-        )?;
+        let ticker = ticker::spawn(recorder.clone(), hlog.to_path_buf(), self.pid, bar)?;
         // The schedule ends at warm-up + duration; upstream schedules end with it.
         tokio::select! {
             _ = self.stop.cancelled() => {}
@@ -305,6 +299,7 @@ impl<'p> TransportRun<'p> {
         }
         let totals = recorder.totals();
         Ok(Measured {
+            totals: totals.clone(),
             interrupted: self.ctrl_c.is_cancelled(),
             clients_ready: p.connected.ready,
             messages: Messages {

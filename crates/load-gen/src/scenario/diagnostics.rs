@@ -189,6 +189,7 @@ fn example_line(field: &str) -> String {
         "duration" => r#"duration = "30s""#,
         "warmup" => r#"warmup = "2s""#,
         "seed" => "seed = 1",
+        "repeat" => "repeat = 5",
         "poll_interval" => r#"poll_interval = "100ms""#,
         "poll_new_connection" => "poll_new_connection = false",
         "long_poll_timeout" => r#"long_poll_timeout = "30s""#,
@@ -208,7 +209,9 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
             "a list of transport names, like [\"sse\", \"websocket\"] or [\"all\"]"
         }
         "transports" => "a transport name in quotes, like \"sse\"",
-        "clients" | "topics" | "message_size" | "message_size_max" | "seed" => "an integer",
+        "clients" | "topics" | "message_size" | "message_size_max" | "seed" | "repeat" => {
+            "an integer"
+        }
         "rate" => "a number of messages per second, like 50 or 0.5",
         "direction" => "\"push\" or \"all\"",
         "encoding" => "\"text\" or \"binary\"",

@@ -46,6 +46,8 @@ const MAX_MESSAGE_SIZE: i64 = 1_048_576;
 const MAX_RATE: f64 = 1_000_000.0;
 /// Longest long-poll hold push-server grants (its default `--max-long-poll-timeout`).
 const MAX_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most repeats of every transport: enough for tight intervals, short of a day's run.
+const MAX_REPEAT: i64 = 100;
 /// Longest value any duration key accepts; keeps time arithmetic far from overflow.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -138,6 +140,11 @@ pub struct Scenario {
     /// `seed`, default 1: seeds the schedule's RNG (Poisson gaps, sizes), so every transport
     /// gets the same message stream and runs are repeatable.
     pub seed: u64,
+    /// `repeat`, default 1, at most 100: how many times every transport runs, interleaved
+    /// (round-robin, the first transport rotating), each on a fresh server and fresh
+    /// connections. With two or more, `summary.json` gives each figure's median over the repeats
+    /// with a confidence interval, and the verdict names a winner only outside the noise.
+    pub repeat: usize,
     /// `poll_interval`, default 100 ms, greater than 0: the short-poll period.
     pub poll_interval: Duration,
     /// `poll_new_connection`, default false: short polls open a fresh TCP connection each time

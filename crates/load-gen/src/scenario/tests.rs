@@ -88,6 +88,7 @@ drain = "0.5s"
         duration: Duration::from_secs(90),
         warmup: Duration::ZERO,
         seed: 42,
+        repeat: 1,
         poll_interval: Duration::from_millis(250),
         poll_new_connection: true,
         request_headers: RequestHeaders::Browser,
@@ -171,7 +172,7 @@ fn unknown_field() {
         err(&set("durations", r#"durations = "3s""#)),
         "scenarios/t.toml:7: field `durations`: unknown field `durations`, expected one of \
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
-         `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, \
+         `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
          `request_headers`"
     );
@@ -264,6 +265,10 @@ fn numbers_out_of_range() {
     assert_eq!(
         err(&set("message_size", "message_size = 2000000")),
         "scenarios/t.toml:5: field `message_size`: expected at most 1048576, got 2000000"
+    );
+    assert_eq!(
+        err(&set("repeat", "repeat = 0")),
+        "scenarios/t.toml:7: field `repeat`: expected at least 1, got 0"
     );
     assert_eq!(
         err(&set("seed", "seed = -1")),

@@ -11,7 +11,7 @@ use super::diagnostics::{or_list, Doc};
 use super::{
     Direction, Pattern, RequestHeaders, Scenario, ScenarioError, SizeDist, DEFAULT_DRAIN,
     DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
-    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE,
+    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
 };
 
 /// The file as serde sees it: every key of the TOML layout, with its span kept for errors.
@@ -33,6 +33,7 @@ pub(super) struct RawScenario {
     duration: Spanned<String>,
     warmup: Option<Spanned<String>>,
     seed: Option<Spanned<i64>>,
+    repeat: Option<Spanned<i64>>,
     poll_interval: Option<Spanned<String>>,
     poll_new_connection: Option<bool>,
     long_poll_timeout: Option<Spanned<String>>,
@@ -148,6 +149,10 @@ impl RawScenario {
             None => DEFAULT_SEED,
             Some(s) => doc.int_in_range("seed", s, 0, i64::MAX)?,
         };
+        let repeat = match &self.repeat {
+            None => 1,
+            Some(r) => doc.int_in_range::<usize>("repeat", r, 1, MAX_REPEAT)?,
+        };
         let poll_interval = doc.opt_duration(
             "poll_interval",
             &self.poll_interval,
@@ -191,6 +196,7 @@ impl RawScenario {
             duration,
             warmup,
             seed,
+            repeat,
             poll_interval,
             poll_new_connection: self.poll_new_connection.unwrap_or(false),
             request_headers,
