@@ -14,15 +14,20 @@ use crate::error::Error;
 use crate::figures::{saturation, Better, Figure, FIGURES};
 use crate::html::{all_warnings, escape, figure_headings, CSS};
 use crate::style::{self, colour, css};
+use pushbench_results::model::Spread;
 use pushbench_results::{folder, Run, TransportResult};
 
 /// One figure of one transport in both runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Cell {
     /// Run A's value.
     pub a: Option<f64>,
     /// Run B's value.
     pub b: Option<f64>,
+    /// Run A's interval over its repeats, when it has them.
+    pub a_spread: Option<Spread>,
+    /// Run B's, likewise.
+    pub b_spread: Option<Spread>,
 }
 
 impl Cell {
@@ -33,6 +38,16 @@ impl Cell {
             (Some(0.0), Some(_)) => Some(f64::INFINITY),
             (Some(a), Some(b)) => Some(b / a),
             _ => None,
+        }
+    }
+
+    /// Whether the difference is beyond the noise: with intervals from repeats in both runs,
+    /// when they do not overlap; without, when the ratio is more than 5% from 1.
+    pub fn significant(&self) -> bool {
+        match (self.a_spread, self.b_spread, self.ratio()) {
+            (Some(a), Some(b), _) => !a.overlaps(&b),
+            (_, _, Some(r)) => !r.is_finite() || (r - 1.0).abs() > 0.05,
+            _ => false,
         }
     }
 }
@@ -111,6 +126,8 @@ pub fn compare(a: &Run, b: &Run) -> Comparison {
                     .map(|f| Cell {
                         a: ta.as_ref().and_then(|t| f.of(t)),
                         b: tb.as_ref().and_then(|t| f.of(t)),
+                        a_spread: ta.as_ref().and_then(|t| f.spread(t)),
+                        b_spread: tb.as_ref().and_then(|t| f.spread(t)),
                     })
                     .collect(),
             }
@@ -150,7 +167,12 @@ pub fn terminal(c: &Comparison) -> String {
             continue;
         }
         for cell in &r.cells {
-            let _ = write!(out, " {:>8}", ratio_text(cell.ratio()));
+            let mark = if cell.a_spread.is_some() && cell.b_spread.is_some() && cell.significant() {
+                "*"
+            } else {
+                ""
+            };
+            let _ = write!(out, " {:>8}", format!("{}{mark}", ratio_text(cell.ratio())));
         }
         for word in &r.saturation {
             out.push_str("  ");
@@ -164,13 +186,27 @@ pub fn terminal(c: &Comparison) -> String {
          cpu/1k = server CPU ms per 1,000 messages, fan99 = fan-out p99, overhd = overhead over \
          the payload, KiB/conn = server RSS per connection."
     );
+    if c.rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(|c| c.a_spread.is_some() && c.b_spread.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "* = both runs have repeats and their intervals do not overlap: a difference beyond \
+             the noise. Ratios without * on those figures are within it."
+        );
+    }
     out
 }
 
-/// Whether B is better, worse or the same (within 5%) on a figure.
+/// Whether B is better, worse or the same on a figure: the same unless the difference is
+/// [`Cell::significant`].
 fn verdict(f: &Figure, cell: &Cell) -> &'static str {
+    if !cell.significant() {
+        return "";
+    }
     match cell.ratio() {
-        Some(r) if r.is_finite() && (r - 1.0).abs() <= 0.05 => "",
         Some(r) => {
             let lower = r < 1.0;
             if lower == (f.better == Better::Lower) {
@@ -233,8 +269,9 @@ pub fn page(c: &Comparison, a: &Run, b: &Run) -> String {
     let _ = writeln!(
         h,
         "<h2>B / A</h2><p class=\"small\">Each cell: the ratio B/A (1.00 = unchanged), and the \
-         values A → B beneath it. <span style=\"background:#dff3df\">Green</span>: B better by \
-         more than 5%; <span style=\"background:#fbe3e3\">red</span>: B worse by more than 5%.</p>"
+         values A → B beneath it. <span style=\"background:#dff3df\">Green</span>: B better, \
+         <span style=\"background:#fbe3e3\">red</span>: B worse, beyond the noise: when both \
+         runs have repeats, their intervals do not overlap; otherwise, by more than 5%.</p>"
     );
     figure_headings(&mut h, "");
     for r in &c.rows {
@@ -301,7 +338,11 @@ mod tests {
 
     #[test]
     fn ratios_handle_zero_and_missing() {
-        let cell = |a, b| Cell { a, b };
+        let cell = |a, b| Cell {
+            a,
+            b,
+            ..Default::default()
+        };
         assert_eq!(cell(Some(2.0), Some(3.0)).ratio(), Some(1.5));
         assert_eq!(cell(Some(0.0), Some(0.0)).ratio(), Some(1.0));
         assert_eq!(cell(Some(0.0), Some(1.0)).ratio(), Some(f64::INFINITY));
@@ -317,13 +358,45 @@ mod tests {
         let c = Cell {
             a: Some(10.0),
             b: Some(5.0),
+            ..Default::default()
         };
         assert_eq!(verdict(lat, &c), "better");
         assert_eq!(verdict(thr, &c), "worse");
         let same = Cell {
             a: Some(10.0),
             b: Some(10.4),
+            ..Default::default()
         };
         assert_eq!(verdict(lat, &same), "");
+    }
+
+    #[test]
+    fn with_repeats_only_disjoint_intervals_are_significant() {
+        let lat = &FIGURES[2];
+        let spread = |low, high| {
+            Some(Spread {
+                median: (low + high) / 2.0,
+                low,
+                high,
+            })
+        };
+        // Half the latency, but the intervals overlap: noise.
+        let c = Cell {
+            a: Some(10.0),
+            b: Some(5.0),
+            a_spread: spread(4.0, 12.0),
+            b_spread: spread(3.0, 6.0),
+        };
+        assert!(!c.significant());
+        assert_eq!(verdict(lat, &c), "");
+        // 4% apart, but the intervals are tight and disjoint: real.
+        let c = Cell {
+            a: Some(10.0),
+            b: Some(9.6),
+            a_spread: spread(9.9, 10.1),
+            b_spread: spread(9.5, 9.7),
+        };
+        assert!(c.significant());
+        assert_eq!(verdict(lat, &c), "better");
     }
 }

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+use pushbench_results::model::{Repeats, Spread};
 use pushbench_results::{Status, Summary, TransportResult};
 
 use crate::style;
@@ -39,16 +40,24 @@ pub struct Figure {
     pub better: Better,
     /// Shown in the terminal table too (it has room for fewer columns than a page).
     pub terminal: bool,
+    /// Its spread over repeats, for the figures `repeat = N` summarises.
+    spread: Option<fn(&Repeats) -> Spread>,
 }
 
 impl Figure {
-    /// The figure of `t`; `None` when `t` did not run or has nothing to show for it.
+    /// The figure of `t`; `None` when `t` did not run or has nothing to show for it. With
+    /// repeats, the median over them (the value its interval is about).
     pub fn of(&self, t: &TransportResult) -> Option<f64> {
-        if t.status.ran() {
-            (self.value)(t)
-        } else {
-            None
+        if !t.status.ran() {
+            return None;
         }
+        let value = (self.value)(t)?;
+        Some(self.spread(t).map_or(value, |s| s.median))
+    }
+
+    /// The figure's median and confidence interval over `t`'s repeats, when it has them.
+    pub fn spread(&self, t: &TransportResult) -> Option<Spread> {
+        Some((self.spread?)(t.repeats.as_ref()?))
     }
 }
 
@@ -74,6 +83,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: true,
+        spread: Some(|r| r.p50_us),
     },
     Figure {
         short: "p90 ms",
@@ -83,6 +93,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: false,
+        spread: None,
     },
     Figure {
         short: "p99 ms",
@@ -92,6 +103,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: true,
+        spread: Some(|r| r.p99_us),
     },
     Figure {
         short: "p99.9 ms",
@@ -101,6 +113,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: true,
+        spread: Some(|r| r.p999_us),
     },
     Figure {
         short: "max ms",
@@ -110,6 +123,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: true,
+        spread: None,
     },
     Figure {
         short: "fan99 ms",
@@ -119,6 +133,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::ms,
         better: Better::Lower,
         terminal: false,
+        spread: None,
     },
     Figure {
         short: "msg/s",
@@ -128,6 +143,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Higher,
         terminal: true,
+        spread: Some(|r| r.throughput_msgs_per_s),
     },
     Figure {
         short: "lost",
@@ -137,6 +153,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::thousands,
         better: Better::Lower,
         terminal: true,
+        spread: None,
     },
     Figure {
         short: "dup+ro",
@@ -146,6 +163,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::thousands,
         better: Better::Lower,
         terminal: true,
+        spread: None,
     },
     Figure {
         short: "B/msg",
@@ -155,6 +173,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Lower,
         terminal: true,
+        spread: Some(|r| r.bytes_per_message),
     },
     Figure {
         short: "overhd %",
@@ -164,6 +183,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Lower,
         terminal: false,
+        spread: None,
     },
     Figure {
         short: "req/msg",
@@ -173,6 +193,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Lower,
         terminal: true,
+        spread: None,
     },
     Figure {
         short: "cpu/1k",
@@ -182,6 +203,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Lower,
         terminal: true,
+        spread: Some(|r| r.cpu_ms_per_1000_msgs),
     },
     Figure {
         short: "KiB/conn",
@@ -191,6 +213,7 @@ pub const FIGURES: [Figure; 14] = [
         fmt: style::num,
         better: Better::Lower,
         terminal: true,
+        spread: None,
     },
 ];
 
@@ -326,6 +349,41 @@ impl Floor {
     }
 }
 
+/// `[low – high]` of a spread, in the figure's format.
+pub fn interval_text(f: &Figure, s: &Spread) -> String {
+    format!("[{} – {}]", (f.fmt)(s.low), (f.fmt)(s.high))
+}
+
+/// With repeats: each transport's intervals for the figures shown, under the table.
+fn spreads(out: &mut String, transports: &[&TransportResult], shown: &[&Figure]) {
+    let Some(r) = transports.iter().find_map(|t| t.repeats.as_ref()) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nOver {} repeats, the median of each run's figure with its {:.1}% interval:",
+        r.runs,
+        r.confidence * 100.0
+    );
+    for t in transports {
+        let cells: Vec<String> = shown
+            .iter()
+            .filter_map(|f| {
+                let s = f.spread(t)?;
+                Some(format!(
+                    "{} {} {}",
+                    f.short,
+                    (f.fmt)(s.median),
+                    interval_text(f, &s)
+                ))
+            })
+            .collect();
+        if !cells.is_empty() {
+            let _ = writeln!(out, "  {:<11} {}", t.transport, cells.join("  "));
+        }
+    }
+}
+
 /// Transports of a summary in report order.
 pub fn ordered(summary: &Summary) -> Vec<&TransportResult> {
     let mut t: Vec<&TransportResult> = summary.transports.iter().collect();
@@ -353,6 +411,7 @@ pub fn terminal_table(summary: &Summary) -> String {
         let notes: Vec<String> = flags(t).into_iter().map(|f| f.text).collect();
         let _ = writeln!(out, "  {}", notes.join(" "));
     }
+    spreads(&mut out, &transports, &shown);
     if let Some(floor) = Floor::of(summary) {
         let _ = writeln!(out, "\n{}", floor.sentence());
     }

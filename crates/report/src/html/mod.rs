@@ -281,7 +281,7 @@ fn verdict(h: &mut String, run: &Run) {
                     .collect();
                 format!("{} {value}{badges}", swatch(&t.transport))
             }
-            None => format!("all equal {value}"),
+            None => escape(&card.value),
         };
         let _ = writeln!(
             h,
@@ -303,6 +303,17 @@ fn table(h: &mut String, run: &Run) {
          within 1% included; no mark where all are equal). Wire bytes count both directions of \
          subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
     );
+    if let Some(r) = ts.iter().find_map(|t| t.repeats.as_ref()) {
+        let _ = writeln!(
+            h,
+            "<p class=\"small\">Every transport ran {} times, interleaved. Where a cell has an \
+             interval, the value is the median of the runs' figures and [low – high] its {:.1}% \
+             confidence interval (order statistics; fewer than 6 runs cannot reach 95%); the \
+             other figures add the runs up.</p>",
+            r.runs,
+            r.confidence * 100.0
+        );
+    }
     if let Some(floor) = figures::Floor::of(&run.summary) {
         let _ = writeln!(h, "<p class=\"floor\">{}</p>", escape(&floor.sentence()));
     }
@@ -318,12 +329,18 @@ fn table(h: &mut String, run: &Run) {
     for (i, t) in ts.iter().enumerate() {
         let _ = write!(h, "<tr><td class=\"name\">{}</td>", swatch(&t.transport));
         for (f, (values, best)) in FIGURES.iter().zip(&cols) {
+            let interval = f.spread(t).map_or_else(String::new, |sp| {
+                format!(
+                    "<br><span class=\"small\">{}</span>",
+                    escape(&figures::interval_text(f, &sp))
+                )
+            });
             match values[i] {
                 Some(v) if best[i] => {
-                    let _ = write!(h, "<td class=\"num best\">★ {}</td>", (f.fmt)(v));
+                    let _ = write!(h, "<td class=\"num best\">★ {}{interval}</td>", (f.fmt)(v));
                 }
                 Some(v) => {
-                    let _ = write!(h, "<td class=\"num\">{}</td>", (f.fmt)(v));
+                    let _ = write!(h, "<td class=\"num\">{}{interval}</td>", (f.fmt)(v));
                 }
                 None => {
                     let _ = write!(h, "<td class=\"num\">–</td>");

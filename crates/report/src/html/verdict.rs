@@ -3,11 +3,15 @@
 //! and the reason the data gives. Pure ranking and plain text; [`super`] turns the cards into
 //! markup.
 //!
-//! A transport that did not run, or has no value for the question, is not ranked. Others within
-//! 10% of the winner are named as ties, since differences that small are run-to-run noise.
+//! A transport that did not run, or has no value for the question, is not ranked. With repeats
+//! (`repeat = N`), a winner is named only when its confidence interval does not overlap the
+//! runner-up's; otherwise the card says "tied within noise" and names every transport whose
+//! interval overlaps the best one's. Without repeats there is no interval, so others within 10%
+//! of the winner are named as ties, since differences that small are run-to-run noise.
 
 use std::fmt::Write as _;
 
+use pushbench_results::model::Spread;
 use pushbench_results::TransportResult;
 
 use crate::figures::FIGURES;
@@ -90,20 +94,70 @@ fn main_overhead(t: &TransportResult) -> String {
     s
 }
 
-/// A card for a figure where the lowest value wins: `value` formats the winner's value, `why`
-/// explains from the best and worst `(transport, value)`; ties are appended.
-fn lowest<'a>(
+/// The transports after the best in `ranked` whose interval overlaps the best one's, when the
+/// best has an interval; `None` without repeats.
+fn tied_within_noise<'a>(
+    ranked: &[(&'a TransportResult, f64)],
+    spread: &dyn Fn(&TransportResult) -> Option<Spread>,
+) -> Option<Vec<&'a TransportResult>> {
+    let best = spread(ranked.first()?.0)?;
+    Some(
+        ranked[1..]
+            .iter()
+            .filter(|(t, _)| spread(t).is_some_and(|s| s.overlaps(&best)))
+            .map(|(t, _)| *t)
+            .collect(),
+    )
+}
+
+/// A card for a figure ranked best first: `value` formats the winner's value, `why` explains
+/// from the best and worst `(transport, value)`; ties are judged by `spread` when there are
+/// repeats, else by the 10% rule.
+fn best_of<'a>(
     title: &'static str,
     ranked: &[(&'a TransportResult, f64)],
+    spread: &dyn Fn(&TransportResult) -> Option<Spread>,
     value: impl Fn(f64) -> String,
     why: impl Fn((&TransportResult, f64), (&TransportResult, f64)) -> String,
 ) -> Option<Card<'a>> {
     let (&best, &worst) = (ranked.first()?, ranked.last()?);
-    Some(Card {
-        title,
-        winner: Some(best.0),
-        value: value(best.1),
-        why: why(best, worst) + &ties(ranked),
+    let why = why(best, worst);
+    Some(match tied_within_noise(ranked, spread) {
+        Some(tied) if !tied.is_empty() => {
+            let names: Vec<&str> = std::iter::once(best.0)
+                .chain(tied)
+                .map(|t| t.transport.as_str())
+                .collect();
+            let r = best
+                .0
+                .repeats
+                .as_ref()
+                .expect("a spread comes from repeats");
+            Card {
+                title,
+                winner: None,
+                value: "tied within noise".into(),
+                why: format!(
+                    "{}: their {:.1}% intervals over {} repeats overlap, so none is better \
+                     beyond the noise. {why}",
+                    names.join(", "),
+                    r.confidence * 100.0,
+                    r.runs
+                ),
+            }
+        }
+        Some(_) => Card {
+            title,
+            winner: Some(best.0),
+            value: value(best.1),
+            why: format!("{why} Its interval over the repeats does not overlap the runner-up's."),
+        },
+        None => Card {
+            title,
+            winner: Some(best.0),
+            value: value(best.1),
+            why: why + &ties(ranked),
+        },
     })
 }
 
@@ -119,9 +173,10 @@ fn figure(name: &str) -> &'static crate::figures::Figure {
 pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
     let mut cards = Vec::new();
     let p99 = figure("p99");
-    cards.extend(lowest(
+    cards.extend(best_of(
         "Lowest latency (p99)",
         &ranked(ts, |t| p99.of(t)),
+        &|t| p99.spread(t),
         |v| format!("{} ms", style::ms(v)),
         |(best, v), (worst, w)| {
             let mut why = format!(
@@ -141,9 +196,10 @@ pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
         },
     ));
     let bytes = figure("wire bytes");
-    cards.extend(lowest(
+    cards.extend(best_of(
         "Fewest wire bytes",
         &ranked(ts, |t| bytes.of(t)),
+        &|t| bytes.spread(t),
         |v| format!("{} B/msg", style::num(v)),
         |(best, v), (worst, w)| {
             format!(
@@ -157,9 +213,10 @@ pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
         },
     ));
     let cpu = figure("server CPU");
-    cards.extend(lowest(
+    cards.extend(best_of(
         "Lowest server CPU",
         &ranked(ts, |t| cpu.of(t)),
+        &|t| cpu.spread(t),
         |v| format!("{} ms / 1,000 msgs", style::num(v)),
         |(best, v), (worst, w)| {
             let mut why = format!(
@@ -182,9 +239,10 @@ pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
             why
         },
     ));
-    cards.extend(lowest(
+    cards.extend(best_of(
         "Least memory per connection",
         &ranked(ts, |t| t.server.rss_per_connection_bytes),
+        &|_| None,
         style::bytes,
         |_, (worst, w)| {
             format!(
@@ -199,31 +257,50 @@ pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
     cards
 }
 
-/// Throughput names a winner only when the transports differ by more than 1%: when every one
-/// kept up with the publish rate, it does not separate them.
+/// Throughput names a winner only when the transports differ by more than 1% (and, with
+/// repeats, beyond their intervals): when every one kept up with the publish rate, it does not
+/// separate them.
 fn throughput<'a>(ts: &[&'a TransportResult]) -> Option<Card<'a>> {
-    let r = ranked(ts, |t| Some(t.throughput_msgs_per_s));
-    let (&(lo, l), &(hi, u)) = (r.first()?, r.last()?);
-    Some(if u > 0.0 && (u - l) / u < 0.01 {
-        Card {
+    let f = figure("throughput");
+    // Highest first: the ranking is by the negated rate.
+    let mut r = ranked(ts, |t| f.of(t).map(|v| -v));
+    for x in &mut r {
+        x.1 = -x.1;
+    }
+    let (&(hi, u), &(lo, l)) = (r.first()?, r.last()?);
+    if u > 0.0 && (u - l) / u < 0.01 {
+        return Some(Card {
             title: "Throughput",
             winner: None,
-            value: format!("{}/s", style::num(u)),
+            value: format!("all equal: {}/s", style::num(u)),
             why: "Every transport kept up with the publish rate, so throughput does not \
                   separate them here; latency and cost do."
                 .into(),
-        }
-    } else {
-        Card {
-            title: "Throughput",
-            winner: Some(hi),
-            value: format!("{}/s", style::num(u)),
-            why: format!(
+        });
+    }
+    best_of(
+        "Throughput",
+        &r,
+        &|t| f.spread(t),
+        |v| format!("{}/s", style::num(v)),
+        |_, _| {
+            format!(
                 "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
                 lo.transport,
                 style::num(l)
-            ),
+            )
+        },
+    )
+    .map(|mut c| {
+        // The 10% rule's "within 10%" wording is about the lowest-wins figures only.
+        if c.winner.is_some() && hi.repeats.is_none() {
+            c.why = format!(
+                "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
+                lo.transport,
+                style::num(l)
+            );
         }
+        c
     })
 }
 
@@ -290,5 +367,46 @@ mod tests {
         let card = cards(&[&a, &b]).pop().unwrap();
         assert_eq!(card.winner.unwrap().transport, "sse");
         assert!(card.why.contains("the fewest, long-poll, 80/s"));
+    }
+
+    fn with_p99_spread(mut t: TransportResult, low: u64, high: u64) -> TransportResult {
+        t.repeats = Some(pushbench_results::model::Repeats {
+            runs: 5,
+            confidence: 0.9375,
+            p99_us: Spread {
+                median: t.latency.p99_us as f64,
+                low: low as f64,
+                high: high as f64,
+            },
+            ..Default::default()
+        });
+        t
+    }
+
+    #[test]
+    fn with_repeats_overlapping_intervals_are_a_tie_and_disjoint_ones_a_win() {
+        let a = with_p99_spread(t("websocket", 1000, 50.0), 900, 1200);
+        let b = with_p99_spread(t("raw-tcp", 1100, 50.0), 1150, 1300);
+        let c = with_p99_spread(t("sse", 3000, 50.0), 2500, 3500);
+        let card = cards(&[&a, &b, &c]).remove(0);
+        assert!(card.winner.is_none());
+        assert_eq!(card.value, "tied within noise");
+        assert!(
+            card.why
+                .starts_with("websocket, raw-tcp: their 93.8% intervals over 5 repeats overlap"),
+            "{}",
+            card.why
+        );
+        assert!(!card.why.contains("sse:"), "{}", card.why);
+        // Without the overlap, websocket wins, and a 10% closeness no longer makes a tie.
+        let b = with_p99_spread(t("raw-tcp", 1050, 50.0), 1250, 1300);
+        let card = cards(&[&a, &b, &c]).remove(0);
+        assert_eq!(card.winner.unwrap().transport, "websocket");
+        assert!(
+            card.why.contains("does not overlap the runner-up's"),
+            "{}",
+            card.why
+        );
+        assert!(!card.why.contains("Within 10%"), "{}", card.why);
     }
 }
