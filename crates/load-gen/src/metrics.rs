@@ -275,13 +275,26 @@ pub struct Recorder {
     /// Per topic, the highest sequence number known to be published: from `/publish` answers,
     /// or counted for upstream frames, which get no answer.
     pub topic_published: Vec<AtomicU64>,
+    /// Scheduled messages not yet settled, over every publisher of the run (HTTP publishers and
+    /// clients publishing through their own socket alike): each is settled once sent, once its
+    /// send failed, or when its publisher stops. The drain waits for this to reach 0 before
+    /// judging deliveries, so a send due just before the end is never mistaken for a loss.
+    pub scheduled: AtomicU64,
 }
 
 impl Recorder {
     /// A recorder with `slots` lock stripes (one per recording thread is best), measuring intended
-    /// times in `from_ns..until_ns`.
-    pub fn new(clock: Clock, slots: usize, from_ns: u64, until_ns: u64, fanout: Fanout) -> Self {
+    /// times in `from_ns..until_ns`, expecting `scheduled` messages to be published.
+    pub fn new(
+        clock: Clock,
+        slots: usize,
+        from_ns: u64,
+        until_ns: u64,
+        fanout: Fanout,
+        scheduled: u64,
+    ) -> Self {
         Recorder {
+            scheduled: AtomicU64::new(scheduled),
             topic_published: fanout
                 .subscribers
                 .iter()
@@ -296,6 +309,13 @@ impl Recorder {
             fanout,
             delivered: AtomicU64::new(0),
         }
+    }
+
+    /// `n` scheduled messages are settled: sent, failed, or given up.
+    pub fn settle(&self, n: u64) {
+        let _ = self
+            .scheduled
+            .fetch_update(Relaxed, Relaxed, |left| Some(left.saturating_sub(n)));
     }
 
     fn measured(&self, intended_ns: u64) -> bool {
@@ -430,7 +450,14 @@ mod tests {
     #[test]
     fn warm_up_stays_out_of_the_totals_but_in_the_intervals() {
         let clock = Clock::starting_at(Instant::now());
-        let r = Recorder::new(clock, 2, 1_000_000_000, 2_000_000_000, Fanout::new(vec![1]));
+        let r = Recorder::new(
+            clock,
+            2,
+            1_000_000_000,
+            2_000_000_000,
+            Fanout::new(vec![1]),
+            0,
+        );
         let probe = |intended_ns| Probe {
             intended_ns,
             sent_ns: intended_ns,

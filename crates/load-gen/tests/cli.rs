@@ -228,6 +228,7 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".transports[].server.cores_used",
         ".transports[].server_bound",
         ".transports[].publish_path_slow",
+        ".transports[].messages.unpublished",
         ".setup.pinning",
         ".setup.pinning.server",
         ".setup.pinning.generator",

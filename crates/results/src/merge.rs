@@ -277,6 +277,7 @@ pub fn combine(
     m.published = sum_u(&|t| t.messages.published);
     m.expected = sum_u(&|t| t.messages.expected);
     m.fanout_incomplete = sum_u(&|t| t.messages.fanout_incomplete);
+    m.unpublished = sum_u(&|t| t.messages.unpublished);
     m.seq = Default::default();
     for p in parts {
         m.seq.add(&p.result.messages.seq);

@@ -130,6 +130,11 @@ pub struct Messages {
     pub seq: SeqCounts,
     /// Messages that did not reach every subscriber of their topic (no fan-out latency).
     pub fanout_incomplete: u64,
+    /// Scheduled messages not yet published when the drain ended (a publisher failed, fell
+    /// behind or was stopped): a publish-side failure, left out of `published` and `expected`
+    /// and so never counted as a transport's loss.
+    #[serde(default)]
+    pub unpublished: u64,
 }
 
 /// Everything measured for one transport.

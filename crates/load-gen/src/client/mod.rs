@@ -311,6 +311,9 @@ pub async fn run_subscriber(
             Transport::WebSocket => websocket::session(&shared, &mut client, &mut st).await,
             Transport::RawTcp => raw_tcp::session(&shared, &mut client, &mut st).await,
         };
+        if let (Some(up), Some(recorder)) = (&mut client.upstream, &st.recorder) {
+            up.settle_unsent(recorder, false);
+        }
         match result {
             Ok(()) => break,
             Err(e) => {
@@ -326,6 +329,15 @@ pub async fn run_subscriber(
                 }
             }
         }
+    }
+    // Whatever this client was still to publish, it will not: release the drain's wait for it.
+    // A client that never saw the run start takes the recorder from the start signal.
+    let recorder = st
+        .recorder
+        .clone()
+        .or_else(|| shared.start.borrow().clone());
+    if let (Some(up), Some(recorder)) = (&mut client.upstream, recorder) {
+        up.settle_unsent(&recorder, true);
     }
     (st.report, st.tracker, client.topic_index)
 }

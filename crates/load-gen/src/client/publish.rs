@@ -47,10 +47,16 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
     let mut payload = String::new();
     let path = format!("/publish?topic={}", publisher.topic);
     let clock = recorder.clock;
-    for planned in publisher.schedule {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = pacer.sleep_until(clock.at(planned.intended_ns)) => {}
+    let mut schedule = publisher.schedule;
+    while let Some(planned) = schedule.next() {
+        let due = tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = pacer.sleep_until(clock.at(planned.intended_ns)) => true,
+        };
+        if !due {
+            // Stopped: this message and the rest of the schedule will not be sent.
+            recorder.settle(1 + schedule.count() as u64);
+            break;
         }
         let sent_ns = clock.now_ns();
         probe::write(
@@ -117,6 +123,8 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
                 }
             }
         }
+        // Settled after the published count moved, so the drain never sees one without the other.
+        recorder.settle(1);
     }
     if let Some(h) = conn.take() {
         close(&mut report, &mut conn_bytes, &h);

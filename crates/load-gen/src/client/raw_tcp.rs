@@ -3,6 +3,7 @@
 //! workloads.
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use pushbench_wire::raw_tcp::{self, Frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -69,7 +70,22 @@ pub async fn session(
             }
             st.flush();
             tokio::select! {
-                _ = &mut cancelled => return Ok(()),
+                _ = &mut cancelled => {
+                    // Frames already in the socket when the run ends are still recorded; the
+                    // read does not wait for more.
+                    while let Some(Ok(n)) = io.read_buf(&mut buf).now_or_never() {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    while let Some(frame) = raw_tcp::decode(&mut buf, MAX_FRAME)? {
+                        if let Frame::Envelope(env) = frame {
+                            st.envelope(&env, shared.encoding)?;
+                        }
+                    }
+                    st.flush();
+                    return Ok(());
+                }
                 n = io.read_buf(&mut buf) => {
                     if n? == 0 {
                         return Err(ClientError::Ended("the connection"));
@@ -80,7 +96,7 @@ pub async fn session(
                     let payload = up.next_payload(&recorder);
                     let len = payload.len();
                     io.write_all(&raw_tcp::publish(&client.topic, payload.as_bytes())).await?;
-                    st.upstream_sent(&recorder, len);
+                    st.upstream_sent(client.upstream.as_mut().expect("sent from it"), &recorder, len);
                 }
             }
         }

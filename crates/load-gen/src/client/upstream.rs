@@ -24,6 +24,9 @@ pub struct Upstream {
     /// The pacer's alarm for the next message, kept across the client's reads so each message
     /// sets one alarm, not one per read.
     alarm: Option<(Instant, Wake)>,
+    /// A message taken from the schedule whose send has not completed: settled as failed if the
+    /// session ends first.
+    in_flight: bool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -42,7 +45,19 @@ impl Upstream {
             publisher: publisher as u32,
             payload: String::new(),
             alarm: None,
+            in_flight: false,
         }
+    }
+
+    /// Settles what this client will no longer send: a message whose send did not complete and
+    /// the rest of its schedule when it stops for good, or only the former when its session
+    /// failed and it will reconnect.
+    pub fn settle_unsent(&mut self, recorder: &Recorder, stopping: bool) {
+        let mut n = u64::from(std::mem::take(&mut self.in_flight));
+        if stopping {
+            n += self.schedule.by_ref().count() as u64;
+        }
+        recorder.settle(n);
     }
 
     /// The next message's payload, stamped with its intended and actual send times; its publish
@@ -63,6 +78,7 @@ impl Upstream {
             planned.size,
         );
         recorder.published(planned.intended_ns, sent_ns);
+        self.in_flight = true;
         &self.payload
     }
 }
@@ -89,9 +105,13 @@ pub async fn due(upstream: &mut Option<Upstream>, pacer: &Pacer, clock: Clock) {
 impl State {
     /// An upstream message of `len` payload bytes went out on the socket: counted as payload,
     /// as published by this client, and as published to its topic (no answer will say so).
-    pub fn upstream_sent(&mut self, recorder: &Recorder, len: usize) {
+    pub fn upstream_sent(&mut self, up: &mut Upstream, recorder: &Recorder, len: usize) {
         self.conn.payload_up += len as u64;
         self.report.published += 1;
         recorder.topic_published[self.topic_index].fetch_add(1, Relaxed);
+        // Settled after the published count moved, so the drain never sees one without the
+        // other.
+        up.in_flight = false;
+        recorder.settle(1);
     }
 }

@@ -54,12 +54,23 @@ pub async fn session(
             tokio::select! {
                 _ = &mut cancelled => {
                     // A proper close handshake: wait (briefly) for the server's close frame, so
-                    // the bytes counted match what the kernel received.
+                    // the bytes counted match what the kernel received. Messages that arrive
+                    // meanwhile are still recorded, never dropped.
                     let _ = ws.close(None).await;
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-                        while let Some(Ok(_)) = ws.next().await {}
+                        while let Some(Ok(m)) = ws.next().await {
+                            let late = match &m {
+                                Message::Text(t) => st.envelope(t.as_bytes(), Encoding::Text),
+                                Message::Binary(b) => st.envelope(b, Encoding::Binary),
+                                _ => Ok(()),
+                            };
+                            if late.is_err() {
+                                break;
+                            }
+                        }
                     })
                     .await;
+                    st.flush();
                     return Ok(());
                 }
                 msg = ws.next() => match msg {
@@ -87,7 +98,7 @@ pub async fn session(
                         Encoding::Binary => Message::binary(payload.as_bytes().to_vec()),
                     };
                     ws.send(message).await?;
-                    st.upstream_sent(&recorder, len);
+                    st.upstream_sent(client.upstream.as_mut().expect("sent from it"), &recorder, len);
                 }
             }
         }

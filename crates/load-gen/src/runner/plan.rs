@@ -234,6 +234,23 @@ impl<'s> TransportPlan<'s> {
         }
     }
 
+    /// How many messages the run's publishers are scheduled to send, HTTP publishers and
+    /// clients' own upstream together: what the drain waits to see settled.
+    pub fn scheduled_messages(&self) -> u64 {
+        let http: usize = self
+            .publishers()
+            .into_iter()
+            .map(|p| p.schedule.count())
+            .sum();
+        let own: usize = self
+            .subscribers()
+            .into_iter()
+            .filter_map(|c| c.upstream)
+            .map(|u| u.schedule.count())
+            .sum();
+        (http + own) as u64
+    }
+
     /// Whether polling: its clients hold no connection between requests, so the server's RSS
     /// per connection means nothing for it.
     pub fn holds_connections(&self) -> bool {
@@ -349,6 +366,22 @@ mod tests {
             .collect();
         assert!(!first_ws.is_empty());
         assert_eq!(first_ws, first_http);
+    }
+
+    #[test]
+    fn every_publisher_counts_toward_the_scheduled_messages() {
+        // 4 topics at 1 msg/s for 2 s of warm-up and 1 s measured: 12 push messages.
+        let s = scenario("");
+        assert_eq!(
+            TransportPlan::new(&s, Shard::ALL, Transport::Sse, "x", 1).scheduled_messages(),
+            12
+        );
+        // 10 clients at 1 msg/s for 3 s, through HTTP or their own socket alike.
+        let s = scenario("direction = \"all\"\n");
+        for t in [Transport::LongPoll, Transport::WebSocket, Transport::RawTcp] {
+            let p = TransportPlan::new(&s, Shard::ALL, t, "x", 1);
+            assert_eq!(p.scheduled_messages(), 30, "{t}");
+        }
     }
 
     #[test]
