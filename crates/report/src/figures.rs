@@ -217,6 +217,15 @@ pub const FIGURES: [Figure; 14] = [
     },
 ];
 
+/// The figure named `name` in [`FIGURES`]; panics on a name not in the list (a programming
+/// error, caught by any test that draws or ranks).
+pub fn figure(name: &str) -> &'static Figure {
+    FIGURES
+        .iter()
+        .find(|f| f.name == name)
+        .expect("a figure of the list")
+}
+
 /// A note beside a transport's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flag {

@@ -197,3 +197,47 @@ fn a_folder_from_the_previous_version_reports_and_compares() {
     .unwrap();
     assert!(c.rows.iter().all(|r| r.in_a && r.in_b));
 }
+
+#[test]
+fn repeats_draw_whiskers_and_show_intervals() {
+    let plain = folder::load(&fixture("quick-a")).unwrap();
+    let mut run = plain.clone();
+    let sse = run
+        .summary
+        .transports
+        .iter_mut()
+        .find(|t| t.transport == "sse")
+        .unwrap();
+    let cpu = sse.server.cpu_ms_per_1000_msgs;
+    let spread = |m: f64| pushbench_results::model::Spread {
+        median: m,
+        low: m * 0.5,
+        high: m * 1.5,
+    };
+    sse.repeats = Some(pushbench_results::model::Repeats {
+        runs: 5,
+        confidence: 0.9375,
+        p50_us: spread(sse.latency.p50_us as f64),
+        p99_us: spread(sse.latency.p99_us as f64),
+        p999_us: spread(sse.latency.p999_us as f64),
+        throughput_msgs_per_s: spread(sse.throughput_msgs_per_s),
+        bytes_per_message: spread(sse.bytes_per_message.total),
+        cpu_ms_per_1000_msgs: spread(cpu),
+    });
+    let (a, b) = (TempDir::new("no-repeats"), TempDir::new("repeats"));
+    let without = write_report(&plain, a.path()).unwrap();
+    let with = write_report(&run, b.path()).unwrap();
+    // The charts with bars for repeated figures differ by the whiskers; the others are equal.
+    for (x, y) in without.charts.iter().zip(&with.charts) {
+        let name = x.file_name().unwrap().to_string_lossy().into_owned();
+        let same = std::fs::read(x).unwrap() == std::fs::read(y).unwrap();
+        let has_whiskers = name == "server-cost.png" || name == "throughput-latency.png";
+        assert_eq!(same, !has_whiskers, "{name}");
+    }
+    let html = std::fs::read_to_string(&with.html).unwrap();
+    assert!(html.contains("Every transport ran 5 times"));
+    assert!(
+        html.contains("<br><span class=\"small\">["),
+        "an interval in the table"
+    );
+}

@@ -56,8 +56,8 @@ async fn shutdown_closes_every_stream_cleanly() {
     stopping.await.unwrap().unwrap();
 }
 
-#[tokio::test]
-async fn the_binary_prints_its_ports_serves_and_exits_0_on_sigterm() {
+/// Starts the push-server binary on free ports; returns it and the line that names its ports.
+fn start_binary() -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
         .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -68,6 +68,12 @@ async fn the_binary_prints_its_ports_serves_and_exits_0_on_sigterm() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    (child, line)
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_ports_serves_and_exits_0_on_sigterm() {
+    let (mut child, line) = start_binary();
     // push-server listening http=127.0.0.1:PORT tcp=127.0.0.1:PORT
     let http = line
         .split_whitespace()
@@ -98,16 +104,7 @@ async fn the_binary_prints_its_ports_serves_and_exits_0_on_sigterm() {
 #[test]
 fn sigterm_right_after_the_ports_are_printed_exits_0() {
     for attempt in 0..20 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
-            .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut child, line) = start_binary();
         assert!(line.starts_with("push-server listening"), "{line:?}");
         // SAFETY: sending a signal to our own child process.
         assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);

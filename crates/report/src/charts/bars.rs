@@ -19,8 +19,10 @@ pub(super) struct Bar {
     pub(super) value: Option<f64>,
     /// Shown instead of a bar when `value` is `None`.
     missing: &'static str,
-    /// A second value drawn as a black tick across the bar (p50 beside p99).
+    /// A second value drawn as a white tick across the bar (p50 beside p99).
     pub(super) tick: Option<f64>,
+    /// With repeats: the interval around the value (the median), drawn as a whisker.
+    pub(super) whisker: Option<(f64, f64)>,
 }
 
 /// What a bar panel shows.
@@ -85,9 +87,27 @@ fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
         // A tie among many is no news on a chart (the table still marks it).
         winners.clear();
     }
+    // With repeats, a best that is within another's interval is no best: the verdict calls it
+    // a tie within noise, and so does the chart.
+    let overlaps = |a: (f64, f64), b: (f64, f64)| a.0 <= b.1 && b.0 <= a.1;
+    let tied = winners.iter().any(|&w| {
+        bars[w].whisker.is_some_and(|ww| {
+            bars.iter()
+                .enumerate()
+                .any(|(i, b)| i != w && b.whisker.is_some_and(|bw| overlaps(ww, bw)))
+        })
+    });
+    if tied {
+        winners.clear();
+    }
     let axis = p.fixed.clone().unwrap_or_else(|| {
         Axis::for_values(
-            bars.iter().flat_map(|b| b.value.into_iter().chain(b.tick)),
+            bars.iter().flat_map(|b| {
+                b.value
+                    .into_iter()
+                    .chain(b.tick)
+                    .chain(b.whisker.into_iter().flat_map(|(lo, hi)| [lo, hi]))
+            }),
             LOG_SPAN,
             &|v| style::num(v),
         )
@@ -130,6 +150,24 @@ fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
                 BLACK,
             ))?;
         }
+        if let Some((lo, hi)) = bar.whisker {
+            let (x0, wy) = at(&body, &chart, axis.t(lo).max(base), yc);
+            let (x1, _) = at(&body, &chart, axis.t(hi).max(base), yc);
+            // White with a black edge, like the tick: readable on every bar colour and on white.
+            let rect = |x0: i32, y0: i32, x1: i32, y1: i32, c: RGBColor| {
+                body.draw(&Rectangle::new([(x0, y0), (x1, y1)], c.filled()))
+            };
+            rect(x0, wy - 2, x1, wy + 2, BLACK)?;
+            for x in [x0, x1] {
+                rect(x - 2, wy - 10, x + 2, wy + 10, BLACK)?;
+            }
+            rect(x0, wy - 1, x1, wy + 1, WHITE)?;
+            for x in [x0, x1] {
+                rect(x - 1, wy - 9, x + 1, wy + 9, WHITE)?;
+            }
+        }
+        // The label goes past the bar and its whisker.
+        let end = bar.whisker.map_or(end, |(_, hi)| end.max(axis.t(hi)));
         let (px, py) = at(&body, &chart, end, yc);
         let is_best = winners.contains(&i);
         let (label, style) = if is_best {
@@ -156,6 +194,23 @@ pub(super) fn two_panels(
     Ok(())
 }
 
+/// One bar per transport for `figure` (scaled by `scale` for the chart's unit): its value, the
+/// median over repeats when there are any, with their interval as a whisker.
+pub(super) fn figure_bars(
+    run: &Run,
+    figure: &crate::figures::Figure,
+    scale: f64,
+    missing: &'static str,
+) -> Vec<Bar> {
+    let mut out = bars(run, |t| figure.of(t).map(|v| v * scale), missing);
+    for (bar, t) in out.iter_mut().zip(transports(run)) {
+        if bar.value.is_some() {
+            bar.whisker = figure.spread(t).map(|s| (s.low * scale, s.high * scale));
+        }
+    }
+    out
+}
+
 /// One bar per transport; failed transports get no value.
 pub(super) fn bars(
     run: &Run,
@@ -171,6 +226,7 @@ pub(super) fn bars(
                 value: if failed { None } else { value(t) },
                 missing: if failed { "failed" } else { missing },
                 tick: None,
+                whisker: None,
             }
         })
         .collect()

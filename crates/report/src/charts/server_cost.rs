@@ -1,14 +1,16 @@
 //! Chart 5, `server-cost.png`: push-server's CPU per 1,000 delivered messages and the memory
-//! each held-open connection added.
+//! each held-open connection added. With repeats, CPU is the median with its interval as a
+//! whisker.
 
-use super::bars::{bars, two_panels, Panel};
+use super::bars::{bars, figure_bars, two_panels, Panel};
 use super::frame::{Area, DrawResult};
+use crate::figures::figure;
 use crate::style;
 use pushbench_results::Run;
 
 /// Chart 5: server CPU per 1,000 messages and server RSS per connection.
 pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
-    let cpu = bars(run, |t| Some(t.server.cpu_ms_per_1000_msgs), "");
+    let cpu = figure_bars(run, figure("server CPU"), 1.0, "");
     let rss = bars(
         run,
         |t| t.server.rss_per_connection_bytes.map(|b| b / 1024.0),

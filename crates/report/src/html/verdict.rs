@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use pushbench_results::model::Spread;
 use pushbench_results::TransportResult;
 
-use crate::figures::FIGURES;
+use crate::figures::figure;
 use crate::style;
 
 /// One question's answer.
@@ -159,14 +159,6 @@ fn best_of<'a>(
             why: why + &ties(ranked),
         },
     })
-}
-
-/// The figure named `name` in [`FIGURES`].
-fn figure(name: &str) -> &'static crate::figures::Figure {
-    FIGURES
-        .iter()
-        .find(|f| f.name == name)
-        .expect("a figure of the list")
 }
 
 /// Every card for `ts`, in page order; a question no transport can answer has no card.
