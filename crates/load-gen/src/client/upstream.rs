@@ -115,3 +115,63 @@ impl State {
         recorder.settle(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Fanout;
+    use crate::scenario::{Pattern, SizeDist};
+    use crate::seqtrack::SeqTracker;
+
+    /// What the WebSocket and raw TCP clients do with their own upstream, step by step: a send
+    /// counts as published before it is settled (so a drain that sees it settled sees it owed),
+    /// a send cut off by a failed session is settled as failed, and a client that stops for good
+    /// releases the rest of its schedule.
+    #[test]
+    fn a_socket_client_settles_each_send_after_counting_it_and_releases_the_rest() {
+        let clock = Clock::starting_at(Instant::now());
+        let recorder = Recorder::new(clock, 1, 0, u64::MAX, Fanout::new(vec![2]), 4);
+        // Four messages, 1 ms apart.
+        let schedule = Schedule::new(
+            1,
+            0,
+            1,
+            1000.0,
+            Pattern::Constant,
+            SizeDist::Fixed(16),
+            4_000_000,
+        );
+        let mut up = Upstream::new(schedule, 0);
+        let mut st = State {
+            report: Default::default(),
+            tracker: SeqTracker::starting_after(0),
+            conn: Default::default(),
+            recorder: None,
+            batch: Vec::new(),
+            index: 0,
+            topic_index: 0,
+        };
+        let scheduled = || recorder.scheduled.load(Relaxed);
+        let published = || recorder.topic_published[0].load(Relaxed);
+
+        let len = up.next_payload(&recorder).len();
+        assert_eq!((scheduled(), published()), (4, 0), "taken, not yet sent");
+        st.upstream_sent(&mut up, &recorder, len);
+        assert_eq!((scheduled(), published()), (3, 1));
+
+        let _ = up.next_payload(&recorder);
+        up.settle_unsent(&recorder, false);
+        assert_eq!(
+            (scheduled(), published()),
+            (2, 1),
+            "the failed send is settled"
+        );
+        up.settle_unsent(&recorder, false);
+        assert_eq!(scheduled(), 2, "nothing in flight: nothing more to settle");
+
+        up.settle_unsent(&recorder, true);
+        assert_eq!(scheduled(), 0, "a stopped client releases its schedule");
+        assert_eq!(st.report.published, 1);
+        assert_eq!(st.conn.payload_up, 16);
+    }
+}
