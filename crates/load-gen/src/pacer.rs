@@ -8,8 +8,11 @@
 //! 1 ns (`PR_SET_TIMERSLACK`), sleeps on a condition variable until a spin margin ([`SPIN`] by
 //! default) before the earliest
 //! deadline (a new, earlier alarm wakes it), then spins until the deadline and completes the
-//! alarm's oneshot, which wakes the publisher's task directly: no timer-wheel hop. The spin is
-//! the price of precision; it runs on load-gen's own threads, so it counts as generator CPU.
+//! alarm's oneshot, which wakes the publisher's task directly: no timer-wheel hop. The hand-off
+//! to the event loop itself takes tens of microseconds, so the alarm fires up to [`EARLY`]
+//! before the publisher's time and the woken task spins the rest on its own thread (the margin
+//! shrinks at high alarm rates, [`early_for`]). The spins are the price of precision; they run
+//! on load-gen's own threads, so they count as generator CPU.
 //! At rates where alarms are closer together than the margin, the thread spins most of the time.
 //!
 //! A publisher never fires early: a deadline is met at or after its instant, never before, so no
@@ -29,6 +32,12 @@ use tokio::sync::oneshot;
 /// VM, 100 µs left publish lag p99 at 110–380 µs, 200–300 µs brought it to 60–140 µs
 /// (README, "Precision"); `load-gen run --pacer-spin-us` changes it.
 pub const SPIN: Duration = Duration::from_micros(250);
+
+/// How long before its deadline a task is woken at most, to spin the rest itself, by default:
+/// the hand-off from the pacer thread to the event loop took 40–50 µs at the median and up to
+/// about 250 µs on this project's 2-core VM; with 200 µs early, publish lag p99 was 2–58 µs
+/// (README, "Precision"). `load-gen run --pacer-early-us` changes it.
+pub const EARLY: Duration = Duration::from_micros(200);
 
 /// One pending alarm: ordered by deadline, then by arrival so equal deadlines keep their order.
 struct Alarm {
@@ -57,10 +66,16 @@ impl Ord for Alarm {
 #[derive(Default)]
 struct Alarms {
     heap: BinaryHeap<Reverse<Alarm>>,
+    /// Alarms set so far: the sequence of the next one, and the count behind the rate.
     next_seq: u64,
 }
 
 struct Inner {
+    /// How long before its deadline an alarm wakes its task at most, which spins the rest on the
+    /// event loop: covers the hand-off from this thread to the loop.
+    early: Duration,
+    /// When the pacer started, for the alarm rate that limits the early spin.
+    started: Instant,
     alarms: Mutex<Alarms>,
     /// Signalled when an alarm earlier than every other is added, or on stop.
     changed: Condvar,
@@ -97,9 +112,12 @@ impl Drop for Stopper {
 }
 
 impl Pacer {
-    /// Starts the alarm thread, spinning for `spin` before each deadline.
-    pub fn start(spin: Duration) -> std::io::Result<Pacer> {
+    /// Starts the alarm thread, spinning for `spin` before each deadline and waking tasks up
+    /// to `early` before theirs.
+    pub fn start(spin: Duration, early: Duration) -> std::io::Result<Pacer> {
         let inner = Arc::new(Inner {
+            early,
+            started: Instant::now(),
             alarms: Mutex::new(Alarms::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -119,10 +137,13 @@ impl Pacer {
         })
     }
 
-    /// Completes at `at` (never before), woken by the alarm thread.
-    pub fn sleep_until(&self, at: Instant) -> Wake {
+    /// Completes at `deadline` (never before): woken by the alarm thread a little early, it
+    /// spins the rest on the caller's thread (see [`early_for`]).
+    pub fn sleep_until(&self, deadline: Instant) -> Wake {
         let (wake, woken) = oneshot::channel();
         let mut a = self.inner.alarms.lock().expect("pacer lock");
+        let early = early_for(self.inner.early, a.next_seq, self.inner.started.elapsed());
+        let at = deadline.checked_sub(early).unwrap_or(deadline);
         let earliest = a.heap.peek().is_none_or(|Reverse(e)| at < e.at);
         let seq = a.next_seq;
         a.next_seq += 1;
@@ -130,14 +151,14 @@ impl Pacer {
         if earliest {
             self.inner.changed.notify_one();
         }
-        Wake(woken)
+        Wake(woken, deadline)
     }
 }
 
 /// A pending alarm ([`Pacer::sleep_until`]): completes when the pacer fires it, or at once if the
 /// pacer has stopped (the run is ending, so there is nothing left to wait for).
 #[derive(Debug)]
-pub struct Wake(oneshot::Receiver<()>);
+pub struct Wake(oneshot::Receiver<()>, Instant);
 
 impl std::future::Future for Wake {
     type Output = ();
@@ -146,8 +167,33 @@ impl std::future::Future for Wake {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+        match std::pin::Pin::new(&mut self.0).poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            // Woken early on purpose: spin the last stretch here, on the task's own thread.
+            std::task::Poll::Ready(Ok(())) => {
+                while Instant::now() < self.1 {
+                    std::hint::spin_loop();
+                }
+                std::task::Poll::Ready(())
+            }
+            // The pacer stopped: nothing to wait for.
+            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(()),
+        }
     }
+}
+
+/// The share of one core the early spin on the event loop may take: at low rates every alarm
+/// gets the whole margin, at high rates it shrinks so the loop keeps its time for clients.
+pub const EARLY_BUDGET: f64 = 0.05;
+
+/// How early to wake an alarm's task, given `set` alarms over `elapsed`: `max`, or less when the
+/// alarm rate times the margin would exceed [`EARLY_BUDGET`] of a core.
+pub fn early_for(max: Duration, set: u64, elapsed: Duration) -> Duration {
+    let rate = set as f64 / elapsed.as_secs_f64().max(1.0);
+    if rate <= 0.0 {
+        return max;
+    }
+    max.min(Duration::from_secs_f64(EARLY_BUDGET / rate))
 }
 
 /// Lowers this thread's timer slack so timed waits end when asked, not up to 50 µs later.
@@ -204,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn alarms_fire_in_deadline_order_and_never_early() {
-        let pacer = Pacer::start(SPIN).unwrap();
+        let pacer = Pacer::start(SPIN, EARLY).unwrap();
         let start = Instant::now();
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -231,7 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_earlier_alarm_added_while_the_thread_sleeps_is_not_missed() {
-        let pacer = Pacer::start(SPIN).unwrap();
+        let pacer = Pacer::start(SPIN, EARLY).unwrap();
         let late = pacer.sleep_until(Instant::now() + Duration::from_secs(3600));
         let early = pacer.sleep_until(Instant::now() + Duration::from_millis(5));
         tokio::time::timeout(Duration::from_secs(10), early)
@@ -240,9 +286,24 @@ mod tests {
         drop(late);
     }
 
+    #[test]
+    fn the_early_spin_shrinks_with_the_alarm_rate() {
+        let max = Duration::from_micros(200);
+        // 100 alarms a second: 5% of a core allows 500 µs, so the whole margin.
+        assert_eq!(early_for(max, 1_000, Duration::from_secs(10)), max);
+        // 10,000 a second: 5 µs each.
+        assert_eq!(
+            early_for(max, 100_000, Duration::from_secs(10)),
+            Duration::from_micros(5)
+        );
+        // Before a second has passed the rate is taken over one second.
+        assert_eq!(early_for(max, 10, Duration::from_millis(1)), max);
+        assert_eq!(early_for(max, 0, Duration::ZERO), max);
+    }
+
     #[tokio::test]
     async fn a_stopped_pacer_releases_its_sleepers() {
-        let pacer = Pacer::start(SPIN).unwrap();
+        let pacer = Pacer::start(SPIN, EARLY).unwrap();
         let sleep = pacer.sleep_until(Instant::now() + Duration::from_secs(3600));
         drop(pacer);
         tokio::time::timeout(Duration::from_secs(10), sleep)

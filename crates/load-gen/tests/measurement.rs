@@ -32,6 +32,7 @@ fn options(results: &Path, target: Option<Target>) -> Options {
         progress: false,
         shard: runner::Shard::ALL,
         pacer_spin: load_gen::pacer::SPIN,
+        pacer_early: load_gen::pacer::EARLY,
         pinning: None,
         repeat: None,
     }

@@ -60,6 +60,8 @@ pub struct Options {
     pub shard: Shard,
     /// How long the pacer spins before each publish instead of sleeping ([`crate::pacer`]).
     pub pacer_spin: std::time::Duration,
+    /// How long before its time a publisher is woken at most, to spin the rest itself.
+    pub pacer_early: std::time::Duration,
     /// The cores of the embedded server and of load-gen, when split ([`crate::affinity`]); the
     /// caller has already pinned load-gen's own threads.
     pub pinning: Option<Pinning>,

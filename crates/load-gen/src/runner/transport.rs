@@ -130,7 +130,8 @@ impl<'p> TransportRun<'p> {
             long_poll_timeout: scenario.long_poll_timeout,
             header_block: client::header_block(&headers),
             headers,
-            pacer: Pacer::start(opts.pacer_spin).context("starting the pacer thread")?,
+            pacer: Pacer::start(opts.pacer_spin, opts.pacer_early)
+                .context("starting the pacer thread")?,
         });
         Ok(TransportRun {
             plan,
