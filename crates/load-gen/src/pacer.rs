@@ -10,8 +10,9 @@
 //! deadline (a new, earlier alarm wakes it), then spins until the deadline and completes the
 //! alarm's oneshot, which wakes the publisher's task directly: no timer-wheel hop. The hand-off
 //! to the event loop itself takes tens of microseconds, so the alarm fires up to [`EARLY`]
-//! before the publisher's time and the woken task spins the rest on its own thread (the margin
-//! shrinks at high alarm rates, [`early_for`]). The spins are the price of precision; they run
+//! before the publisher's time and the woken task waits out the rest by yielding on the event
+//! loop, letting every other ready task run in between ([`Wake`]; the margin shrinks at high
+//! alarm rates, [`early_for`]). The spins are the price of precision; they run
 //! on load-gen's own threads, so they count as generator CPU.
 //! At rates where alarms are closer together than the margin, the thread spins most of the time.
 //!
@@ -151,14 +152,29 @@ impl Pacer {
         if earliest {
             self.inner.changed.notify_one();
         }
-        Wake(woken, deadline)
+        Wake {
+            fired: woken,
+            deadline,
+            due: false,
+        }
     }
 }
 
-/// A pending alarm ([`Pacer::sleep_until`]): completes when the pacer fires it, or at once if the
-/// pacer has stopped (the run is ending, so there is nothing left to wait for).
+/// A pending alarm ([`Pacer::sleep_until`]): completes at its deadline once the pacer has fired
+/// it, or at once if the pacer has stopped (the run is ending, so there is nothing left to wait
+/// for).
+///
+/// Fired early on purpose, it waits out the last stretch by yielding: it asks to be polled again
+/// at once and returns `Pending`, so every other task that is ready (a subscriber's read) runs
+/// in between and the event loop keeps polling its sockets. A busy spin here would hold the loop
+/// and delay deliveries, which would then be measured as the transports' latency.
 #[derive(Debug)]
-pub struct Wake(oneshot::Receiver<()>, Instant);
+pub struct Wake {
+    fired: oneshot::Receiver<()>,
+    deadline: Instant,
+    /// The pacer has fired: only the deadline is left to wait for.
+    due: bool,
+}
 
 impl std::future::Future for Wake {
     type Output = ();
@@ -167,18 +183,20 @@ impl std::future::Future for Wake {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        match std::pin::Pin::new(&mut self.0).poll(cx) {
-            std::task::Poll::Pending => std::task::Poll::Pending,
-            // Woken early on purpose: spin the last stretch here, on the task's own thread.
-            std::task::Poll::Ready(Ok(())) => {
-                while Instant::now() < self.1 {
-                    std::hint::spin_loop();
-                }
-                std::task::Poll::Ready(())
+        use std::task::Poll;
+        if !self.due {
+            match std::pin::Pin::new(&mut self.fired).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => self.due = true,
+                // The pacer stopped: nothing to wait for.
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
             }
-            // The pacer stopped: nothing to wait for.
-            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(()),
         }
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

@@ -145,7 +145,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
     let publish_path_slow = lagging && !generator_bound && !server_bound;
     if publish_path_slow {
         warnings.push(format!(
-            "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor push-server ({server_cores:.2} of {}) was busy: the publish path itself was slow",
+            "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor push-server ({server_cores:.2} of {}) was busy on average: the publish path was slow, or bursts of work (a fan-out to many subscribers on load-gen's event loop) held publishes without filling a core",
             capacity.generator, capacity.server
         ));
     }
