@@ -34,10 +34,10 @@ use tokio::sync::oneshot;
 /// (README, "Precision"); `load-gen run --pacer-spin-us` changes it.
 pub const SPIN: Duration = Duration::from_micros(250);
 
-/// How long before its deadline a task is woken at most, to spin the rest itself, by default:
-/// the hand-off from the pacer thread to the event loop took 40–50 µs at the median and up to
-/// about 250 µs on this project's 2-core VM; with 200 µs early, publish lag p99 was 2–58 µs
-/// (README, "Precision"). `load-gen run --pacer-early-us` changes it.
+/// How long before its deadline a task is woken at most, to wait out the rest by yielding, by
+/// default. The hand-off from the pacer thread to the event loop took 40–50 µs at the median and
+/// up to about 250 µs on this project's 2-core VM; with 200 µs early, publish lag p99 was
+/// 1–85 µs (README, "Precision"). `load-gen run --pacer-early-us` changes it.
 pub const EARLY: Duration = Duration::from_micros(200);
 
 /// One pending alarm: ordered by deadline, then by arrival so equal deadlines keep their order.
