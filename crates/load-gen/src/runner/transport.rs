@@ -245,13 +245,9 @@ impl<'p> TransportRun<'p> {
         // What was published when the drain ended is what subscribers were owed; anything a
         // publisher still sends after this is a late publish, not a transport's loss.
         let unsettled = recorder.scheduled.load(Relaxed);
-        let published_at_end: Vec<u64> = recorder
-            .topic_published
-            .iter()
-            .map(|p| p.load(Relaxed))
-            .collect();
-        let outstanding =
-            owed(recorder, &plan.subscribers).saturating_sub(recorder.delivered.load(Relaxed));
+        let published_at_end: Vec<u64> = published(recorder).collect();
+        let outstanding = owed(published_at_end.iter().copied(), &plan.subscribers)
+            .saturating_sub(recorder.delivered.load(Relaxed));
         if outstanding > 0 && !self.ctrl_c.is_cancelled() {
             self.warnings.push(format!(
                 "{}: {outstanding} deliveries still outstanding when the {:?} drain ended",
@@ -279,11 +275,9 @@ impl<'p> TransportRun<'p> {
             seq.add(&tracker.finish(published_at_end[topic_index]));
             subscribers.push(traffic);
         }
-        let published_late: u64 = recorder
-            .topic_published
-            .iter()
+        let published_late: u64 = published(recorder)
             .zip(&published_at_end)
-            .map(|(p, then)| p.load(Relaxed).saturating_sub(*then))
+            .map(|(now, then)| now.saturating_sub(*then))
             .sum();
         if unsettled > 0 && !self.ctrl_c.is_cancelled() {
             self.warnings.push(format!(
@@ -308,11 +302,7 @@ impl<'p> TransportRun<'p> {
             clients_ready: p.connected.ready,
             messages: Messages {
                 published: published_at_end.iter().sum(),
-                expected: published_at_end
-                    .iter()
-                    .zip(&plan.subscribers)
-                    .map(|(p, s)| p * *s as u64)
-                    .sum(),
+                expected: owed(published_at_end.iter().copied(), &plan.subscribers),
                 unpublished: unsettled,
                 seq,
                 fanout_incomplete: recorder.fanout.incomplete(),
@@ -339,13 +329,17 @@ impl<'p> TransportRun<'p> {
 }
 
 /// Deliveries owed so far: every subscriber of a topic gets every message published to it.
-fn owed(recorder: &Recorder, subscribers: &[u32]) -> u64 {
-    recorder
-        .topic_published
-        .iter()
+fn owed(published: impl IntoIterator<Item = u64>, subscribers: &[u32]) -> u64 {
+    published
+        .into_iter()
         .zip(subscribers)
-        .map(|(p, s)| p.load(Relaxed) * *s as u64)
+        .map(|(p, s)| p * *s as u64)
         .sum()
+}
+
+/// Each topic's published count now.
+fn published(recorder: &Recorder) -> impl Iterator<Item = u64> + '_ {
+    recorder.topic_published.iter().map(|p| p.load(Relaxed))
 }
 
 /// Waits until every scheduled message is settled (sent, failed or given up) and every delivery
@@ -359,7 +353,7 @@ async fn drain(
     stop: &CancellationToken,
 ) {
     while (recorder.scheduled.load(Relaxed) > 0
-        || recorder.delivered.load(Relaxed) < owed(recorder, subscribers))
+        || recorder.delivered.load(Relaxed) < owed(published(recorder), subscribers))
         && tokio::time::Instant::now() < deadline
         && !stop.is_cancelled()
     {
@@ -414,7 +408,7 @@ mod tests {
             start.elapsed()
         );
         assert!(start.elapsed() < Duration::from_secs(5));
-        assert_eq!(owed(&r, &[2]), 2);
+        assert_eq!(owed(published(&r), &[2]), 2);
         assert_eq!(r.delivered.load(Relaxed), 2);
         late.await.unwrap();
     }

@@ -270,27 +270,22 @@ fn throughput<'a>(ts: &[&'a TransportResult]) -> Option<Card<'a>> {
                 .into(),
         });
     }
+    let why = format!(
+        "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
+        lo.transport,
+        style::num(l)
+    );
     best_of(
         "Throughput",
         &r,
         &|t| f.spread(t),
         |v| format!("{}/s", style::num(v)),
-        |_, _| {
-            format!(
-                "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
-                lo.transport,
-                style::num(l)
-            )
-        },
+        |_, _| why.clone(),
     )
     .map(|mut c| {
         // The 10% rule's "within 10%" wording is about the lowest-wins figures only.
         if c.winner.is_some() && hi.repeats.is_none() {
-            c.why = format!(
-                "Messages delivered per second in the measured window; the fewest, {}, {}/s.",
-                lo.transport,
-                style::num(l)
-            );
+            c.why.clone_from(&why);
         }
         c
     })
