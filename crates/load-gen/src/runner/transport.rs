@@ -297,7 +297,6 @@ impl<'p> TransportRun<'p> {
         }
         let totals = recorder.totals();
         Ok(Measured {
-            totals: totals.clone(),
             interrupted: self.ctrl_c.is_cancelled(),
             clients_ready: p.connected.ready,
             messages: Messages {
@@ -324,6 +323,8 @@ impl<'p> TransportRun<'p> {
             generator_rss_end: process::sample_self().rss_bytes,
             wall_s,
             warnings: self.warnings,
+            // Last: the figures above are read from it first.
+            totals,
         })
     }
 }
