@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use pushbench_results::hlog::{self, histogram, MAX_US};
+use pushbench_results::hlog::{histogram, MAX_US};
 use pushbench_wire::probe::Probe;
 
 /// The generator's one clock: nanoseconds since the run's start.
@@ -79,13 +79,14 @@ impl Histos {
         }
     }
 
-    /// The four histograms with their interval-log tags.
-    pub fn tagged(&self) -> [(&'static str, &Histogram<u64>); 4] {
+    /// The four histograms with their interval-log tags: `hlog::TAGS` for messages intended
+    /// in the measured window, `hlog::OUTSIDE_TAGS` for the others.
+    pub fn tagged(&self, tags: [&'static str; 4]) -> [(&'static str, &Histogram<u64>); 4] {
         [
-            (hlog::LATENCY, &self.latency),
-            (hlog::ACTUAL, &self.actual),
-            (hlog::FANOUT, &self.fanout),
-            (hlog::PUBLISH_LAG, &self.publish_lag),
+            (tags[0], &self.latency),
+            (tags[1], &self.actual),
+            (tags[2], &self.fanout),
+            (tags[3], &self.publish_lag),
         ]
     }
 
@@ -386,19 +387,20 @@ impl Recorder {
         record(&mut h.publish_lag, sent_ns.saturating_sub(intended_ns));
     }
 
-    /// Moves what every stripe recorded since the last call into `merged` (emptied first) and
-    /// starts new intervals; the measured part also goes into the totals. Each stripe's lock is
-    /// held only to swap its histograms for empty ones, so recording threads never wait for the
-    /// merging. The caller keeps `merged` from second to second rather than allocating four
-    /// histograms each time.
-    pub fn take_interval(&self, merged: &mut Histos) {
-        merged.reset();
+    /// Moves what every stripe recorded since the last call into `inside` (messages intended in
+    /// the measured window) and `outside` (the others), both emptied first, and starts new
+    /// intervals; `inside` also goes into the totals. Each stripe's lock is held only to swap
+    /// its histograms for empty ones, so recording threads never wait for the merging. The
+    /// caller keeps its histograms from second to second rather than allocating them each time.
+    pub fn take_interval(&self, inside: &mut Histos, outside: &mut Histos) {
+        inside.reset();
+        outside.reset();
         let mut spares = self.spares.lock().expect("spares lock");
         for slot in &self.slots {
             let mut taken = spares.pop().unwrap_or_else(Slot::new);
             std::mem::swap(&mut *slot.lock().expect("slot lock"), &mut taken);
-            merged.add(&taken.measured);
-            merged.add(&taken.unmeasured);
+            inside.add(&taken.measured);
+            outside.add(&taken.unmeasured);
             self.total.lock().expect("total lock").add(&taken.measured);
             taken.measured.reset();
             taken.unmeasured.reset();
@@ -471,13 +473,16 @@ mod tests {
         assert_eq!(totals.latency.max(), 2000);
         assert_eq!(totals.fanout.len(), 1);
         assert_eq!(totals.publish_lag.len(), 1);
-        let mut interval = Histos::new();
-        r.take_interval(&mut interval);
-        assert_eq!(interval.latency.len(), 2);
-        assert_eq!(interval.actual.len(), 2);
-        assert_eq!(interval.publish_lag.len(), 1);
-        r.take_interval(&mut interval);
-        assert_eq!(interval.latency.len(), 0);
+        let (mut inside, mut outside) = (Histos::new(), Histos::new());
+        r.take_interval(&mut inside, &mut outside);
+        // The warm-up's message is kept apart from the measured one.
+        assert_eq!(inside.latency.len(), 1);
+        assert_eq!(outside.latency.len(), 1);
+        assert!(outside.latency.equivalent(outside.latency.max(), 5000));
+        assert_eq!(inside.actual.len(), 1);
+        assert_eq!(inside.publish_lag.len(), 1);
+        r.take_interval(&mut inside, &mut outside);
+        assert_eq!(inside.latency.len() + outside.latency.len(), 0);
         // Taking the interval moved the measured message into the totals, once.
         r.messages(0, &[(3, probe(1_600_000_000))], 1_603_000_000);
         let totals = r.totals();

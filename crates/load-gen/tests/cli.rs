@@ -233,8 +233,27 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".setup.pinning.server",
         ".setup.pinning.generator",
     ];
+    // quick.toml repeats every transport: each run's full entry under `runs`, and each
+    // aggregate's medians and intervals under `repeats`.
+    let repeated = |key: &str| key.starts_with(".runs") || key.starts_with(".transports[].repeat");
+    assert!(now.iter().any(|k| repeated(k)), "no repeats in {now:?}");
     for key in now.difference(&before) {
-        assert!(added.contains(&key.as_str()), "unexpected new key {key}");
+        assert!(
+            added.contains(&key.as_str()) || repeated(key),
+            "unexpected new key {key}"
+        );
+    }
+    // The interval logs' measured part is exactly the summary's measured window. quick.toml's
+    // warm-up is half a second, and the logs once took a whole second as their first interval
+    // and kept warm-up messages under the same tags, so the report's charts and merges drew the
+    // warm-up's latencies as measured ones.
+    let run = pushbench_results::folder::load(&dir).unwrap();
+    for t in &run.summary.transports {
+        let log = &run.logs[&t.transport];
+        assert!(log.split, "{}: the log is not split", t.transport);
+        let logged = log.measured(pushbench_results::hlog::LATENCY);
+        assert_eq!(logged.len(), t.latency.count, "{}", t.transport);
+        assert_eq!(logged.value_at_quantile(0.99), t.latency.p99_us);
     }
     // The split is recorded in setup.json too, and the two sides share no core.
     let setup: serde_json::Value =

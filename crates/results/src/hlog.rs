@@ -14,14 +14,20 @@
 //!
 //! The log's `StartTime` and `BaseTime` are the Unix time of the transport's clock zero (when
 //! its schedule started); each interval's timestamp is seconds since that zero, so interval
-//! times read as "seconds into the transport's run". Intervals are cut by *arrival* time and
-//! hold every message, warm-up and drain included; `summary.json`'s percentiles cover messages
-//! whose *intended* time fell in the measured window. [`TransportLog::compute_measured`] takes
-//! an interval as measured when at least half of it lies after the warm-up
-//! (`start + length / 2 ≥ warmup`), and every interval after that, drain included: nothing is
-//! published after the window, so the drain holds only the window's stragglers. load-gen's
-//! intervals start about 20 ms before whole seconds of the run clock, so this rule is off from
-//! the exact window by at most one interval's worth of edge effects.
+//! times read as "seconds into the transport's run". Intervals are cut by *arrival* time (one
+//! of them ends where the warm-up ends), and `summary.json`'s percentiles cover messages whose
+//! *intended* time fell in the measured window.
+//!
+//! # The measured window
+//!
+//! Logs that carry the [`WINDOW_MARK`] comment are *split*: each tag holds the messages intended
+//! inside the measured window, and the tag with [`OUTSIDE`] appended (`latency-outside`, ...)
+//! those intended outside it (the warm-up). The measured histograms are then the plain tags
+//! added over every interval, exactly the summary's. Logs without the mark (load-gen before the
+//! split, or other tools) hold every message under the plain tags, and
+//! [`TransportLog::compute_measured`] takes an interval as measured when at least half of it
+//! lies after the warm-up (`start + length / 2 ≥ warmup`), which is off from the exact window by
+//! the messages arriving near its edges.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -47,6 +53,18 @@ pub const FANOUT: &str = "fanout";
 pub const PUBLISH_LAG: &str = "publish-lag";
 /// Every tag, in the order load-gen writes them.
 pub const TAGS: [&str; 4] = [LATENCY, ACTUAL, FANOUT, PUBLISH_LAG];
+/// Appended to a tag for the messages intended outside the measured window, in split logs.
+pub const OUTSIDE: &str = "-outside";
+/// [`TAGS`] with [`OUTSIDE`] appended, in the same order.
+pub const OUTSIDE_TAGS: [&str; 4] = [
+    "latency-outside",
+    "actual-outside",
+    "fanout-outside",
+    "publish-lag-outside",
+];
+/// The comment line that marks a split log (see the module doc).
+pub const WINDOW_MARK: &str =
+    "window: each tag holds messages intended inside the measured window, TAG-outside the others";
 
 /// Highest recordable value: one hour in µs.
 pub const MAX_US: u64 = 3_600_000_000;
@@ -82,16 +100,23 @@ impl<W: Write> std::fmt::Debug for Writer<'_, W> {
 }
 
 impl<'w, W: Write> Writer<'w, W> {
-    /// Starts a log whose clock zero is `start` (Unix time), with `comment` as its first line.
+    /// Starts a log whose clock zero is `start` (Unix time), with `comment` as its first line;
+    /// `split` marks it as holding the measured window under the plain tags (module doc).
     pub fn begin(
         out: &'w mut W,
         serializer: &'w mut V2DeflateSerializer,
         start: SystemTime,
         comment: &str,
+        split: bool,
     ) -> std::io::Result<Self> {
-        let inner = IntervalLogWriterBuilder::new()
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
             .add_comment(comment)
-            .add_comment("tags: latency (from intended send), actual (from actual send), fanout (last subscriber), publish-lag")
+            .add_comment("tags: latency (from intended send), actual (from actual send), fanout (last subscriber), publish-lag");
+        if split {
+            builder.add_comment(WINDOW_MARK);
+        }
+        let inner = builder
             .with_start_time(start)
             .with_base_time(start)
             .begin_log_with(out, serializer)?;
@@ -133,6 +158,8 @@ pub struct TransportLog {
     pub measured: BTreeMap<String, Histogram<u64>>,
     /// When the transport's clock started, seconds since the Unix epoch (the log's StartTime).
     pub start_epoch_s: Option<f64>,
+    /// Whether the plain tags hold only the measured window (module doc).
+    pub split: bool,
 }
 
 /// One interval of a log: every tag's histogram for about a second.
@@ -146,6 +173,24 @@ pub struct Interval {
     pub histograms: BTreeMap<String, Histogram<u64>>,
 }
 
+impl Interval {
+    /// Every message of `tag` in this interval, measured or not (`None` when there is none).
+    pub fn everything(&self, tag: &str) -> Option<Histogram<u64>> {
+        let mut sum: Option<Histogram<u64>> = None;
+        for t in [tag.to_string(), format!("{tag}{OUTSIDE}")] {
+            if let Some(h) = self.histograms.get(&t) {
+                match &mut sum {
+                    None => sum = Some(h.clone()),
+                    Some(s) => s
+                        .add(h)
+                        .expect("an auto-resizing histogram takes any value"),
+                }
+            }
+        }
+        sum
+    }
+}
+
 impl TransportLog {
     /// The measured-window histogram of `tag` (empty when the log has none).
     pub fn measured(&self, tag: &str) -> Histogram<u64> {
@@ -155,27 +200,51 @@ impl TransportLog {
             .unwrap_or_else(sum_histogram)
     }
 
-    /// Adds the intervals that count as measured after `warmup_s` into [`Self::measured`].
+    /// Adds what counts as measured into [`Self::measured`]: in a split log the plain tags of
+    /// every interval; otherwise the intervals mostly after `warmup_s` (module doc).
     pub fn compute_measured(&mut self, warmup_s: f64) {
         self.measured.clear();
         for i in &self.intervals {
-            if i.start_s + i.length_s / 2.0 >= warmup_s {
+            if self.split || i.start_s + i.length_s / 2.0 >= warmup_s {
                 for (tag, h) in &i.histograms {
-                    add_into(&mut self.measured, tag, h);
+                    if !tag.ends_with(OUTSIDE) {
+                        add_into(&mut self.measured, tag, h);
+                    }
                 }
             }
         }
     }
 
+    /// Folds the outside tags into the plain ones, as in a log that was never split.
+    fn unsplit(&mut self) {
+        for i in &mut self.intervals {
+            let outside: Vec<String> = i
+                .histograms
+                .keys()
+                .filter(|t| t.ends_with(OUTSIDE))
+                .cloned()
+                .collect();
+            for tag in outside {
+                if let Some(h) = i.histograms.remove(&tag) {
+                    add_into(&mut i.histograms, &tag[..tag.len() - OUTSIDE.len()], &h);
+                }
+            }
+        }
+        self.split = false;
+    }
+
     /// Adds another log of the same transport: intervals by whole second since start, measured
     /// histograms by tag.
     pub fn add(&mut self, other: &TransportLog) {
+        // A split log added to an unsplit one loses its split: the sum can only say what the
+        // unsplit one does.
+        let mut other = other.clone();
+        if self.split != other.split {
+            self.unsplit();
+            other.unsplit();
+        }
         let mut by_second: BTreeMap<i64, Interval> = BTreeMap::new();
-        for i in self
-            .intervals
-            .drain(..)
-            .chain(other.intervals.iter().cloned())
-        {
+        for i in self.intervals.drain(..).chain(other.intervals) {
             let key = i.start_s.round() as i64;
             match by_second.get_mut(&key) {
                 None => {
@@ -252,10 +321,15 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<TransportLog, Error> {
         interval.length_s = interval.length_s.max(h.duration().as_secs_f64());
         add_into(&mut interval.histograms, &tag, &hist);
     }
+    let split = bytes
+        .split(|b| *b == b'\n')
+        .take_while(|line| line.starts_with(b"#") || line.starts_with(b"\"") || line.is_empty())
+        .any(|line| line.strip_prefix(b"#") == Some(WINDOW_MARK.as_bytes()));
     Ok(TransportLog {
         intervals: by_start.into_values().collect(),
         measured: BTreeMap::new(),
         start_epoch_s: start.or(base),
+        split,
     })
 }
 
@@ -274,6 +348,7 @@ pub fn write(log: &TransportLog, path: &Path) -> Result<(), Error> {
             &mut serializer,
             start,
             "pushbench report: interval logs of several runs, added per second",
+            log.split,
         )
         .map_err(|e| fail(e.to_string()))?;
         for i in &log.intervals {
@@ -320,6 +395,65 @@ mod tests {
         assert_eq!(log.measured(FANOUT).len(), 0);
     }
 
+    /// A split log's interval: `inside` under the plain latency tag, `outside` under its
+    /// outside tag.
+    fn split_interval(start_s: f64, length_s: f64, inside: &[u64], outside: &[u64]) -> Interval {
+        let mut i = interval(start_s, inside);
+        i.length_s = length_s;
+        let mut h = sum_histogram();
+        for v in outside {
+            h.record(*v).unwrap();
+        }
+        i.histograms.insert(OUTSIDE_TAGS[0].to_string(), h);
+        i
+    }
+
+    #[test]
+    fn a_split_log_measures_its_plain_tags_whatever_the_warm_up() {
+        // A half-second warm-up, then a message intended in it that arrived after it.
+        let mut log = TransportLog {
+            intervals: vec![
+                split_interval(0.0, 0.5, &[], &[1, 1]),
+                split_interval(0.5, 1.0, &[2, 2, 2], &[9]),
+            ],
+            split: true,
+            ..Default::default()
+        };
+        log.compute_measured(0.5);
+        assert_eq!(log.measured(LATENCY).len(), 3);
+        assert_eq!(log.measured(LATENCY).max(), 2);
+        assert!(!log.measured.contains_key(OUTSIDE_TAGS[0]));
+        // The over-time view still sees every message.
+        assert_eq!(log.intervals[1].everything(LATENCY).unwrap().len(), 4);
+        // Unsplit, the same intervals would count the first one's middle (0.25 s) as warm-up
+        // but the straggler as measured.
+        let mut unsplit = log.clone();
+        unsplit.unsplit();
+        unsplit.compute_measured(0.5);
+        assert_eq!(unsplit.measured(LATENCY).len(), 4);
+    }
+
+    #[test]
+    fn adding_a_split_log_to_an_unsplit_one_folds_the_tags() {
+        let mut a = TransportLog {
+            intervals: vec![interval(0.0, &[1])],
+            ..Default::default()
+        };
+        let b = TransportLog {
+            intervals: vec![split_interval(0.0, 1.0, &[2], &[3])],
+            split: true,
+            ..Default::default()
+        };
+        a.add(&b);
+        assert!(!a.split);
+        assert_eq!(a.intervals[0].histograms[LATENCY].len(), 3);
+        assert!(!a.intervals[0].histograms.contains_key(OUTSIDE_TAGS[0]));
+        let mut c = b.clone();
+        c.add(&b);
+        assert!(c.split);
+        assert_eq!(c.intervals[0].histograms[OUTSIDE_TAGS[0]].len(), 2);
+    }
+
     #[test]
     fn logs_add_by_whole_second() {
         let mut a = TransportLog {
@@ -359,6 +493,11 @@ mod tests {
         let path = dir.join("x.hlog");
         write(&log, &path).unwrap();
         let back = read(&std::fs::read(&path).unwrap(), &path).unwrap();
+        assert!(!back.split);
+        log.split = true;
+        write(&log, &path).unwrap();
+        let back = read(&std::fs::read(&path).unwrap(), &path).unwrap();
+        assert!(back.split, "the window mark was not read back");
         assert_eq!(back.intervals.len(), 2);
         assert_eq!(back.intervals[1].start_s, 1.0);
         assert_eq!(back.intervals[0].histograms[LATENCY].len(), 2);

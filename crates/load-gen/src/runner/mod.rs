@@ -155,7 +155,7 @@ pub async fn run(
             summary.runs.push(result.clone());
             let (runs, measured) = &mut repeats[i];
             runs.push(result);
-            for (tag, h) in totals.tagged() {
+            for (tag, h) in totals.tagged(hlog::TAGS) {
                 hlog::add_into(measured, tag, h);
             }
             merge_repeat_logs(&dir, transport, runs)?;

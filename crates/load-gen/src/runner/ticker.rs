@@ -7,6 +7,10 @@
 //! which showed as publish lag and as latency that was load-gen's, not the transport's. Here it
 //! runs when load-gen's cores have nothing else to do; under full load its intervals may
 //! stretch, and each interval's log entry carries its real length.
+//!
+//! One interval ends exactly at the end of the warm-up ([`next_cut`]), so the measured part of
+//! the log (intervals whose middle lies past the warm-up, see `hlog::TransportLog`) holds no
+//! warm-up sample whatever the warm-up's length, not only for whole seconds.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -65,11 +69,25 @@ fn idle_priority() {
     }
 }
 
-/// Starts the ticker, writing the interval log to `path`; `pid` is the server to sample.
+/// When the interval that is open at `elapsed` (run-clock time) closes: every whole second
+/// before the warm-up ends, at the warm-up's end, then every second after it.
+pub fn next_cut(elapsed: Duration, warmup: Duration) -> Duration {
+    const SECOND: Duration = Duration::from_secs(1);
+    let whole_seconds = |d: Duration| Duration::from_secs(d.as_secs());
+    if elapsed < warmup {
+        (whole_seconds(elapsed) + SECOND).min(warmup)
+    } else {
+        warmup + whole_seconds(elapsed - warmup) + SECOND
+    }
+}
+
+/// Starts the ticker, writing the interval log to `path`; `pid` is the server to sample and
+/// `warmup` the run-clock time at which the measured window opens.
 pub fn spawn(
     recorder: Arc<Recorder>,
     path: PathBuf,
     pid: Option<u32>,
+    warmup: Duration,
     bar: Option<ProgressBar>,
 ) -> anyhow::Result<Ticker> {
     let file =
@@ -92,22 +110,32 @@ pub fn spawn(
                 &mut serializer,
                 base,
                 "pushbench load-gen interval log; values in microseconds",
+                true,
             )?;
             let mut peak = 0u64;
             let mut last_s = 0.0f64;
-            let mut interval = Histos::new();
-            let mut next = Instant::now() + Duration::from_secs(1);
+            let (mut inside, mut outside) = (Histos::new(), Histos::new());
+            let start = recorder.clock.start();
+            let mut next = start + next_cut(Duration::ZERO, warmup);
             loop {
                 let wait = next.saturating_duration_since(Instant::now());
                 let stop = !matches!(
                     stopped.recv_timeout(wait),
                     Err(mpsc::RecvTimeoutError::Timeout)
                 );
-                next += Duration::from_secs(1);
+                // From the cut just due, not from now: a late wake-up (the thread runs at idle
+                // priority) shortens the next interval instead of shifting every later cut.
+                next = start + next_cut(next.saturating_duration_since(start), warmup);
                 let now_s = recorder.clock.now_ns() as f64 / 1e9;
-                recorder.take_interval(&mut interval);
+                recorder.take_interval(&mut inside, &mut outside);
+                let histograms = inside.tagged(hlog::TAGS);
+                let outside_histograms = outside.tagged(hlog::OUTSIDE_TAGS);
                 writer
-                    .interval(last_s, now_s - last_s, interval.tagged())
+                    .interval(
+                        last_s,
+                        now_s - last_s,
+                        histograms.into_iter().chain(outside_histograms),
+                    )
                     .map_err(|e| anyhow::anyhow!("writing the interval log: {e}"))?;
                 last_s = now_s;
                 if let Some(s) = pid.and_then(process::sample) {
@@ -130,4 +158,30 @@ pub fn spawn(
         })
         .context("starting the ticker thread")?;
     Ok(Ticker { stop, thread })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn an_interval_ends_where_the_warmup_ends() {
+        // Sub-second warm-up: the first interval is the warm-up, then whole seconds after it.
+        assert_eq!(next_cut(ms(0), ms(500)), ms(500));
+        assert_eq!(next_cut(ms(500), ms(500)), ms(1500));
+        assert_eq!(next_cut(ms(1499), ms(500)), ms(1500));
+        assert_eq!(next_cut(ms(1500), ms(500)), ms(2500));
+        // Longer, uneven warm-up: whole seconds, a short interval up to its end, then seconds.
+        assert_eq!(next_cut(ms(0), ms(2300)), ms(1000));
+        assert_eq!(next_cut(ms(1000), ms(2300)), ms(2000));
+        assert_eq!(next_cut(ms(2000), ms(2300)), ms(2300));
+        assert_eq!(next_cut(ms(2300), ms(2300)), ms(3300));
+        // No warm-up: every second from the start.
+        assert_eq!(next_cut(ms(0), ms(0)), ms(1000));
+        assert_eq!(next_cut(ms(1000), ms(0)), ms(2000));
+    }
 }

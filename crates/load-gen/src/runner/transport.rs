@@ -220,7 +220,13 @@ impl<'p> TransportRun<'p> {
             let s = plan.scenario;
             ticker::progress_bar(plan.transport, (s.warmup + s.duration).as_secs())
         });
-        let ticker = ticker::spawn(recorder.clone(), hlog.to_path_buf(), self.pid, bar)?;
+        let ticker = ticker::spawn(
+            recorder.clone(),
+            hlog.to_path_buf(),
+            self.pid,
+            Duration::from_nanos(plan.warmup_ns),
+            bar,
+        )?;
         // The schedule ends at warm-up + duration; upstream schedules end with it.
         tokio::select! {
             _ = self.stop.cancelled() => {}

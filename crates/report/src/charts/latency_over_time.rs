@@ -22,7 +22,8 @@ fn timeline(run: &Run, transport: &str) -> Vec<(f64, f64, f64)> {
         log.intervals
             .iter()
             .filter_map(|i| {
-                let h = i.histograms.get(LATENCY)?;
+                // The warm-up too: split logs keep it under its own tag.
+                let h = i.everything(LATENCY)?;
                 (!h.is_empty()).then(|| {
                     (
                         i.start_s + i.length_s / 2.0,
