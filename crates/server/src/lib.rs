@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod config;
 pub mod counting;
+pub mod heartbeat;
 pub mod http;
 pub mod hub;
 pub mod iframe;
@@ -42,7 +43,6 @@ use std::sync::Arc;
 
 pub use config::Config;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Serves HTTP on `http` and raw TCP on `tcp` until `shutdown` completes, then stops accepting,
 /// ends every stream cleanly (streams end, WebSockets get a 1001 close, raw TCP an error frame) and
@@ -54,22 +54,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     config.validate()?;
-    let (tick, heartbeat) = watch::channel(0u64);
-    let shared = Arc::new(shared::Shared::new(config, heartbeat));
-    let ticker = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(shared.config.heartbeat);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval.tick().await;
-            loop {
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => break,
-                    _ = interval.tick() => tick.send_modify(|n| *n += 1),
-                }
-            }
-        })
-    };
+    let (clock, heartbeats) = heartbeat::new(config.heartbeat);
+    let shared = Arc::new(shared::Shared::new(config, heartbeats));
+    let ticker = tokio::spawn(clock.run(shared.shutdown.clone()));
     let sweeper = {
         let shared = shared.clone();
         tokio::spawn(async move {

@@ -109,8 +109,7 @@ async fn handle_connection(
     let mut frames: Vec<Bytes> = Vec::new();
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
-    let mut heartbeat = shared.heartbeat.clone();
-    heartbeat.mark_unchanged();
+    let mut heartbeat = shared.heartbeats.subscribe();
     let reason = loop {
         tokio::select! {
             biased;

@@ -1,13 +1,14 @@
 //! What every connection task shares: the hub, the counters, the limits, the shutdown signal
-//! and the one heartbeat clock.
+//! and the heartbeat slots.
 
 use std::sync::Arc;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::heartbeat::Heartbeats;
 use crate::hub::Hub;
 use crate::stats::Stats;
 
@@ -22,9 +23,9 @@ pub struct Shared {
     pub config: Config,
     /// Cancelled when the server starts shutting down; every connection task watches it.
     pub shutdown: CancellationToken,
-    /// Ticks every heartbeat interval. One shared timer rather than one per connection, so idle
-    /// streams cost no timer entries.
-    pub heartbeat: watch::Receiver<u64>,
+    /// Heartbeat ticks, one per interval for each connection, spread over the interval (see
+    /// [`crate::heartbeat`]): `heartbeats.subscribe()` once per connection.
+    pub heartbeats: Heartbeats,
     /// Every connection task, so shutdown can wait for them to close cleanly.
     pub tasks: TaskTracker,
     /// One permit per open connection, across both ports.
@@ -32,15 +33,15 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// State for a server with `config`, ticking heartbeats through `heartbeat`.
-    pub fn new(config: Config, heartbeat: watch::Receiver<u64>) -> Self {
+    /// State for a server with `config`, ticking heartbeats through `heartbeats`.
+    pub fn new(config: Config, heartbeats: Heartbeats) -> Self {
         Shared {
             hub: Hub::new(&config),
             stats: Arc::new(Stats::default()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             config,
             shutdown: CancellationToken::new(),
-            heartbeat,
+            heartbeats,
             tasks: TaskTracker::new(),
         }
     }

@@ -46,8 +46,7 @@ struct State {
 
 /// A `200` whose body streams `sub` framed as `spec` says.
 pub fn respond(shared: &Arc<Shared>, sub: Subscription, spec: Spec) -> Response<Body> {
-    let mut heartbeat = shared.heartbeat.clone();
-    heartbeat.mark_unchanged();
+    let heartbeat = shared.heartbeats.subscribe();
     let content_type = spec.content_type;
     let state = State {
         shared: shared.clone(),

@@ -148,8 +148,7 @@ async fn session(
     encoding: Encoding,
     shared: &Shared,
 ) -> Result<(), WsError> {
-    let mut heartbeat = shared.heartbeat.clone();
-    heartbeat.mark_unchanged();
+    let mut heartbeat = shared.heartbeats.subscribe();
     let topic = sub.topic().to_owned();
     let close = loop {
         tokio::select! {
