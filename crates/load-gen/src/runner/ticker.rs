@@ -8,9 +8,10 @@
 //! runs when load-gen's cores have nothing else to do; under full load its intervals may
 //! stretch, and each interval's log entry carries its real length.
 //!
-//! One interval ends exactly at the end of the warm-up ([`next_cut`]), so the measured part of
-//! the log (intervals whose middle lies past the warm-up, see `hlog::TransportLog`) holds no
-//! warm-up sample whatever the warm-up's length, not only for whole seconds.
+//! One interval ends exactly at the end of the warm-up ([`next_cut`]), so the warm-up's seconds
+//! read apart in the log whatever its length. Each interval is written split: messages intended
+//! in the measured window under the plain tags, the others under `hlog::OUTSIDE_TAGS`, so the
+//! plain tags added up are exactly the summary's histograms (see `pushbench_results::hlog`).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
