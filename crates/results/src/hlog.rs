@@ -217,19 +217,7 @@ impl TransportLog {
 
     /// Folds the outside tags into the plain ones, as in a log that was never split.
     fn unsplit(&mut self) {
-        for i in &mut self.intervals {
-            let outside: Vec<String> = i
-                .histograms
-                .keys()
-                .filter(|t| t.ends_with(OUTSIDE))
-                .cloned()
-                .collect();
-            for tag in outside {
-                if let Some(h) = i.histograms.remove(&tag) {
-                    add_into(&mut i.histograms, &tag[..tag.len() - OUTSIDE.len()], &h);
-                }
-            }
-        }
+        unsplit(&mut self.intervals);
         self.split = false;
     }
 
@@ -238,13 +226,13 @@ impl TransportLog {
     pub fn add(&mut self, other: &TransportLog) {
         // A split log added to an unsplit one loses its split: the sum can only say what the
         // unsplit one does.
-        let mut other = other.clone();
+        let mut theirs = other.intervals.clone();
         if self.split != other.split {
             self.unsplit();
-            other.unsplit();
+            unsplit(&mut theirs);
         }
         let mut by_second: BTreeMap<i64, Interval> = BTreeMap::new();
-        for i in self.intervals.drain(..).chain(other.intervals) {
+        for i in self.intervals.drain(..).chain(theirs) {
             let key = i.start_s.round() as i64;
             match by_second.get_mut(&key) {
                 None => {
@@ -268,6 +256,23 @@ impl TransportLog {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+}
+
+/// Folds each interval's outside tags into its plain ones.
+fn unsplit(intervals: &mut [Interval]) {
+    for i in intervals {
+        let outside: Vec<String> = i
+            .histograms
+            .keys()
+            .filter(|t| t.ends_with(OUTSIDE))
+            .cloned()
+            .collect();
+        for tag in outside {
+            if let Some(h) = i.histograms.remove(&tag) {
+                add_into(&mut i.histograms, &tag[..tag.len() - OUTSIDE.len()], &h);
+            }
+        }
     }
 }
 
