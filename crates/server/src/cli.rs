@@ -61,6 +61,9 @@ pub struct Args {
     /// milliseconds.
     #[arg(long, default_value_t = Config::default().topic_ttl.as_millis() as u64)]
     topic_ttl_ms: u64,
+    /// Largest HTTP/1 request head, in bytes (larger ones get 431); at least 8192.
+    #[arg(long, default_value_t = Config::default().max_request_head)]
+    max_request_head: usize,
 }
 
 impl Args {
@@ -80,6 +83,7 @@ impl Args {
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             topic_ttl: Duration::from_millis(self.topic_ttl_ms),
+            max_request_head: self.max_request_head,
         }
     }
 }

@@ -38,7 +38,15 @@ pub struct Config {
     /// How long a topic nobody publishes to, reads or holds is kept before it is forgotten
     /// (with its ring), so topics created by passing requests do not accumulate.
     pub topic_ttl: Duration,
+    /// Largest HTTP/1 request head, in bytes (larger ones get 431); at least 8,192, hyper's
+    /// floor. It also bounds how much hyper buffers per connection: with hyper's default
+    /// (about 400 KiB) an idle stream's read buffer grew to 16 KiB, a third of an SSE
+    /// connection's memory.
+    pub max_request_head: usize,
 }
+
+/// The smallest `max_request_head` hyper accepts.
+pub const MIN_REQUEST_HEAD: usize = 8192;
 
 impl Default for Config {
     fn default() -> Self {
@@ -56,6 +64,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             topic_ttl: Duration::from_secs(600),
+            max_request_head: MIN_REQUEST_HEAD,
         }
     }
 }
@@ -74,6 +83,11 @@ impl Config {
             if value == 0 {
                 return Err(format!("--{name} must be at least 1"));
             }
+        }
+        if self.max_request_head < MIN_REQUEST_HEAD {
+            return Err(format!(
+                "--max-request-head must be at least {MIN_REQUEST_HEAD}"
+            ));
         }
         if self.topic_ttl.is_zero() {
             return Err("--topic-ttl-ms must be longer than 0".into());

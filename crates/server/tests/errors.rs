@@ -389,3 +389,50 @@ async fn the_connection_limit_answers_503_and_frees_places_when_connections_clos
     }
     assert!(freed, "closing a connection frees its place");
 }
+
+/// Sends one GET with a header of `filler` bytes on a fresh connection; returns the status line.
+async fn status_of_a_big_head(server: &TestServer, filler: usize) -> String {
+    let mut raw = TcpStream::connect(server.http).await.unwrap();
+    let head = format!(
+        "GET /poll?topic=big HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\nconnection: close\r\n\r\n",
+        "f".repeat(filler)
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(util::STEP, raw.read_to_end(&mut answer))
+        .await
+        .expect("the server answered and closed")
+        .unwrap();
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn request_heads_over_the_limit_get_431_and_the_limit_is_configurable() {
+    let server = TestServer::start(Config::default()).await;
+    // The default is 8 KiB: a 6 KiB header passes, a 9 KiB one does not.
+    assert_eq!(
+        status_of_a_big_head(&server, 6_000).await,
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        status_of_a_big_head(&server, 9_000).await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // And the server goes on serving.
+    assert_eq!(server.get("/poll?topic=big").await.0, 200);
+    let roomy = TestServer::start(Config {
+        max_request_head: 16_384,
+        ..Config::default()
+    })
+    .await;
+    assert_eq!(status_of_a_big_head(&roomy, 9_000).await, "HTTP/1.1 200 OK");
+    let tight = Config {
+        max_request_head: 4096,
+        ..Config::default()
+    };
+    assert!(tight.validate().unwrap_err().contains("--max-request-head"));
+}

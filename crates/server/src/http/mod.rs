@@ -100,7 +100,8 @@ async fn handle_connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.idle_timeout);
+        .header_read_timeout(shared.config.idle_timeout)
+        .max_buf_size(shared.config.max_request_head);
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {
