@@ -286,7 +286,13 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
     } else {
         1
     };
-    let needed = scenario.clients * per_client + scenario.topics + 256;
+    let clients = match &scenario.sweep {
+        Some(s) if s.param == pushbench_results::sweep::Param::Clients => {
+            s.values.iter().fold(0.0f64, |a, b| a.max(*b)) as usize
+        }
+        _ => scenario.clients,
+    };
+    let needed = clients * per_client + scenario.topics + 256;
     if (fds as usize) < needed {
         eprintln!(
             "warning: the open-file limit is {fds}, below the {needed} this scenario may need; raise it with ulimit -n"
@@ -315,6 +321,26 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pinning,
         repeat: repeat.map(usize::from),
     };
+    if let Some(sweep) = &scenario.sweep {
+        let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())
+            .await
+            .context("running the sweep")?;
+        println!(
+            "\n{}: {}\n",
+            scenario.name,
+            scenario.description.lines().next().unwrap_or("")
+        );
+        print!("{}", pushbench_report::sweep::capacity_table(&result));
+        println!(
+            "\nresults: {} (sweep.json, one folder per step)",
+            dir.display()
+        );
+        return Ok(if cancel.is_cancelled() {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let (summary, dir) = runner::run(&scenario, &opts, cancel.clone())
         .await
         .context("running the scenario")?;

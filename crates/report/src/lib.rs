@@ -12,6 +12,7 @@
 //!   [`html::verdict`] decides which transport answers each question, apart from the markup.
 //! - [`compare`]: two runs side by side, per transport and figure the ratio B/A, for the
 //!   terminal and as `compare.html`.
+//! - [`sweep`]: a sweep's capacity table for the terminal.
 //! - [`error`]: what can fail.
 //!
 //! Data flows one way: results folder(s) → `pushbench_results::folder::load` (→
@@ -25,6 +26,7 @@ pub mod error;
 pub mod figures;
 pub mod html;
 pub mod style;
+pub mod sweep;
 pub mod text;
 
 use std::path::{Path, PathBuf};

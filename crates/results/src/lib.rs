@@ -13,6 +13,8 @@
 //! - [`merge`]: several folders of one scenario (shards or repeats) into one [`Run`];
 //!   [`repeats`]: one transport's repeated runs in one folder, aggregated with medians and
 //!   confidence intervals.
+//! - [`sweep`]: `sweep.json`, a scenario run at rising steps, and the rules that judge each step
+//!   against an objective and read each transport's capacity off them.
 //! - [`error`]: what can fail.
 //!
 //! Data flows: load-gen's runner fills a [`TransportResult`]'s counters, [`derive::figures`]
@@ -26,6 +28,7 @@ pub mod hlog;
 pub mod merge;
 pub mod model;
 pub mod repeats;
+pub mod sweep;
 
 pub use error::Error;
 pub use folder::Run;

@@ -195,6 +195,8 @@ fn example_line(field: &str) -> String {
         "long_poll_timeout" => r#"long_poll_timeout = "30s""#,
         "drain" => r#"drain = "3s""#,
         "request_headers" => r#"request_headers = "minimal""#,
+        "sweep" => "sweep = { rate = { from = 10, to = 10240, factor = 2 } }",
+        "slo" => r#"slo = { p99 = "50ms", loss = 0 }"#,
         other => return format!("{other} = ..."),
     };
     line.to_owned()

@@ -31,6 +31,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pushbench_results::sweep::{Param, Slo};
 use pushbench_wire::{Encoding, Transport};
 use serde::Deserialize;
 
@@ -50,6 +51,8 @@ const MAX_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_REPEAT: i64 = 100;
 /// Longest value any duration key accepts; keeps time arithmetic far from overflow.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Most steps a sweep may have.
+const MAX_STEPS: usize = 64;
 
 const DEFAULT_TOPICS: usize = 1;
 const DEFAULT_WARMUP: Duration = Duration::from_secs(2);
@@ -100,6 +103,20 @@ pub enum SizeDist {
         /// Largest payload, `message_size_max`; always greater than `min`.
         max: usize,
     },
+}
+
+/// `sweep` and `slo`: run the scenario at each of a rising series of values of one parameter,
+/// and judge every transport at every step against the objective (see
+/// `pushbench_results::sweep` for the rules and `crate::runner::sweep` for the run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// Which key the steps set: `rate`, `clients` or `message_size`.
+    pub param: Param,
+    /// The steps, strictly rising: a list, or `{ from, to, factor }` (from, from × factor, ...
+    /// up to `to`), whole numbers for `clients` and `message_size`.
+    pub values: Vec<f64>,
+    /// `slo = { p99 = "50ms", loss = 0 }`: the objective (`loss` defaults to 0).
+    pub slo: Slo,
 }
 
 /// One validated workload, read from a scenario file.
@@ -161,6 +178,9 @@ pub struct Scenario {
     /// `drain`, default 3 s, greater than 0: how long to keep receiving after the last publish,
     /// so late messages are counted as late rather than lost.
     pub drain: Duration,
+    /// `sweep` with `slo`, optional, both or neither: see [`Sweep`]. The scenario's own value of
+    /// the swept key is ignored while sweeping.
+    pub sweep: Option<Sweep>,
     /// The file's text, copied into the results so a run records what it measured.
     pub source: String,
     /// Where the scenario was read from; errors and results name it.
@@ -168,6 +188,17 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// This scenario with the swept parameter set to `value` (a sweep's step).
+    pub fn at_step(&self, param: Param, value: f64) -> Scenario {
+        let mut s = self.clone();
+        match param {
+            Param::Rate => s.rate = value,
+            Param::Clients => s.clients = value as usize,
+            Param::MessageSize => s.size = SizeDist::Fixed(value as usize),
+        }
+        s
+    }
+
     /// Reads and validates a scenario file. A file that cannot be read gives an error with no
     /// line and no field.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {

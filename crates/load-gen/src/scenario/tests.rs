@@ -1,5 +1,6 @@
 use super::validate::parse_duration;
 use super::*;
+use pushbench_results::sweep::{Param, Slo};
 
 /// A valid file with only the required keys, one per line (line numbers matter below).
 const BASE: &str = r#"description = "test"
@@ -94,6 +95,7 @@ drain = "0.5s"
         request_headers: RequestHeaders::Browser,
         long_poll_timeout: Duration::from_secs(120),
         drain: Duration::from_millis(500),
+        sweep: None,
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -174,7 +176,7 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`"
+         `request_headers`, `sweep`, `slo`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -430,7 +432,17 @@ fn every_shipped_scenario_parses() {
     names.sort();
     assert_eq!(
         names,
-        ["bulk", "chat", "collab", "game", "notify", "quick", "ticker"]
+        [
+            "bulk",
+            "capacity",
+            "chat",
+            "collab",
+            "connections",
+            "game",
+            "notify",
+            "quick",
+            "ticker"
+        ]
     );
 }
 
@@ -446,4 +458,69 @@ fn quick_stays_quick() {
     let per_run = s.warmup + s.duration + s.drain;
     let runs = (s.transports.len() * s.repeat) as u32;
     assert!(per_run * runs <= Duration::from_secs(50));
+}
+
+#[test]
+fn sweeps_take_a_list_or_a_geometric_range_and_need_an_slo() {
+    let slo = r#"slo = { p99 = "50ms", loss = 2 }"#;
+    let s = parse(&(set("sweep", "sweep = { rate = [10, 20.5, 40] }") + slo + "\n")).unwrap();
+    let sweep = s.sweep.unwrap();
+    assert_eq!(sweep.param, Param::Rate);
+    assert_eq!(sweep.values, [10.0, 20.5, 40.0]);
+    assert_eq!(sweep.slo, Slo::new(Duration::from_millis(50), 2));
+    let s = parse(
+        &(set(
+            "sweep",
+            "sweep = { clients = { from = 1000, to = 19000, factor = 2 } }",
+        ) + r#"slo = { p99 = "1s" }"#
+            + "\n"),
+    )
+    .unwrap();
+    let sweep = s.sweep.as_ref().unwrap();
+    assert_eq!(sweep.values, [1000.0, 2000.0, 4000.0, 8000.0, 16000.0]);
+    assert_eq!(sweep.slo.loss, 0);
+    // A step is the scenario with the swept key set.
+    let step = s.at_step(Param::Clients, 4000.0);
+    assert_eq!(step.clients, 4000);
+    assert_eq!(step.rate, s.rate);
+    let sized = s.at_step(Param::MessageSize, 512.0);
+    assert_eq!(sized.size, SizeDist::Fixed(512));
+}
+
+#[test]
+fn bad_sweeps_name_the_field_and_say_why() {
+    let slo = "slo = { p99 = \"50ms\" }\n";
+    let sweep = |v: &str| set("sweep", &format!("sweep = {v}")) + slo;
+    let cases = [
+        (
+            set("sweep", "sweep = { rate = [10] }"),
+            "needs an objective",
+        ),
+        (
+            set("slo", slo.trim_end()),
+            "only judges the steps of a sweep",
+        ),
+        (sweep("{ rate = [10], clients = [20] }"), "exactly one of"),
+        (sweep("{}"), "exactly one of"),
+        (sweep("{ rate = [20, 10] }"), "rising steps"),
+        (sweep("{ rate = [] }"), "1 to 64 steps"),
+        (sweep("{ rate = [0, 10] }"), "rate steps must lie in"),
+        (sweep("{ clients = [0, 10] }"), "(at least topics)"),
+        (
+            sweep("{ rate = { from = 10, to = 5, factor = 2 } }"),
+            "to >= from",
+        ),
+        (
+            sweep("{ rate = { from = 1, to = 1e9, factor = 1.01 } }"),
+            "1 to 64 steps",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(e.contains("sweep") || e.contains("slo"), "{e}");
+        assert!(e.starts_with("scenarios/t.toml:7:"), "{e}");
+    }
+    let e = err(&(set("sweep", "sweep = { rate = [10] }") + "slo = { p99 = \"fast\" }\n"));
+    assert!(e.contains("slo"), "{e}");
 }

@@ -9,10 +9,12 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, Pattern, RequestHeaders, Scenario, ScenarioError, SizeDist, DEFAULT_DRAIN,
+    Direction, Pattern, RequestHeaders, Scenario, ScenarioError, SizeDist, Sweep, DEFAULT_DRAIN,
     DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
     MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
+    MAX_STEPS,
 };
+use pushbench_results::sweep::{Param, Slo};
 
 /// The file as serde sees it: every key of the TOML layout, with its span kept for errors.
 /// Optional keys are `Option`; numbers are read as `i64` so that ranges (and negative values)
@@ -39,6 +41,33 @@ pub(super) struct RawScenario {
     long_poll_timeout: Option<Spanned<String>>,
     drain: Option<Spanned<String>>,
     request_headers: Option<Spanned<String>>,
+    sweep: Option<Spanned<RawSweep>>,
+    slo: Option<Spanned<RawSlo>>,
+}
+
+/// `sweep = { rate = ... }`: exactly one of the keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    rate: Option<RawSteps>,
+    clients: Option<RawSteps>,
+    message_size: Option<RawSteps>,
+}
+
+/// A sweep's steps: a list of values, or a geometric range.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSteps {
+    List(Vec<f64>),
+    Range { from: f64, to: f64, factor: f64 },
+}
+
+/// `slo = { p99 = "50ms", loss = 0 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlo {
+    p99: Spanned<String>,
+    loss: Option<Spanned<i64>>,
 }
 
 impl RawScenario {
@@ -178,6 +207,7 @@ impl RawScenario {
             }
         }
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
+        let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
 
         Ok(Scenario {
             name: doc.path.file_stem().map_or_else(
@@ -202,6 +232,7 @@ impl RawScenario {
             request_headers,
             long_poll_timeout,
             drain,
+            sweep,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -209,6 +240,115 @@ impl RawScenario {
 }
 
 impl Doc<'_> {
+    /// `sweep` and `slo`, checked together: both or neither, one swept key, rising steps that
+    /// are valid values of that key.
+    fn sweep(
+        &self,
+        sweep: Option<Spanned<RawSweep>>,
+        slo: Option<Spanned<RawSlo>>,
+        topics: usize,
+        size: &SizeDist,
+    ) -> Result<Option<Sweep>, ScenarioError> {
+        let (sweep, slo) = match (sweep, slo) {
+            (None, None) => return Ok(None),
+            (Some(sweep), Some(slo)) => (sweep, slo),
+            (Some(sweep), None) => {
+                return Err(self.error(
+                    sweep.span(),
+                    "sweep",
+                    r#"a sweep needs an objective to judge each step by: add slo = { p99 = "50ms", loss = 0 }"#,
+                ))
+            }
+            (None, Some(slo)) => {
+                return Err(self.error(
+                    slo.span(),
+                    "slo",
+                    "an slo only judges the steps of a sweep: add sweep = { rate = [...] }, or remove it",
+                ))
+            }
+        };
+        let span = sweep.span();
+        let raw = sweep.into_inner();
+        let keys = [
+            (Param::Rate, raw.rate),
+            (Param::Clients, raw.clients),
+            (Param::MessageSize, raw.message_size),
+        ];
+        let mut given = keys.into_iter().filter_map(|(p, s)| s.map(|s| (p, s)));
+        let (Some((param, steps)), None) = (given.next(), given.next()) else {
+            return Err(self.error(
+                span,
+                "sweep",
+                "expected exactly one of rate, clients or message_size, e.g. sweep = { rate = [10, 20, 40] }",
+            ));
+        };
+        let bad = |message: String| self.error(span.clone(), "sweep", message);
+        let mut values = match steps {
+            RawSteps::List(v) => v,
+            RawSteps::Range { from, to, factor } => {
+                if !(from > 0.0 && to >= from && factor > 1.0) {
+                    return Err(bad(format!(
+                        "expected a range with from > 0, to >= from and factor > 1, got from = {from}, to = {to}, factor = {factor}"
+                    )));
+                }
+                let mut v = Vec::new();
+                let mut x = from;
+                while x <= to * (1.0 + 1e-9) && v.len() <= MAX_STEPS {
+                    v.push(x);
+                    x *= factor;
+                }
+                v
+            }
+        };
+        if param != Param::Rate {
+            for v in &mut values {
+                *v = v.round();
+            }
+            values.dedup();
+        }
+        if values.is_empty() || values.len() > MAX_STEPS {
+            return Err(bad(format!(
+                "expected 1 to {MAX_STEPS} steps, got {}",
+                values.len()
+            )));
+        }
+        if values.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(bad(format!("expected rising steps, got {values:?}")));
+        }
+        let (lo, hi) = match param {
+            Param::Rate => (f64::MIN_POSITIVE, MAX_RATE),
+            Param::Clients => (topics as f64, MAX_CLIENTS as f64),
+            Param::MessageSize => (1.0, MAX_MESSAGE_SIZE as f64),
+        };
+        if let Some(v) = values.iter().find(|v| !(lo..=hi).contains(*v)) {
+            return Err(bad(format!(
+                "{} steps must lie in {lo}..={hi}{}, got {v}",
+                param.key(),
+                if param == Param::Clients {
+                    " (at least topics)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if param == Param::MessageSize && matches!(size, SizeDist::Uniform { .. }) {
+            return Err(bad(
+                "a message_size sweep sets every payload's size: remove message_size_max".into(),
+            ));
+        }
+        let raw_slo = slo.into_inner();
+        let p99 = self.duration("slo", &raw_slo.p99, false)?;
+        let loss = match &raw_slo.loss {
+            None => 0,
+            Some(l) => self.int_in_range::<u64>("slo", l, 0, i64::MAX)?,
+        };
+        Ok(Some(Sweep {
+            param,
+            values,
+            slo: Slo::new(p99, loss),
+        }))
+    }
+
     /// An integer key within `min..=max`, as the type the scenario stores it in.
     fn int_in_range<T: TryFrom<i64>>(
         &self,

@@ -38,7 +38,6 @@ pub(super) fn header<'a>(
     run: &Run,
     chart: &Chart,
 ) -> Result<Area<'a>, Box<dyn std::error::Error>> {
-    text::draw(root, chart.title, (24, 14), TITLE, H::Left, V::Top)?;
     let mut line = format!(
         "{}: {}",
         run.summary.scenario,
@@ -47,7 +46,17 @@ pub(super) fn header<'a>(
     if run.sources.len() > 1 {
         line.push_str(&format!(" · {} runs merged", run.sources.len()));
     }
-    text::draw(root, &line, (24, 48), BODY.colour(MUTED), H::Left, V::Top)?;
+    titled(root, chart.title, &line)
+}
+
+/// Draws a title and a line under it; returns the area below them.
+pub(super) fn titled<'a>(
+    root: &Area<'a>,
+    title: &str,
+    line: &str,
+) -> Result<Area<'a>, Box<dyn std::error::Error>> {
+    text::draw(root, title, (24, 14), TITLE, H::Left, V::Top)?;
+    text::draw(root, line, (24, 48), BODY.colour(MUTED), H::Left, V::Top)?;
     Ok(root.split_vertically(76).1)
 }
 /// Builds a plot inside `area` with the given margins (left, right, top, bottom), in pixels.

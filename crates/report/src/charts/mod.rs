@@ -17,10 +17,12 @@
 //! - One module per chart, named for it, each with a `draw(run, area)` that [`draw_all`] calls
 //!   below the header: `latency_percentiles`, `latency_over_time`, `bytes_per_message`,
 //!   `requests_per_message`, `server_cost`, `throughput_latency`.
+//! - `capacity`: a sweep's chart ([`draw_capacity`]), latency against throughput over its steps.
 
 mod axis;
 mod bars;
 mod bytes_per_message;
+mod capacity;
 mod frame;
 mod latency_over_time;
 mod latency_percentiles;
@@ -34,6 +36,7 @@ use plotters::prelude::*;
 
 use crate::error::Error;
 use crate::style;
+pub use capacity::{draw_capacity, CAPACITY_PNG};
 use frame::{header, Area, DrawResult};
 use pushbench_results::{Run, TransportResult};
 
