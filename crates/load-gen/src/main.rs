@@ -35,7 +35,8 @@ enum Command {
         scenarios: Vec<PathBuf>,
     },
     /// Write report.html and the PNG charts of a results folder, from summary.json and the
-    /// .hlog files; several folders (shards or repeats of one scenario) are merged first.
+    /// .hlog files; several folders (shards or repeats of one scenario) are merged first. A
+    /// sweep's folder gets its capacity.png drawn again and its capacity table printed.
     Report {
         /// Results folders, e.g. results/20261121T090019Z-quick.
         #[arg(required = true)]
@@ -214,6 +215,24 @@ fn main() -> ExitCode {
 }
 
 fn report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    // A sweep's folder: its chart drawn again from sweep.json, and its capacity table.
+    if let [dir] = dirs {
+        let path = dir.join(runner::sweep::SWEEP_JSON);
+        if path.exists() {
+            let result: pushbench_results::sweep::SweepResult =
+                serde_json::from_slice(&std::fs::read(&path)?)
+                    .with_context(|| format!("reading {}", path.display()))?;
+            let to = out.unwrap_or(dir);
+            std::fs::create_dir_all(to)?;
+            pushbench_report::charts::draw_capacity(&result, to)?;
+            print!("{}", pushbench_report::sweep::capacity_table(&result));
+            println!(
+                "\nchart: {}",
+                to.join(pushbench_report::charts::CAPACITY_PNG).display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let (run, written) =
         pushbench_report::report_folders(dirs, out).context("making the report")?;
     println!(

@@ -99,3 +99,24 @@ fn a_sweep_stops_a_transport_after_two_breaking_steps() {
     }
     assert!(stdout.contains("never met the objective"), "{stdout}");
 }
+
+#[test]
+fn report_on_a_sweep_folder_redraws_its_chart_and_prints_the_table() {
+    let tmp = TempDir::new("sweep-report");
+    let (_, _) = sweep(tmp.path(), r#"{ p99 = "10s" }"#);
+    let folder = std::fs::read_dir(tmp.path().join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    std::fs::remove_file(folder.join("capacity.png")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_load-gen"))
+        .arg("report")
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("capacity: highest rate"), "{stdout}");
+    assert!(folder.join("capacity.png").exists());
+}
