@@ -113,6 +113,11 @@ pub struct GeneratorCost {
     pub cpu_ms_per_1000_msgs: f64,
     /// load-gen's RSS at the end of the transport's run: it should not grow with run length.
     pub rss_end_bytes: u64,
+    /// What connecting added to load-gen's RSS, per client connected (its RSS once every
+    /// client was ready, less its RSS before the first was spawned), for transports that hold
+    /// a connection. Memory freed by an earlier transport's run and reused makes it lower.
+    #[serde(default)]
+    pub rss_per_connection_bytes: Option<f64>,
     /// Threads load-gen ran its clients on (`--threads`); 0 in results from before the flag.
     #[serde(default)]
     pub threads: u32,

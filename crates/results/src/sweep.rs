@@ -100,6 +100,12 @@ pub struct StepTransport {
     pub delivered_per_s: f64,
     /// Server CPU per delivery, µs.
     pub server_cpu_us_per_delivery: f64,
+    /// Server RSS per held connection, bytes (transports that hold one).
+    #[serde(default)]
+    pub server_rss_per_connection_bytes: Option<f64>,
+    /// load-gen's RSS per held connection, bytes.
+    #[serde(default)]
+    pub generator_rss_per_connection_bytes: Option<f64>,
 }
 
 /// Judges one transport's run at a step against `slo`.
@@ -139,6 +145,8 @@ pub fn judge(t: &TransportResult, slo: &Slo) -> StepTransport {
         lost,
         delivered_per_s: t.throughput_msgs_per_s,
         server_cpu_us_per_delivery: t.server.cpu_ms_per_1000_msgs,
+        server_rss_per_connection_bytes: t.server.rss_per_connection_bytes,
+        generator_rss_per_connection_bytes: t.generator.rss_per_connection_bytes,
     }
 }
 

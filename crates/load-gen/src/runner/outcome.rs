@@ -88,6 +88,8 @@ pub struct Measured {
     pub generator_cpu_s: f64,
     /// load-gen's RSS at the end.
     pub generator_rss_end: u64,
+    /// load-gen's RSS before its clients connected and once they had.
+    pub generator_rss_connect: (u64, u64),
     /// The span's wall time, seconds on the run clock.
     pub wall_s: f64,
     /// Warnings gathered while running.
@@ -232,6 +234,12 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
             cpu_s: m.generator_cpu_s,
             cores_used: generator_cores,
             rss_end_bytes: m.generator_rss_end,
+            rss_per_connection_bytes: (m.clients_ready > 0 && plan.holds_connections()).then(
+                || {
+                    let (before, after) = m.generator_rss_connect;
+                    after.saturating_sub(before) as f64 / m.clients_ready as f64
+                },
+            ),
             threads: capacity.threads as u32,
             ..Default::default()
         },
@@ -282,6 +290,7 @@ mod tests {
         m.subscribers.requests = 4;
         m.server_idle.rss_bytes = 1000;
         m.server_connected.rss_bytes = 5000;
+        m.generator_rss_connect = (10_000, 12_000);
         let r = result(&plan, m, CAP);
         assert_eq!(r.status, Status::Complete);
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -289,6 +298,7 @@ mod tests {
         assert_eq!(r.requests_per_message, 0.1);
         assert_eq!(r.throughput_msgs_per_s, 20.0);
         assert_eq!(r.server.rss_per_connection_bytes, Some(1000.0));
+        assert_eq!(r.generator.rss_per_connection_bytes, Some(500.0));
         assert_eq!(r.generator.cores_used, 0.2);
     }
 

@@ -67,6 +67,8 @@ pub struct Connected {
     ready: usize,
     /// The server's RSS with every client connected.
     server: ProcSample,
+    /// load-gen's own RSS before the first client was spawned and once all were ready.
+    generator_rss: (u64, u64),
 }
 
 /// The schedule has run to its end.
@@ -159,6 +161,7 @@ impl<'p> TransportRun<'p> {
     /// Spawns every subscriber, a wave at a time, and waits for them to subscribe.
     pub async fn connect(&mut self) -> Connected {
         let deadline = Instant::now() + self.plan.connect_timeout;
+        let generator_before = process::sample_self().rss_bytes;
         let clients = self.plan.subscribers();
         let total = clients.len();
         let mut handles = Vec::with_capacity(total);
@@ -185,6 +188,7 @@ impl<'p> TransportRun<'p> {
             handles,
             ready,
             server: self.pid.and_then(process::sample).unwrap_or_default(),
+            generator_rss: (generator_before, process::sample_self().rss_bytes),
         }
     }
 
@@ -327,6 +331,7 @@ impl<'p> TransportRun<'p> {
             server_rss_peak: rss_peak,
             generator_cpu_s,
             generator_rss_end: process::sample_self().rss_bytes,
+            generator_rss_connect: p.connected.generator_rss,
             wall_s,
             warnings: self.warnings,
             // Last: the figures above are read from it first.
