@@ -7,7 +7,8 @@
 //! - [`runner`]: [`runner::plan`] turns a scenario into a pure per-transport plan (shard,
 //!   clients, publishers, encodings); [`runner::transport`] runs it in phases (start the server,
 //!   connect, publish, drain, collect); [`runner::outcome`] turns what was counted into a
-//!   `pushbench_results::TransportResult`; [`runner::ticker`] writes the `.hlog` each second.
+//!   `pushbench_results::TransportResult`; [`runner::ticker`] writes the `.hlog` each second;
+//!   [`runner::sweep`] runs a scenario's `sweep` step by step and writes `sweep.json`.
 //! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes);
 //!   [`pacer`]: the thread that wakes publishers at those times to within tens of µs.
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and

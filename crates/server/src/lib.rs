@@ -14,7 +14,8 @@
 //!   long polling), [`xhr_stream`], [`iframe`], [`sse`] (all three streaming through [`stream`]),
 //!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).
 //! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket.
-//! - [`config`]: every limit, [`shared`]: what connection tasks share.
+//! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
+//!   connections' heartbeats, spread over the interval in slots.
 //! - [`page`]: `GET /`, a page that watches every browser transport side by side.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
