@@ -12,8 +12,9 @@
 //!   total.
 //! - [`Fanout`]: per topic, when the *last* subscriber got each message.
 //!
-//! Values are recorded in microseconds with the `.hlog` bounds ([`pushbench_results::hlog::histogram`]); larger
-//! values saturate at the top rather than being dropped.
+//! Values are recorded in microseconds with the `.hlog` bounds
+//! ([`pushbench_results::hlog::histogram`]); larger values saturate at the top rather than being
+//! dropped.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
