@@ -5,21 +5,20 @@
 
 use std::sync::Arc;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::Request;
 use pushbench_wire::{iframe, Transport};
 
-use crate::http::reply::{Body, Query, Rejection};
+use crate::http::reply::{Query, Rejection};
 use crate::hub::Framing;
 use crate::shared::Shared;
-use crate::stream::{respond, Spec};
+use crate::stream::{Spec, Stream};
 
-/// Serves one iframe stream.
-pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
+/// Opens one iframe stream.
+pub fn open<B>(req: &Request<B>, shared: &Arc<Shared>) -> Result<Stream, Rejection> {
     let query = Query::parse(req.uri().query());
     let padding = query.padding(iframe::DEFAULT_PADDING, shared.config.max_padding)?;
     let sub = crate::poll::subscribe(&query, shared)?;
-    Ok(respond(
+    Ok(Stream::open(
         shared,
         sub,
         Spec {

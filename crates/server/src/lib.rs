@@ -5,7 +5,9 @@
 //!   [`hub::Subscription`], through which every transport reads. Messages are framed once per
 //!   transport and the bytes shared by all subscribers. Its unit tests sit in `hub/tests.rs`.
 //! - [`http`]: the HTTP port (hyper): accept loop, routing, `/publish`, `/stats`, 4xx answers.
-//!   It is the only module that imports the HTTP transports.
+//!   It is the only module that imports the HTTP transports. It reads each connection's first
+//!   request head itself, to serve a stream subscription without hyper's per-connection buffers
+//!   (see [`stream`]) and to close connections that never send a head.
 //! - [`http::reply`]: what every HTTP handler shares: the [`http::reply::Body`] type, response
 //!   builders, [`http::reply::Query`] and [`http::reply::Rejection`] (a 4xx instead of a
 //!   response). Transports import it and it imports no transport, so routing depends on the
@@ -13,7 +15,8 @@
 //! - One module per transport, named as in `pushbench-wire` and load-gen: [`poll`] (short and
 //!   long polling), [`xhr_stream`], [`iframe`], [`sse`] (all three streaming through [`stream`]),
 //!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).
-//! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket.
+//! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket;
+//!   [`vectored`]: a batch of shared frames in one write (raw TCP, directly served streams).
 //! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
 //!   connections' heartbeats, spread over the interval in slots.
 //! - [`page`]: `GET /`, a page that watches every browser transport side by side.
@@ -36,6 +39,7 @@ pub mod shared;
 pub mod sse;
 pub mod stats;
 pub mod stream;
+pub mod vectored;
 pub mod websocket;
 pub mod xhr_stream;
 

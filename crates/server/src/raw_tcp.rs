@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::raw_tcp::{self, Frame};
 use pushbench_wire::Transport;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -20,9 +20,7 @@ use crate::counting::CountingIo;
 use crate::hub::{frame_gap, Event, Framing, Start, Subscription};
 use crate::shared::Shared;
 use crate::stats::ConnTag;
-
-/// Most frames written in one vectored write, so one slow batch cannot starve reading.
-const BATCH: usize = 64;
+use crate::vectored::{self, BATCH};
 
 /// Accepts raw TCP connections until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -70,34 +68,6 @@ async fn accept_connection(
 
 type Io = CountingIo<TcpStream>;
 
-/// Writes every frame in `frames` with as few syscalls as the kernel allows, without copying
-/// them into a per-connection buffer (which idle connections would pay for too).
-async fn write_frames<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    frames: &mut Vec<Bytes>,
-) -> io::Result<()> {
-    let mut first = 0;
-    let mut offset = 0;
-    while first < frames.len() {
-        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&frames[first][offset..])
-            .chain(frames[first + 1..].iter().map(|f| &f[..]))
-            .map(std::io::IoSlice::new)
-            .collect();
-        let mut written = io.write_vectored(&slices).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while first < frames.len() && written >= frames[first].len() - offset {
-            written -= frames[first].len() - offset;
-            first += 1;
-            offset = 0;
-        }
-        offset += written;
-    }
-    frames.clear();
-    Ok(())
-}
-
 /// Serves one connection; `Ok(Some(reason))` when the server closed it with an error frame.
 async fn handle_connection(
     stream: TcpStream,
@@ -108,7 +78,9 @@ async fn handle_connection(
     let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
     tag.set(Transport::RawTcp.index());
     let mut io: Io = CountingIo::new(stream, tag);
-    let mut buf = BytesMut::with_capacity(1024);
+    // Grown only when a frame arrives: most connections are subscribers that send one small
+    // frame, and a buffer reserved up front cost every idle connection about 1 KiB.
+    let mut buf = BytesMut::new();
     let mut frames: Vec<Bytes> = Vec::new();
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
@@ -136,7 +108,7 @@ async fn handle_connection(
                     let Some(event) = s.try_next() else { break };
                     frames.push(frame_event(s, *framing, event, shared));
                 }
-                write_frames(&mut io, &mut frames).await?;
+                vectored::write_all(&mut io, &mut frames).await?;
             }
             _ = heartbeat.changed() => io.write_all(raw_tcp::HEARTBEAT).await?,
         }
@@ -212,30 +184,4 @@ fn handle_frames(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod write_tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn vectored_writes_keep_order_and_every_byte_through_partial_writes() {
-        // A 7-byte pipe takes a few bytes of one frame at a time, so every write is partial
-        // and most end inside a frame.
-        let (mut tx, mut rx) = tokio::io::duplex(7);
-        let frames: Vec<Bytes> = (0..50u32)
-            .map(|i| Bytes::from(format!("frame {i}:{}|", "x".repeat(i as usize % 13))))
-            .collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            rx.read_to_end(&mut got).await.unwrap();
-            got
-        });
-        let mut queue = frames.clone();
-        write_frames(&mut tx, &mut queue).await.unwrap();
-        assert!(queue.is_empty(), "the written frames are cleared");
-        drop(tx);
-        assert_eq!(reader.await.unwrap(), expected);
-    }
 }

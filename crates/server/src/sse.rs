@@ -5,17 +5,16 @@
 
 use std::sync::Arc;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::Request;
 use pushbench_wire::{sse, Transport};
 
-use crate::http::reply::{Body, Query, Rejection};
+use crate::http::reply::{Query, Rejection};
 use crate::hub::{Framing, Start};
 use crate::shared::Shared;
-use crate::stream::{respond, Spec};
+use crate::stream::{Spec, Stream};
 
-/// Serves one event stream.
-pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
+/// Opens one event stream.
+pub fn open<B>(req: &Request<B>, shared: &Arc<Shared>) -> Result<Stream, Rejection> {
     let query = Query::parse(req.uri().query());
     let topic = query.topic()?;
     let last_event_id = req
@@ -33,7 +32,7 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
         None => Start::Live,
     };
     let sub = shared.hub.subscribe(topic, start)?;
-    Ok(respond(
+    Ok(Stream::open(
         shared,
         sub,
         Spec {

@@ -1,11 +1,14 @@
 //! The HTTP port: accept loop, routing, `/publish`, `/stats` and error answers.
 //!
-//! Each accepted socket is wrapped in a [`CountingIo`] and served by hyper (HTTP/1.1 with
-//! upgrades, or HTTP/2 by prior knowledge). Requests are routed by path to the transport modules;
+//! Each accepted socket is wrapped in a [`CountingIo`], and its first request head is read here
+//! ([`first`]), within `--idle-timeout-ms`: a stream subscription on HTTP/1.1 is then served
+//! directly ([`crate::stream`]), and everything else by hyper (HTTP/1.1 with upgrades, or HTTP/2
+//! by prior knowledge), which reads the head again. Requests are routed by path to the transport modules;
 //! anything malformed is answered with a 4xx, a one-line reason and a log line. What the handlers
 //! share (body type, response builders, query parsing, [`Rejection`]) lives in [`reply`], which
 //! imports no transport, so only this router depends on the transport modules.
 
+pub mod first;
 pub mod reply;
 
 use std::convert::Infallible;
@@ -28,7 +31,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::counting::CountingIo;
 use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
+use crate::stream::Stream;
 use crate::{iframe, page, poll, sse, websocket, xhr_stream};
+use first::{First, Rewind};
 use reply::{full, response, Body, Query, Rejection};
 
 /// Accepts HTTP connections until shutdown.
@@ -74,20 +79,59 @@ async fn accept_connection(
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    if let Err(e) = handle_connection(stream, shared, permit).await {
+    if let Err(e) = handle_connection(stream, peer, shared, permit).await {
         // Clients going away mid-response are routine for push; keep it at debug.
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 async fn handle_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), BoxError> {
     stream.set_nodelay(true)?;
     let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
-    let io = TokioIo::new(CountingIo::new(stream, tag.clone()));
+    let mut io = CountingIo::new(stream, tag.clone());
+    let config = &shared.config;
+    let first = tokio::select! {
+        _ = shared.shutdown.cancelled() => return Ok(()),
+        first = tokio::time::timeout(config.idle_timeout, first::read(&mut io, config.max_request_head)) => first,
+    };
+    let Ok(first) = first else {
+        tracing::info!(%peer, timeout = ?config.idle_timeout, "no complete request head in time, closing");
+        return Ok(());
+    };
+    let pre = match first? {
+        First::Closed => return Ok(()),
+        First::Other(pre) => pre,
+        First::Stream(request, pre) => match open_stream(&request, &shared) {
+            Ok(stream) => {
+                // Freed now, not held for the life of the stream.
+                drop((request, pre));
+                let transport = stream.transport().index();
+                tag.set(transport);
+                shared.stats.request(transport);
+                return Ok(stream.serve(&mut io).await?);
+            }
+            // hyper reads the request again and answers the refusal as it answers any other.
+            Err(_) => pre,
+        },
+    };
+    // Boxed: hyper's connection state is about 2 KiB, which every directly served stream
+    // would otherwise carry in its task too.
+    Box::pin(serve_with_hyper(Rewind::new(io, pre), shared, tag)).await
+}
+
+async fn serve_with_hyper(
+    io: Rewind<CountingIo<TcpStream>>,
+    shared: Arc<Shared>,
+    tag: Arc<ConnTag>,
+) -> Result<(), BoxError> {
+    let io = TokioIo::new(io);
     let service = {
         let shared = shared.clone();
         service_fn(move |req| {
@@ -114,6 +158,20 @@ async fn handle_connection(
     }
 }
 
+/// Opens the stream a request for one of the streaming transports asks for.
+fn open_stream<B>(req: &Request<B>, shared: &Arc<Shared>) -> Result<Stream, Rejection> {
+    match Transport::from_path(req.uri().path()) {
+        Some(Transport::XhrStream) => xhr_stream::open(req, shared),
+        Some(Transport::Iframe) => iframe::open(req, shared),
+        Some(Transport::Sse) => sse::open(req, shared),
+        _ => Err(Rejection {
+            status: StatusCode::NOT_FOUND,
+            reason: format!("{} is not a stream", req.uri().path()),
+            allow: None,
+        }),
+    }
+}
+
 async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -132,9 +190,9 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
         (&Method::GET, _, Some(t)) => match t {
             Transport::ShortPoll => poll::short(req, shared),
             Transport::LongPoll => Box::pin(poll::long(req, shared)).await,
-            Transport::XhrStream => xhr_stream::handle(req, shared),
-            Transport::Iframe => iframe::handle(req, shared),
-            Transport::Sse => sse::handle(req, shared),
+            Transport::XhrStream | Transport::Iframe | Transport::Sse => {
+                open_stream(&req, shared).map(Stream::into_response)
+            }
             Transport::WebSocket => websocket::handle(req, shared),
             Transport::RawTcp => unreachable!("raw TCP has no HTTP path"),
         },

@@ -1,0 +1,263 @@
+//! The first request head of an HTTP connection, read before hyper is given the connection.
+//!
+//! Two things need it. A stream subscription (SSE, xhr-stream, iframe) asked for on a fresh
+//! HTTP/1.1 connection is served directly, without hyper's per-connection buffers (see
+//! [`crate::stream`]). And a connection must send its first complete request head within
+//! `--idle-timeout-ms` of being accepted or be closed: hyper-util's protocol detection waits for
+//! the first bytes without any deadline, so a connection that sent nothing held its slot, and
+//! `--max-connections` of them locked everyone out.
+//!
+//! The head is parsed with `httparse` (hyper's own parser). Anything that is not a stream
+//! subscription, malformed heads included, is handed to hyper with the bytes read so far
+//! replayed first ([`Rewind`]), so hyper answers it exactly as if it had read it itself.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request, Version};
+use pushbench_wire::Transport;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+/// Read size for a head; most are a few hundred bytes, a browser's about 500.
+const READ_CHUNK: usize = 1024;
+
+/// Most header fields the direct path parses; a request with more goes to hyper.
+const MAX_HEADERS: usize = 64;
+
+/// What the first request on a connection is.
+#[derive(Debug)]
+pub enum First {
+    /// The client closed before sending a complete head.
+    Closed,
+    /// `GET` of a streaming transport over HTTP/1.1 with nothing after its head, and the bytes
+    /// it came in (for hyper, should the stream be refused).
+    Stream(Box<Request<()>>, Bytes),
+    /// Anything else, with the bytes read so far.
+    Other(Bytes),
+}
+
+/// Reads until `io` holds a complete head, or more than `max_head` bytes of an incomplete one
+/// (which hyper then refuses with 431).
+pub async fn read<T: AsyncRead + Unpin>(io: &mut T, max_head: usize) -> io::Result<First> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        if buf.capacity() == buf.len() {
+            buf.reserve(READ_CHUNK);
+        }
+        if io.read_buf(&mut buf).await? == 0 {
+            return Ok(First::Closed);
+        }
+        match parse(&buf) {
+            Parsed::Partial if buf.len() <= max_head => {}
+            Parsed::Partial | Parsed::Other => return Ok(First::Other(buf.freeze())),
+            Parsed::Stream(request) => return Ok(First::Stream(request, buf.freeze())),
+        }
+    }
+}
+
+enum Parsed {
+    Partial,
+    Stream(Box<Request<()>>),
+    Other,
+}
+
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut head = httparse::Request::new(&mut headers);
+    match head.parse(buf) {
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        // A body or a pipelined request follows: hyper's business.
+        Ok(httparse::Status::Complete(len)) if len == buf.len() => {
+            stream_request(&head).map_or(Parsed::Other, Parsed::Stream)
+        }
+        Ok(httparse::Status::Complete(_)) | Err(_) => Parsed::Other,
+    }
+}
+
+fn stream_request(head: &httparse::Request<'_, '_>) -> Option<Box<Request<()>>> {
+    if head.method != Some("GET") || head.version != Some(1) {
+        return None;
+    }
+    let target = head.path?;
+    let path = target.split('?').next().unwrap_or(target);
+    if !matches!(
+        Transport::from_path(path)?,
+        Transport::Sse | Transport::XhrStream | Transport::Iframe
+    ) {
+        return None;
+    }
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(target)
+        .version(Version::HTTP_11);
+    for field in head.headers.iter() {
+        // A GET announcing a body is unusual enough to leave to hyper.
+        let name = field.name;
+        if name.eq_ignore_ascii_case("content-length") && field.value != b"0"
+            || name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("expect")
+        {
+            return None;
+        }
+        request = request.header(name, field.value);
+    }
+    request.body(()).ok().map(Box::new)
+}
+
+/// `inner`, with `pre` read first: the bytes [`read`] took before hyper got the connection.
+#[derive(Debug)]
+pub struct Rewind<T> {
+    pre: Bytes,
+    inner: T,
+}
+
+impl<T> Rewind<T> {
+    /// `inner` with `pre` to be read again.
+    pub fn new(inner: T, pre: Bytes) -> Self {
+        Rewind { pre, inner }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.pre.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = self.pre.len().min(buf.remaining());
+        buf.put_slice(&self.pre[..n]);
+        self.pre.advance(n);
+        if self.pre.is_empty() {
+            // Let the allocation go now rather than with the connection.
+            self.pre = Bytes::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn first(chunks: &[&[u8]], max_head: usize) -> First {
+        let mut input = chunked_reader(chunks);
+        read(&mut input, max_head).await.unwrap()
+    }
+
+    /// A reader that returns `chunks` one read at a time, then end of file.
+    fn chunked_reader(chunks: &[&[u8]]) -> impl AsyncRead + Unpin {
+        struct Chunks(std::collections::VecDeque<Vec<u8>>);
+        impl AsyncRead for Chunks {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                if let Some(mut chunk) = self.0.pop_front() {
+                    let n = chunk.len().min(buf.remaining());
+                    buf.put_slice(&chunk[..n]);
+                    if n < chunk.len() {
+                        self.0.push_front(chunk.split_off(n));
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+        }
+        Chunks(chunks.iter().map(|c| c.to_vec()).collect())
+    }
+
+    #[tokio::test]
+    async fn a_stream_subscription_is_recognised_across_reads() {
+        let head: &[u8] =
+            b"GET /sse?topic=a&after=3 HTTP/1.1\r\nhost: x\r\nlast-event-id: 7\r\n\r\n";
+        let First::Stream(request, bytes) = first(&[&head[..20], &head[20..]], 8192).await else {
+            panic!("a stream subscription");
+        };
+        assert_eq!(request.uri(), "/sse?topic=a&after=3");
+        assert_eq!(request.headers()["last-event-id"], "7");
+        assert_eq!(&bytes[..], head);
+        for path in ["/stream", "/iframe"] {
+            let head = format!("GET {path}?topic=a HTTP/1.1\r\nhost: x\r\n\r\n");
+            assert!(matches!(
+                first(&[head.as_bytes()], 8192).await,
+                First::Stream(..)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn everything_else_goes_to_hyper_with_every_byte_read() {
+        let others: [&[u8]; 7] = [
+            b"GET /poll?topic=a HTTP/1.1\r\nhost: x\r\n\r\n",
+            b"GET /sse?topic=a HTTP/1.0\r\n\r\n",
+            b"HEAD /sse?topic=a HTTP/1.1\r\n\r\n",
+            b"POST /publish?topic=a HTTP/1.1\r\ncontent-length: 2\r\n\r\nhi",
+            b"GET /sse?topic=a HTTP/1.1\r\n\r\nGET /poll?topic=a HTTP/1.1\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET /sse?topic=a HTTP/1.1\r\nbad header\r\n\r\n",
+        ];
+        for head in others {
+            match first(&[head], 8192).await {
+                First::Other(bytes) => assert_eq!(&bytes[..], head),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(head)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_head_goes_to_hyper_and_a_closed_one_is_closed() {
+        let long = format!("GET /sse?topic=a HTTP/1.1\r\nx: {}\r\n", "y".repeat(300));
+        match first(&[long.as_bytes()], 100).await {
+            First::Other(bytes) => assert_eq!(bytes.len(), long.len()),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            first(&[b"GET /sse?topic=a HTTP/1.1\r\n"], 8192).await,
+            First::Closed
+        ));
+    }
+
+    #[tokio::test]
+    async fn rewind_replays_then_reads_on() {
+        let inner = chunked_reader(&[b" world"]);
+        let mut io = Rewind::new(inner, Bytes::from_static(b"hello"));
+        let mut all = Vec::new();
+        io.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"hello world");
+    }
+}
