@@ -376,8 +376,17 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
             dir.join(pushbench_report::REPORT_HTML).display()
         );
     }
+    let failed: Vec<&str> = summary
+        .transports
+        .iter()
+        .filter(|t| t.status == pushbench_results::Status::Failed)
+        .map(|t| t.transport.as_str())
+        .collect();
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
+    } else if !failed.is_empty() {
+        eprintln!("error: failed: {}", failed.join(", "));
+        ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })

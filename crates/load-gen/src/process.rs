@@ -98,8 +98,17 @@ impl ServerProcess {
         })
     }
 
+    /// How it ended, if it has: a server that exits before it is stopped has failed.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// SIGTERM, then wait up to 10 s (then kill). Returns whether it exited cleanly.
     pub async fn stop(mut self) -> anyhow::Result<bool> {
+        if let Some(status) = self.exited() {
+            // Reaped already: its pid may belong to another process by now.
+            return Ok(status.success());
+        }
         // SAFETY: signalling our own child by pid.
         unsafe {
             libc::kill(self.pid as i32, libc::SIGTERM);

@@ -229,6 +229,7 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".transports[].server_bound",
         ".transports[].publish_path_slow",
         ".transports[].messages.unpublished",
+        ".transports[].messages.publish_failed",
         ".transports[].generator.rss_per_connection_bytes",
         ".setup.pinning",
         ".setup.pinning.server",

@@ -278,6 +278,7 @@ pub fn combine(
     m.expected = sum_u(&|t| t.messages.expected);
     m.fanout_incomplete = sum_u(&|t| t.messages.fanout_incomplete);
     m.unpublished = sum_u(&|t| t.messages.unpublished);
+    m.publish_failed = sum_u(&|t| t.messages.publish_failed);
     m.seq = Default::default();
     for p in parts {
         m.seq.add(&p.result.messages.seq);

@@ -128,7 +128,8 @@ pub struct GeneratorCost {
 pub struct Messages {
     /// Messages the server accepted from publishers.
     pub published: u64,
-    /// Deliveries expected: every subscriber of a topic gets every message published to it.
+    /// Deliveries expected: every subscriber of a topic gets every message scheduled for it
+    /// (in folders written before publish failures counted: every message published to it).
     pub expected: u64,
     /// Subscriber-side counts summed over subscribers.
     #[serde(flatten)]
@@ -140,6 +141,11 @@ pub struct Messages {
     /// and so never counted as a transport's loss.
     #[serde(default)]
     pub unpublished: u64,
+    /// Scheduled messages the server never accepted: the publish failed, or had not completed
+    /// when the drain ended. Loss is counted over the schedule: each one's deliveries are in
+    /// `expected` and in `lost`, so a server that fails cannot look lossless.
+    #[serde(default)]
+    pub publish_failed: u64,
 }
 
 /// Everything measured for one transport.

@@ -145,10 +145,13 @@ pub async fn run(
                     Histos::new(),
                 ),
             };
-        eprintln!(
-            "{}: {} — {} delivered, p99 {} µs",
-            files.label, result.status, result.messages.seq.delivered, result.latency.p99_us
-        );
+        match &result.error {
+            Some(error) => eprintln!("{}: {}: {error}", files.label, result.status),
+            None => eprintln!(
+                "{}: {} — {} delivered, p99 {} µs",
+                files.label, result.status, result.messages.seq.delivered, result.latency.p99_us
+            ),
+        }
         if repeat == 1 {
             summary.transports.push(result);
         } else {

@@ -58,6 +58,8 @@ pub struct Measured {
     pub clients_ready: usize,
     /// Published, expected and per-subscriber sequence accounting.
     pub messages: Messages,
+    /// Why the run failed although it ran to its end: the server died or stopped answering.
+    pub failure: Option<String>,
     /// Deliveries of messages intended inside the measured window.
     pub measured_deliveries: u64,
     /// Intended send → decoded, measured window.
@@ -74,7 +76,7 @@ pub struct Measured {
     pub upstream: Traffic,
     /// Push publishers' traffic, summed.
     pub publishers: Traffic,
-    /// Whether the server's `/proc` was sampled (an embedded server).
+    /// Whether the server's `/proc` was sampled at start and end (an embedded server that lived).
     pub server_sampled: bool,
     /// The server before any client connected.
     pub server_idle: ProcSample,
@@ -113,7 +115,10 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         }
     };
     let (generator_cores, server_cores) = (busy(m.generator_cpu_s), busy(m.server_cpu_s));
-    let generator_bound = generator_cores > CPU_LIMIT * capacity.generator;
+    // Publishes that failed are the server's doing, whatever load-gen's CPU did meanwhile
+    // (clients reconnecting to a dead server spin through their attempts).
+    let publishes_failed = m.messages.publish_failed > 0 || m.publishers.errors > 0;
+    let generator_bound = !publishes_failed && generator_cores > CPU_LIMIT * capacity.generator;
     let server_bound = m.server_sampled && server_cores > CPU_LIMIT * capacity.server;
     let lagging = m.publish_lag.p99_us > LAG_LIMIT_US;
     let lag = format!(
@@ -190,15 +195,26 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
             kernel_difference[0], kernel_difference[1]
         ));
     }
+    let failure = m.failure.or_else(|| {
+        (m.clients_ready == 0 && !plan.clients.is_empty()).then(|| {
+            format!(
+                "no subscriber could subscribe; last error: {}",
+                m.subscribers.last_error.as_deref().unwrap_or("none")
+            )
+        })
+    });
+    if let Some(f) = &failure {
+        warnings.insert(0, format!("{transport}: FAILED: {f}"));
+    }
     let (idle, connected) = (m.server_idle.rss_bytes, m.server_connected.rss_bytes);
     let mut result = TransportResult {
         transport: transport.name().into(),
-        status: if m.interrupted {
-            Status::Partial
-        } else {
-            Status::Complete
+        status: match (&failure, m.interrupted) {
+            (Some(_), _) => Status::Failed,
+            (None, true) => Status::Partial,
+            (None, false) => Status::Complete,
         },
-        error: None,
+        error: failure,
         clients: plan.clients.len(),
         clients_ready: m.clients_ready,
         topics: plan.topics.len(),
@@ -308,6 +324,7 @@ mod tests {
         let plan = TransportPlan::new(&s, Shard::ALL, Transport::LongPoll, "x", 2);
         let mut m = Measured {
             interrupted: true,
+            clients_ready: 4,
             wall_s: 1.0,
             generator_cpu_s: 1.9,
             ..Default::default()
@@ -346,6 +363,7 @@ mod tests {
         let plan = TransportPlan::new(&s, Shard::ALL, Transport::Sse, "x", 1);
         let run = |server_cpu_s: f64, generator_cpu_s: f64, lag_us: u64| {
             let mut m = Measured {
+                clients_ready: 4,
                 wall_s: 10.0,
                 server_cpu_s,
                 generator_cpu_s,
@@ -373,5 +391,38 @@ mod tests {
         let r = run(8.9, 8.9, 900);
         assert!(!r.server_bound && !r.generator_bound && !r.publish_path_slow);
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn a_server_that_failed_fails_the_run_and_load_gen_is_not_blamed() {
+        let s = scenario();
+        let plan = TransportPlan::new(&s, Shard::ALL, Transport::Sse, "x", 1);
+        let mut m = Measured {
+            clients_ready: 4,
+            wall_s: 1.0,
+            // Clients spinning through reconnects to a dead server.
+            generator_cpu_s: 1.0,
+            failure: Some("push-server exited during the run (signal: 9 (SIGKILL))".into()),
+            ..Default::default()
+        };
+        m.messages.publish_failed = 3;
+        let r = result(&plan, m, CAP);
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(
+            r.error.as_deref(),
+            Some("push-server exited during the run (signal: 9 (SIGKILL))")
+        );
+        assert!(r.warnings[0].starts_with("sse: FAILED: push-server exited"));
+        assert!(!r.generator_bound, "{:?}", r.warnings);
+
+        // Nobody could subscribe: failed, with the clients' last error.
+        let mut m = Measured {
+            wall_s: 1.0,
+            ..Default::default()
+        };
+        m.subscribers.last_error = Some("connection refused".into());
+        let r = result(&plan, m, CAP);
+        assert_eq!(r.status, Status::Failed);
+        assert!(r.error.unwrap().contains("connection refused"));
     }
 }

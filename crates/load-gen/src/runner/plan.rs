@@ -237,18 +237,22 @@ impl<'s> TransportPlan<'s> {
     /// How many messages the run's publishers are scheduled to send, HTTP publishers and
     /// clients' own upstream together: what the drain waits to see settled.
     pub fn scheduled_messages(&self) -> u64 {
-        let http: usize = self
-            .publishers()
-            .into_iter()
-            .map(|p| p.schedule.count())
-            .sum();
-        let own: usize = self
-            .subscribers()
-            .into_iter()
-            .filter_map(|c| c.upstream)
-            .map(|u| u.schedule.count())
-            .sum();
-        (http + own) as u64
+        self.scheduled_per_topic().iter().sum()
+    }
+
+    /// The messages scheduled for each topic, by topic index: what subscribers are owed if
+    /// every publish succeeds, against which loss is counted.
+    pub fn scheduled_per_topic(&self) -> Vec<u64> {
+        let mut per_topic = vec![0; self.topics.len()];
+        for p in self.publishers() {
+            per_topic[p.topic_index] += p.schedule.count() as u64;
+        }
+        for c in self.subscribers() {
+            if let Some(u) = c.upstream {
+                per_topic[c.topic_index] += u.schedule.count() as u64;
+            }
+        }
+        per_topic
     }
 
     /// Whether polling: its clients hold no connection between requests, so the server's RSS

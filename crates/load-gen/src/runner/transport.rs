@@ -25,6 +25,7 @@ use crate::metrics::{Clock, Fanout, Recorder};
 use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
 use crate::seqtrack::SeqTracker;
+use pushbench_wire::Transport;
 
 /// A transport's run in progress.
 pub struct TransportRun<'p> {
@@ -272,7 +273,19 @@ impl<'p> TransportRun<'p> {
             ));
         }
         let wall_s = recorder.clock.now_ns() as f64 / 1e9;
-        let server_end = self.pid.and_then(process::sample).unwrap_or_default();
+        // Asked before anything is stopped: a server that died or stopped answering fails the
+        // run, whatever the clients counted.
+        let failure = match &mut self.server {
+            Some(s) => s
+                .exited()
+                .map(|status| format!("push-server exited during the run ({status})")),
+            None => answering(&self.shared.target, plan.transport)
+                .await
+                .err()
+                .map(|e| format!("the server stopped answering: {e}")),
+        };
+        // A dead server has no `/proc` entry: its CPU is unknown, not the negative of its start.
+        let server_end = self.pid.and_then(process::sample);
         let generator_cpu_s = process::sample_self().cpu_s - p.cpu0.1;
         let rss_peak = p.ticker.stop().await?;
 
@@ -296,9 +309,23 @@ impl<'p> TransportRun<'p> {
             .zip(&published_at_end)
             .map(|(now, then)| now.saturating_sub(*then))
             .sum();
-        if unsettled > 0 && !self.ctrl_c.is_cancelled() {
+        // Loss is counted over the schedule: a message the server never accepted is lost to
+        // every subscriber of its topic. (Cut short by Ctrl-C, the rest was never due.)
+        let never_published: Vec<u64> = if self.ctrl_c.is_cancelled() {
+            vec![0; published_at_end.len()]
+        } else {
+            plan.scheduled_per_topic()
+                .iter()
+                .zip(&published_at_end)
+                .map(|(scheduled, published)| scheduled.saturating_sub(*published))
+                .collect()
+        };
+        let publish_failed: u64 = never_published.iter().sum();
+        let lost_unpublished = owed(never_published.iter().copied(), &plan.subscribers);
+        seq.lost += lost_unpublished;
+        if publish_failed > 0 {
             self.warnings.push(format!(
-                "{}: {unsettled} scheduled messages were not published when the {:?} drain ended ({published_late} of them went out later): a publish-side failure, not counted as loss",
+                "{}: {publish_failed} scheduled messages were never published ({unsettled} still unsent when the {:?} drain ended, {published_late} of those went out later); their {lost_unpublished} deliveries are counted as lost",
                 plan.transport, plan.scenario.drain
             ));
         }
@@ -306,7 +333,7 @@ impl<'p> TransportRun<'p> {
             Some(s) => s.stop().await?,
             None => true,
         };
-        if !clean_exit {
+        if !clean_exit && failure.is_none() {
             self.warnings.push(format!(
                 "{}: push-server did not exit cleanly on SIGTERM",
                 plan.transport
@@ -316,10 +343,13 @@ impl<'p> TransportRun<'p> {
         Ok(Measured {
             interrupted: self.ctrl_c.is_cancelled(),
             clients_ready: p.connected.ready,
+            failure,
             messages: Messages {
                 published: published_at_end.iter().sum(),
-                expected: owed(published_at_end.iter().copied(), &plan.subscribers),
+                expected: owed(published_at_end.iter().copied(), &plan.subscribers)
+                    + lost_unpublished,
                 unpublished: unsettled,
+                publish_failed,
                 seq,
                 fanout_incomplete: recorder.fanout.incomplete(),
             },
@@ -331,10 +361,10 @@ impl<'p> TransportRun<'p> {
             subscribers: subscribers.iter().sum(),
             upstream: upstream.iter().sum(),
             publishers: publishers.iter().sum(),
-            server_sampled: self.pid.is_some(),
+            server_sampled: server_end.is_some(),
             server_idle: self.idle,
             server_connected: p.connected.server,
-            server_cpu_s: server_end.cpu_s - p.cpu0.0,
+            server_cpu_s: server_end.map_or(0.0, |end| end.cpu_s - p.cpu0.0),
             server_rss_peak: rss_peak,
             generator_cpu_s,
             generator_rss_end: process::sample_self().rss_bytes,
@@ -346,6 +376,30 @@ impl<'p> TransportRun<'p> {
         })
     }
 }
+
+/// Whether the server still accepts connections on the port `transport` uses (and its HTTP
+/// port, which every publisher uses).
+async fn answering(target: &Target, transport: Transport) -> Result<(), String> {
+    let mut ports = vec![target.http];
+    if transport == Transport::RawTcp {
+        ports.extend(target.tcp);
+    }
+    for addr in ports {
+        match tokio::time::timeout(ANSWER_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("connecting to {addr}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "connecting to {addr}: no answer within {ANSWER_TIMEOUT:?}"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long the end-of-run check waits for the server to accept a connection.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Deliveries owed so far: every subscriber of a topic gets every message published to it.
 fn owed(published: impl IntoIterator<Item = u64>, subscribers: &[u32]) -> u64 {
