@@ -94,7 +94,11 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
             // syscall; subscribers read almost nothing, and upstream messages in the shipped
             // scenarios are at most 2 KB.
             .read_buffer_size(1024)
-            .write_buffer_size(16 * 1024)
+            .write_buffer_size(WRITE_BUFFER)
+            // Pongs to a peer that pings and never reads queue here; unbounded, a ping flood
+            // grew the server by 140 MB/s. Messages never need more: the stream stops taking
+            // them at WRITE_BUFFER and waits for the socket.
+            .max_write_buffer_size(max_write_buffer(session_shared.config.max_message_size))
             .max_message_size(Some(session_shared.config.max_message_size))
             .max_frame_size(Some(session_shared.config.max_message_size));
         let ws =
@@ -117,6 +121,15 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
 }
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Bytes a WebSocket queues before writing to its socket.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// The most a WebSocket may hold unwritten: a full write buffer, one largest message with its
+/// frame header, and 64 KiB of control frames. Past it the connection is closed.
+pub fn max_write_buffer(max_message_size: usize) -> usize {
+    WRITE_BUFFER + max_message_size + 14 + 64 * 1024
+}
 
 fn to_ws(event: Event, encoding: Encoding, topic: &str, shared: &Shared) -> WsMessage {
     match event {
