@@ -85,10 +85,18 @@ async fn handle_connection(
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
     let mut heartbeat = shared.heartbeats.subscribe();
+    // The first frame, and any frame once begun, must arrive whole within the idle timeout:
+    // a connection that sends nothing, or a length and then nothing, would hold its place for
+    // ever. Between frames a connection may idle (a subscriber sends nothing more).
+    let deadline = shared.config.idle_timeout;
+    let mut waiting_since = Some(tokio::time::Instant::now());
     let reason = loop {
         tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => break "server shutting down".to_owned(),
+            _ = sleep_until(waiting_since, deadline), if waiting_since.is_some() => {
+                break format!("no complete frame within {deadline:?}");
+            }
             read = io.read_buf(&mut buf) => {
                 if read? == 0 {
                     return Ok(None);
@@ -97,6 +105,11 @@ async fn handle_connection(
                 if let Err(reason) = handle_frames(&mut buf, max_frame, &mut sub, shared) {
                     break reason;
                 }
+                waiting_since = match (buf.is_empty(), waiting_since) {
+                    (true, _) => None,
+                    (false, None) => Some(tokio::time::Instant::now()),
+                    (false, since) => since,
+                };
                 if let (false, Some((s, _))) = (was_subscribed, &sub) {
                     io.write_all(&raw_tcp::subscribed(s.last_seq())).await?;
                 }
@@ -116,6 +129,14 @@ async fn handle_connection(
     io.write_all(&raw_tcp::error(&reason)).await?;
     io.shutdown().await?;
     Ok(Some(reason))
+}
+
+/// Completes `deadline` after `since`; never without a `since`.
+async fn sleep_until(since: Option<tokio::time::Instant>, deadline: std::time::Duration) {
+    match since {
+        Some(since) => tokio::time::sleep_until(since + deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next(sub: &mut Option<(Subscription, Framing)>) -> Event {

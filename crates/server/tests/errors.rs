@@ -3,6 +3,8 @@
 
 mod util;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use pushbench_server::Config;
@@ -498,5 +500,53 @@ async fn a_websocket_ping_flood_that_never_reads_keeps_memory_bounded() {
          own queue is capped at {} bytes)",
         pushbench_server::websocket::max_write_buffer(MAX_MESSAGE)
     );
+    server.shutdown().await.unwrap();
+}
+
+/// Every way of holding a connection without finishing a request: each is closed at the
+/// deadline, and the places they held serve normal requests again. Before the deadlines, all
+/// six stayed open for ever and every other client got 503.
+#[tokio::test]
+async fn connections_that_never_finish_a_request_are_closed_and_free_their_places() {
+    let server = TestServer::start(Config {
+        idle_timeout: Duration::from_millis(300),
+        max_connections: 6,
+        ..Config::default()
+    })
+    .await;
+    let holds: [(bool, &[u8]); 6] = [
+        (false, b""),
+        (false, b"GET /poll?topic=a HTTP/1.1\r\nhost: x\r\nx-slow"),
+        (false, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        (
+            false,
+            b"POST /publish?topic=a HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nhi",
+        ),
+        (true, b""),
+        (true, &[0, 0, 0, 100, b'P', 1]),
+    ];
+    let mut sockets = Vec::new();
+    for (raw, bytes) in holds {
+        let mut s = TcpStream::connect(if raw { server.tcp } else { server.http })
+            .await
+            .unwrap();
+        s.write_all(bytes).await.unwrap();
+        sockets.push(s);
+    }
+    let mut answers = Vec::new();
+    for s in &mut sockets {
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(STEP, s.read_to_end(&mut answer)).await;
+        assert!(
+            matches!(closed, Ok(Ok(_))),
+            "closed by the server: {closed:?}"
+        );
+        answers.push(String::from_utf8_lossy(&answer).into_owned());
+    }
+    assert!(answers[3].starts_with("HTTP/1.1 408"), "{:?}", answers[3]);
+    assert!(answers[4].contains("no complete frame"), "{:?}", answers[4]);
+    // Every place is free again.
+    let (status, _) = server.get("/poll?topic=a").await;
+    assert_eq!(status, 200);
     server.shutdown().await.unwrap();
 }

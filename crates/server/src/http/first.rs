@@ -2,10 +2,11 @@
 //!
 //! Two things need it. A stream subscription (SSE, xhr-stream, iframe) asked for on a fresh
 //! HTTP/1.1 connection is served directly, without hyper's per-connection buffers (see
-//! [`crate::stream`]). And a connection must send its first complete request head within
-//! `--idle-timeout-ms` of being accepted or be closed: hyper-util's protocol detection waits for
-//! the first bytes without any deadline, so a connection that sent nothing held its slot, and
-//! `--max-connections` of them locked everyone out.
+//! [`crate::stream`]). And a connection must send its first complete request head (for
+//! HTTP/2, the preface and its SETTINGS frame) within `--idle-timeout-ms` of being accepted or be
+//! closed: hyper-util's protocol detection and hyper's HTTP/2 handshake wait without any deadline,
+//! so a connection that sent nothing held its slot, and `--max-connections` of them locked
+//! everyone out.
 //!
 //! The head is parsed with `httparse` (hyper's own parser). Anything that is not a stream
 //! subscription, malformed heads included, is handed to hyper with the bytes read so far
@@ -63,7 +64,30 @@ enum Parsed {
     Other,
 }
 
+/// What an HTTP/2 client sends first (RFC 9113 §3.4), before its SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An HTTP/2 frame header: 3 bytes of length, type, flags, 4 bytes of stream id.
+const H2_FRAME_HEADER: usize = 9;
+
 fn parse(buf: &[u8]) -> Parsed {
+    if buf.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(buf) {
+        return Parsed::Partial;
+    }
+    if let Some(frame) = buf.strip_prefix(H2_PREFACE) {
+        // The preface must be followed by the client's SETTINGS within the same deadline:
+        // hyper's HTTP/2 handshake waits for it without one.
+        if frame.len() < H2_FRAME_HEADER {
+            return Parsed::Partial;
+        }
+        let len = u32::from_be_bytes([0, frame[0], frame[1], frame[2]]) as usize;
+        let is_settings = frame[3] == 0x4;
+        return if is_settings && frame.len() < H2_FRAME_HEADER + len {
+            Parsed::Partial
+        } else {
+            Parsed::Other
+        };
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut head = httparse::Request::new(&mut headers);
     match head.parse(buf) {
@@ -228,7 +252,7 @@ mod tests {
             b"HEAD /sse?topic=a HTTP/1.1\r\n\r\n",
             b"POST /publish?topic=a HTTP/1.1\r\ncontent-length: 2\r\n\r\nhi",
             b"GET /sse?topic=a HTTP/1.1\r\n\r\nGET /poll?topic=a HTTP/1.1\r\n\r\n",
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0",
             b"GET /sse?topic=a HTTP/1.1\r\nbad header\r\n\r\n",
         ];
         for head in others {
@@ -250,6 +274,23 @@ mod tests {
             first(&[b"GET /sse?topic=a HTTP/1.1\r\n"], 8192).await,
             First::Closed
         ));
+    }
+
+    #[tokio::test]
+    async fn an_http2_preface_is_handed_over_only_with_its_settings() {
+        let settings: &[u8] =
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\x06\x04\0\0\0\0\0\0\x03\0\0\0\x64";
+        // Cut anywhere before its end, it is still being read (and closed when the peer is).
+        for cut in [3, 24, 30, settings.len() - 1] {
+            assert!(
+                matches!(first(&[&settings[..cut]], 8192).await, First::Closed),
+                "cut at {cut}"
+            );
+        }
+        match first(&[&settings[..10], &settings[10..]], 8192).await {
+            First::Other(bytes) => assert_eq!(&bytes[..], settings),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

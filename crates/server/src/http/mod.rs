@@ -249,9 +249,15 @@ async fn publish(req: Request<Incoming>, shared: &Shared) -> Result<Response<Bod
             return Err(too_large(Some(len)));
         }
     }
-    let body = Limited::new(req.into_body(), max)
-        .collect()
+    // A body that stops arriving must not hold the connection (and its place) for ever.
+    let deadline = shared.config.idle_timeout;
+    let body = tokio::time::timeout(deadline, Limited::new(req.into_body(), max).collect())
         .await
+        .map_err(|_| Rejection {
+            status: StatusCode::REQUEST_TIMEOUT,
+            reason: format!("the request body did not arrive within {deadline:?}"),
+            allow: None,
+        })?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 too_large(None)
