@@ -155,6 +155,9 @@ pub struct SlotSnapshot {
 pub struct ConnTag {
     stats: Arc<Stats>,
     slot: AtomicU8,
+    /// Bytes read since the connection last wrote or was re-tagged: the head of a request not
+    /// yet routed, which belongs to the transport the request is for, not the previous one.
+    unrouted: AtomicU64,
     /// The connection's place under `--max-connections`, released when the last owner of the
     /// socket (hyper, or the WebSocket session after an upgrade) drops it.
     _permit: Option<OwnedSemaphorePermit>,
@@ -168,6 +171,7 @@ impl ConnTag {
         ConnTag {
             stats,
             slot: AtomicU8::new(CONTROL as u8),
+            unrouted: AtomicU64::new(0),
             _permit: permit,
         }
     }
@@ -175,7 +179,11 @@ impl ConnTag {
     /// Moves the connection to `slot` (a transport index or [`CONTROL`]).
     pub fn set(&self, slot: usize) {
         let old = self.slot.swap(slot as u8, Relaxed) as usize;
+        let head = self.unrouted.swap(0, Relaxed);
         if old != slot {
+            // The request that re-tags the connection was read under the old tag.
+            self.stats.slots[old].bytes_read.fetch_sub(head, Relaxed);
+            self.stats.slots[slot].bytes_read.fetch_add(head, Relaxed);
             self.stats.slots[old].connections_open.fetch_sub(1, Relaxed);
             self.stats.slots[slot]
                 .connections_open
@@ -188,6 +196,8 @@ impl ConnTag {
 
     /// Counts bytes written to the socket.
     pub fn wrote(&self, n: usize) {
+        // What was read before an answer belongs to the request answered.
+        self.unrouted.store(0, Relaxed);
         let slot = self.slot.load(Relaxed) as usize;
         self.stats.slots[slot]
             .bytes_written
@@ -196,6 +206,7 @@ impl ConnTag {
 
     /// Counts bytes read from the socket.
     pub fn read(&self, n: usize) {
+        self.unrouted.fetch_add(n as u64, Relaxed);
         let slot = self.slot.load(Relaxed) as usize;
         self.stats.slots[slot]
             .bytes_read
@@ -233,5 +244,26 @@ mod tests {
         drop(tag);
         assert_eq!(stats.snapshot(0).transports["sse"].connections_open, 0);
         assert_eq!(stats.snapshot(0).transports["sse"].connections_total, 1);
+    }
+
+    #[test]
+    fn a_request_head_is_counted_under_the_transport_it_asks_for() {
+        let stats = Arc::new(Stats::default());
+        let tag = ConnTag::new(stats.clone(), None);
+        let poll = Transport::ShortPoll.index();
+        // A keep-alive connection: two polls, then a publish (control), then a poll again.
+        for (head, slot) in [(40, poll), (41, poll), (60, CONTROL), (42, poll)] {
+            tag.read(head);
+            tag.set(slot);
+            tag.wrote(100);
+        }
+        let s = stats.snapshot(0);
+        assert_eq!(s.transports["short-poll"].bytes_read, 40 + 41 + 42);
+        assert_eq!(s.control.bytes_read, 60);
+        // Bytes read after routing (a body, WebSocket frames) stay where they were counted.
+        tag.set(Transport::WebSocket.index());
+        tag.read(7);
+        tag.set(Transport::WebSocket.index());
+        assert_eq!(stats.snapshot(0).transports["websocket"].bytes_read, 7);
     }
 }

@@ -203,3 +203,31 @@ async fn websocket_and_raw_tcp_publish_upstream_to_the_topic() {
         assert_eq!(publisher.next().await, want, "{t}");
     }
 }
+
+/// `/stats` counts each request's bytes under the transport it asks for, the first request on
+/// a connection included (it once went to `control`: short-poll read 0 bytes after 10 polls).
+#[tokio::test]
+async fn stats_count_request_bytes_under_their_transport() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Config::default()).await;
+    let request = b"GET /poll?topic=bytes&after=0 HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut socket = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    for _ in 0..10 {
+        socket.write_all(request).await.unwrap();
+        // Each answer is `[]` with a length: read until its body is complete.
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\n[]") && !answer.ends_with(b"\r\n\r\n[]\n") {
+            let mut chunk = [0u8; 1024];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let stats = server.stats().await;
+    assert_eq!(
+        stats.transports["short-poll"].bytes_read,
+        10 * request.len() as u64
+    );
+    assert_eq!(stats.transports["short-poll"].requests, 10);
+    server.shutdown().await.unwrap();
+}
