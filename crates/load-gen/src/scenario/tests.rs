@@ -255,6 +255,22 @@ fn bad_durations() {
 }
 
 #[test]
+fn an_absurd_rate_is_quoted_short() {
+    let e = err(&set("rate", "rate = 1e308"));
+    assert!(
+        e.ends_with("field `rate`: expected at most 1000000 messages per second, got 1e308"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{BASE}sweep = {{ rate = [1, 1e300] }}\nslo = {{ p99 = \"50ms\", loss = 0 }}\n"
+    ));
+    assert!(
+        e.contains("must lie above 0 and at most 1000000, got 1e300"),
+        "{e}"
+    );
+}
+
+#[test]
 fn numbers_out_of_range() {
     assert_eq!(
         err(&set("clients", "clients = 0")),
@@ -504,7 +520,7 @@ fn bad_sweeps_name_the_field_and_say_why() {
         (sweep("{}"), "exactly one of"),
         (sweep("{ rate = [20, 10] }"), "rising steps"),
         (sweep("{ rate = [] }"), "1 to 64 steps"),
-        (sweep("{ rate = [0, 10] }"), "rate steps must lie in"),
+        (sweep("{ rate = [0, 10] }"), "rate steps must lie above 0"),
         (sweep("{ clients = [0, 10] }"), "(at least topics)"),
         (
             sweep("{ rate = { from = 10, to = 5, factor = 2 } }"),

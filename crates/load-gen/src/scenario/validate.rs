@@ -131,14 +131,20 @@ impl RawScenario {
             return Err(doc.error(
                 self.rate.span(),
                 "rate",
-                format!("expected a number of messages per second greater than 0, got {rate}"),
+                format!(
+                    "expected a number of messages per second greater than 0, got {}",
+                    number(rate)
+                ),
             ));
         }
         if rate > MAX_RATE {
             return Err(doc.error(
                 self.rate.span(),
                 "rate",
-                format!("expected at most {MAX_RATE} messages per second, got {rate}"),
+                format!(
+                    "expected at most {MAX_RATE} messages per second, got {}",
+                    number(rate)
+                ),
             ));
         }
 
@@ -321,14 +327,15 @@ impl Doc<'_> {
             Param::MessageSize => (1.0, MAX_MESSAGE_SIZE as f64),
         };
         if let Some(v) = values.iter().find(|v| !(lo..=hi).contains(*v)) {
+            let range = match param {
+                Param::Rate => format!("above 0 and at most {}", number(hi)),
+                Param::Clients => format!("{}..={} (at least topics)", number(lo), number(hi)),
+                Param::MessageSize => format!("{}..={}", number(lo), number(hi)),
+            };
             return Err(bad(format!(
-                "{} steps must lie in {lo}..={hi}{}, got {v}",
+                "{} steps must lie {range}, got {}",
                 param.key(),
-                if param == Param::Clients {
-                    " (at least topics)"
-                } else {
-                    ""
-                }
+                number(*v)
             )));
         }
         if param == Param::MessageSize && matches!(size, SizeDist::Uniform { .. }) {
@@ -554,4 +561,26 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     u64::try_from(nanos)
         .map(Duration::from_nanos)
         .map_err(|_| too_long())
+}
+
+/// A number as a person would write it in an error: digits when it is a modest size, otherwise
+/// scientific notation (`1e308`, not 309 digits).
+fn number(x: f64) -> String {
+    if x.is_finite() && (x == 0.0 || (1e-3..1e9).contains(&x.abs())) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn huge_and_tiny_numbers_are_written_short() {
+        assert_eq!(super::number(1e308), "1e308");
+        assert_eq!(super::number(2.5e-7), "2.5e-7");
+        assert_eq!(super::number(1000000.0), "1000000");
+        assert_eq!(super::number(0.5), "0.5");
+        assert_eq!(super::number(f64::INFINITY), "inf");
+    }
 }
