@@ -40,6 +40,16 @@ fn header_has_token(req: &Request<Incoming>, name: http::HeaderName, token: &str
     })
 }
 
+/// Whether `key` is what RFC 6455 §4.1 asks a client to send: 16 bytes in base64, which is 22
+/// characters of the alphabet, the last carrying only two bits, and `==`.
+fn is_nonce(key: &[u8]) -> bool {
+    let alphabet = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
+    key.len() == 24
+        && key[22..] == *b"=="
+        && key[..22].iter().all(alphabet)
+        && matches!(key[21], b'A' | b'Q' | b'g' | b'w')
+}
+
 /// Checks the upgrade request, subscribes, answers 101 and hands the socket to a session task.
 pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
     if req.version() != Version::HTTP_11 {
@@ -68,6 +78,11 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
         .headers()
         .get(SEC_WEBSOCKET_KEY)
         .ok_or_else(|| Rejection::bad("missing Sec-WebSocket-Key"))?;
+    if !is_nonce(key.as_bytes()) {
+        return Err(Rejection::bad(
+            "Sec-WebSocket-Key must be a base64-encoded 16-byte value",
+        ));
+    }
     let accept = derive_accept_key(key.as_bytes());
     let query = Query::parse(req.uri().query());
     let encoding = match query.get("encoding")? {
@@ -228,6 +243,25 @@ fn publish(shared: &Shared, topic: &str, payload: Bytes) -> Result<(), (CloseCod
                 _ => CloseCode::Policy,
             };
             Err((code, e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_base64_sixteen_byte_key_is_a_nonce() {
+        // RFC 6455's own example, and 16 bytes of 0xff.
+        assert!(super::is_nonce(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(super::is_nonce(b"/////////////////////w=="));
+        for bad in [
+            &b"!!"[..],
+            b"dGhlIHNhbXBsZSBub25jZQ",
+            b"dGhlIHNhbXBsZSBub25jZR==",
+            b"dGhlIHNhbXBsZSBub25j!Q==",
+            b"dGhlIHNhbXBsZSBub25jZQ==x",
+        ] {
+            assert!(!super::is_nonce(bad), "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -180,7 +180,61 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
     shared
         .stats
         .request(transport.map_or(CONTROL, Transport::index));
-    let result = match (&method, path.as_str(), transport) {
+    let framing = framing_problem(&req);
+    let close = framing.is_some();
+    let result = match framing {
+        Some(rejection) => Err(rejection),
+        None => dispatch(req, &method, &path, transport, shared).await,
+    };
+    result.unwrap_or_else(|rejection| {
+        shared.stats.bad_request();
+        tracing::info!(%method, %path, status = rejection.status.as_u16(), reason = %rejection.reason, "request rejected");
+        let mut r = response(
+            rejection.status,
+            "text/plain; charset=utf-8",
+            full(format!("{}\n", rejection.reason)),
+        );
+        if let Some(allow) = rejection.allow {
+            r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        if close {
+            // Whatever follows on this connection cannot be told apart from the body.
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    })
+}
+
+/// A request body in a transfer coding push-server does not decode (RFC 9112 §6.1; hyper takes
+/// any list ending in `chunked` and would hand over the body still gzipped): refused before
+/// anything reads the body, and the connection closed after the answer, so nothing that followed
+/// can be taken for another request. (A request with both Transfer-Encoding and Content-Length
+/// hyper itself reads as chunked and answers with the connection closed, as §6.1 allows.)
+fn framing_problem(req: &Request<Incoming>) -> Option<Rejection> {
+    let codings: Vec<&HeaderValue> = req.headers().get_all(TRANSFER_ENCODING).iter().collect();
+    if codings.is_empty() {
+        return None;
+    }
+    let chunked_only = codings.len() == 1
+        && codings[0]
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    (!chunked_only).then(|| Rejection {
+        status: StatusCode::NOT_IMPLEMENTED,
+        reason: "transfer codings other than chunked are not supported".into(),
+        allow: None,
+    })
+}
+
+async fn dispatch(
+    req: Request<Incoming>,
+    method: &Method,
+    path: &str,
+    transport: Option<Transport>,
+    shared: &Arc<Shared>,
+) -> Result<Response<Body>, Rejection> {
+    match (method, path, transport) {
         // The two handlers that wait are boxed: hyper keeps one in-flight slot the size of
         // this future for the whole connection, streams included, and inline they made it
         // about 1.9 KiB.
@@ -203,20 +257,7 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
             reason: format!("no such endpoint: {path}"),
             allow: None,
         }),
-    };
-    result.unwrap_or_else(|rejection| {
-        shared.stats.bad_request();
-        tracing::info!(%method, %path, status = rejection.status.as_u16(), reason = %rejection.reason, "request rejected");
-        let mut r = response(
-            rejection.status,
-            "text/plain; charset=utf-8",
-            full(format!("{}\n", rejection.reason)),
-        );
-        if let Some(allow) = rejection.allow {
-            r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
-        }
-        r
-    })
+    }
 }
 
 fn not_allowed(allow: &'static str) -> Rejection {
