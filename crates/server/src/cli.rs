@@ -64,6 +64,10 @@ pub struct Args {
     /// Largest HTTP/1 request head, in bytes (larger ones get 431); at least 8192.
     #[arg(long, default_value_t = Config::default().max_request_head)]
     max_request_head: usize,
+    /// Bytes the hub may hold in messages (payloads and their encodings); a publish past it is
+    /// refused.
+    #[arg(long, default_value_t = Config::default().max_memory)]
+    max_memory: usize,
 }
 
 impl Args {
@@ -84,6 +88,7 @@ impl Args {
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             topic_ttl: Duration::from_millis(self.topic_ttl_ms),
             max_request_head: self.max_request_head,
+            max_memory: self.max_memory,
         }
     }
 }

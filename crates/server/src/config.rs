@@ -43,6 +43,10 @@ pub struct Config {
     /// (about 400 KiB) an idle stream's read buffer grew to 16 KiB, a third of an SSE
     /// connection's memory.
     pub max_request_head: usize,
+    /// Bytes the hub may hold in messages: payloads and every encoding computed from them, in
+    /// rings and subscriber queues alike. A publish that would pass it is refused (503, close
+    /// 1013, error frame).
+    pub max_memory: usize,
 }
 
 /// The smallest `max_request_head` hyper accepts.
@@ -65,6 +69,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30),
             topic_ttl: Duration::from_secs(600),
             max_request_head: MIN_REQUEST_HEAD,
+            max_memory: 1 << 30,
         }
     }
 }
@@ -100,6 +105,9 @@ impl Config {
         }
         if self.long_poll_timeout > self.max_long_poll_timeout {
             return Err("--long-poll-timeout must not exceed --max-long-poll-timeout".into());
+        }
+        if self.max_memory < self.max_message_size {
+            return Err("--max-memory must be at least --max-message-size".into());
         }
         // The raw TCP length field is a u32 and must hold the largest frame.
         if self.max_message_size > u32::MAX as usize / 2 {

@@ -85,7 +85,7 @@ impl Stats {
     }
 
     /// Reads every counter.
-    pub fn snapshot(&self, topics: usize) -> Snapshot {
+    pub fn snapshot(&self, topics: usize, memory: (u64, u64)) -> Snapshot {
         let slot = |s: &Slot| SlotSnapshot {
             connections_open: s.connections_open.load(Relaxed).max(0) as u64,
             connections_total: s.connections_total.load(Relaxed),
@@ -98,6 +98,8 @@ impl Stats {
         Snapshot {
             uptime_s: self.started.elapsed().as_secs_f64(),
             topics,
+            memory_bytes: memory.0,
+            memory_budget_bytes: memory.1,
             messages_published: self.messages_published.load(Relaxed),
             connections_refused: self.connections_refused.load(Relaxed),
             bad_requests: self.bad_requests.load(Relaxed),
@@ -117,6 +119,13 @@ pub struct Snapshot {
     pub uptime_s: f64,
     /// Topics the hub holds.
     pub topics: usize,
+    /// Bytes held in messages (payloads and computed encodings, each counted once), against
+    /// `--max-memory`.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// `--max-memory`.
+    #[serde(default)]
+    pub memory_budget_bytes: u64,
     /// Messages accepted on any publish path.
     pub messages_published: u64,
     /// Connections turned away at `--max-connections`.
@@ -235,15 +244,21 @@ mod tests {
         tag.set(Transport::Sse.index());
         tag.wrote(5);
         tag.read(3);
-        let s = stats.snapshot(0);
+        let s = stats.snapshot(0, (0, 0));
         assert_eq!(s.control.bytes_written, 10);
         assert_eq!(s.control.connections_open, 0);
         assert_eq!(s.transports["sse"].connections_open, 1);
         assert_eq!(s.transports["sse"].bytes_written, 5);
         assert_eq!(s.transports["sse"].bytes_read, 3);
         drop(tag);
-        assert_eq!(stats.snapshot(0).transports["sse"].connections_open, 0);
-        assert_eq!(stats.snapshot(0).transports["sse"].connections_total, 1);
+        assert_eq!(
+            stats.snapshot(0, (0, 0)).transports["sse"].connections_open,
+            0
+        );
+        assert_eq!(
+            stats.snapshot(0, (0, 0)).transports["sse"].connections_total,
+            1
+        );
     }
 
     #[test]
@@ -257,13 +272,16 @@ mod tests {
             tag.set(slot);
             tag.wrote(100);
         }
-        let s = stats.snapshot(0);
+        let s = stats.snapshot(0, (0, 0));
         assert_eq!(s.transports["short-poll"].bytes_read, 40 + 41 + 42);
         assert_eq!(s.control.bytes_read, 60);
         // Bytes read after routing (a body, WebSocket frames) stay where they were counted.
         tag.set(Transport::WebSocket.index());
         tag.read(7);
         tag.set(Transport::WebSocket.index());
-        assert_eq!(stats.snapshot(0).transports["websocket"].bytes_read, 7);
+        assert_eq!(
+            stats.snapshot(0, (0, 0)).transports["websocket"].bytes_read,
+            7
+        );
     }
 }

@@ -240,6 +240,8 @@ fn publish(shared: &Shared, topic: &str, payload: Bytes) -> Result<(), (CloseCod
             let code = match e {
                 HubError::TooLarge { .. } => CloseCode::Size,
                 HubError::NotUtf8 => CloseCode::Invalid,
+                // 1013, Try Again Later: the server is full for now, the message was fine.
+                HubError::MemoryFull { .. } => CloseCode::Again,
                 _ => CloseCode::Policy,
             };
             Err((code, e.to_string()))

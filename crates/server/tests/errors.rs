@@ -530,3 +530,57 @@ async fn loose_framing_and_bad_websocket_keys_are_refused() {
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
     server.shutdown().await.unwrap();
 }
+
+/// A topic filled with large messages: once the hub holds `--max-memory` bytes, every publish
+/// path refuses more (503, close 1013, an error frame) and `/stats` shows what is held. Before
+/// the budget, 300 publishes of 1 MiB to one topic held 317 MB.
+#[tokio::test]
+async fn publishes_past_the_memory_budget_are_refused_on_every_path() {
+    const MIB: usize = 1 << 20;
+    let server = TestServer::start(Config {
+        max_memory: 3 * MIB,
+        ..Config::default()
+    })
+    .await;
+    let big = "x".repeat(MIB);
+    for _ in 0..3 {
+        server.publish("full", &big).await;
+    }
+    let (status, _, body) = server
+        .request("POST", "/publish?topic=full", &[], big.clone())
+        .await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("memory is full"));
+
+    let url = format!("ws://{}/ws?topic=full", server.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(WsMessage::text(big.clone())).await.unwrap();
+    let end = loop {
+        match tokio::time::timeout(STEP, ws.next()).await.unwrap() {
+            Some(Ok(WsMessage::Close(Some(c)))) => break u16::from(c.code),
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(end, 1013);
+
+    let mut raw = TcpStream::connect(server.tcp).await.unwrap();
+    raw.write_all(&raw_tcp::publish("full", big.as_bytes()))
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(STEP, raw.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut buf = bytes::BytesMut::from(&answer[..]);
+    match raw_tcp::decode(&mut buf, 1024).unwrap() {
+        Some(raw_tcp::Frame::Error(reason)) => assert!(reason.contains("memory is full")),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+
+    let stats = server.stats().await;
+    assert_eq!(stats.memory_bytes, 3 * MIB as u64);
+    assert_eq!(stats.memory_budget_bytes, 3 * MIB as u64);
+    server.shutdown().await.unwrap();
+}

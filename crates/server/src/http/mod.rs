@@ -314,7 +314,9 @@ async fn publish(req: Request<Incoming>, shared: &Shared) -> Result<Response<Bod
 }
 
 fn stats(shared: &Shared) -> Response<Body> {
-    let snapshot = shared.stats.snapshot(shared.hub.topic_count());
+    let snapshot = shared
+        .stats
+        .snapshot(shared.hub.topic_count(), shared.hub.memory());
     let json = serde_json::to_vec_pretty(&snapshot).expect("stats serialise");
     response(StatusCode::OK, "application/json", full(json))
 }

@@ -44,7 +44,9 @@ impl From<HubError> for Rejection {
     fn from(e: HubError) -> Self {
         let status = match e {
             HubError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::TooManyTopics(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::TooManyTopics(_) | HubError::MemoryFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             HubError::AfterAhead { .. } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };

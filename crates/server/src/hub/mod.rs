@@ -48,6 +48,14 @@ pub enum HubError {
     /// Creating the topic would pass `--max-topics`.
     #[error("topic limit of {0} reached")]
     TooManyTopics(usize),
+    /// Holding the message would pass `--max-memory`.
+    #[error("the server's message memory is full ({used} of {budget} bytes); try again later")]
+    MemoryFull {
+        /// Bytes held when the publish came.
+        used: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// A resume point beyond the newest message: the client saw a different server (or a
     /// restarted one), and starting anywhere would silently lose or repeat messages.
     #[error("after={after} is ahead of the topic's last sequence number {last}")]
@@ -91,11 +99,44 @@ pub struct Message {
     framed: [OnceLock<Bytes>; FRAMINGS],
     /// How many encodings were computed: what the "encode once" test checks.
     encodes: AtomicU32,
+    /// The hub's count of bytes held, which this message adds to and gives back when dropped.
+    memory: Arc<Memory>,
+}
+
+/// Bytes held in messages, hub-wide: payloads and every encoding computed from them. Each is
+/// counted once however many rings, queues and sockets share it, and given back when the last
+/// of them lets the message go.
+#[derive(Debug, Default)]
+pub struct Memory {
+    used: AtomicU64,
+}
+
+impl Memory {
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        let encodings = [self.text.get(), self.binary.get()]
+            .into_iter()
+            .chain(self.framed.iter().map(OnceLock::get))
+            .flatten()
+            .map(Bytes::len)
+            .sum::<usize>();
+        // `ws_text` shares the text envelope's bytes and is not counted again.
+        let held = (self.payload.len() + encodings) as u64;
+        self.memory.used.fetch_sub(held, Relaxed);
+    }
 }
 
 impl Message {
-    fn new(topic: Arc<str>, seq: u64, payload: Bytes) -> Self {
+    fn new(topic: Arc<str>, seq: u64, payload: Bytes, memory: Arc<Memory>) -> Self {
+        memory.used.fetch_add(payload.len() as u64, Relaxed);
         Message {
+            memory,
             topic,
             seq,
             payload,
@@ -119,13 +160,22 @@ impl Message {
         })
     }
 
+    /// [`Self::once`] for an encoding of its own bytes, counted into the hub's memory.
+    fn once_counted<'a>(&self, cell: &'a OnceLock<Bytes>, f: impl FnOnce() -> Bytes) -> &'a Bytes {
+        self.once(cell, || {
+            let bytes = f();
+            self.memory.used.fetch_add(bytes.len() as u64, Relaxed);
+            bytes
+        })
+    }
+
     /// The envelope in `encoding`, as polls, WebSocket binary frames and raw TCP carry it.
     pub fn envelope(&self, encoding: Encoding) -> &Bytes {
         match encoding {
-            Encoding::Text => self.once(&self.text, || {
+            Encoding::Text => self.once_counted(&self.text, || {
                 envelope::encode_text(&self.topic, self.seq, self.payload_str())
             }),
-            Encoding::Binary => self.once(&self.binary, || {
+            Encoding::Binary => self.once_counted(&self.binary, || {
                 envelope::encode_binary(&self.topic, self.seq, self.payload_str())
             }),
         }
@@ -141,7 +191,7 @@ impl Message {
 
     /// The message framed for one transport; computed by the first subscriber that asks.
     pub fn framed(&self, framing: Framing) -> &Bytes {
-        self.once(&self.framed[framing as usize], || {
+        self.once_counted(&self.framed[framing as usize], || {
             let text = || self.envelope(Encoding::Text);
             match framing {
                 Framing::XhrStream => xhr_stream::frame(text()),
@@ -240,6 +290,8 @@ pub struct Hub {
     send_queue: usize,
     max_message_size: usize,
     max_topics: usize,
+    memory: Arc<Memory>,
+    max_memory: u64,
 }
 
 impl Hub {
@@ -252,7 +304,14 @@ impl Hub {
             send_queue: config.send_queue,
             max_message_size: config.max_message_size,
             max_topics: config.max_topics,
+            memory: Arc::default(),
+            max_memory: config.max_memory as u64,
         }
+    }
+
+    /// Bytes held in messages now, and the budget.
+    pub fn memory(&self) -> (u64, u64) {
+        (self.memory.used(), self.max_memory)
     }
 
     /// Topics created so far.
@@ -335,10 +394,25 @@ impl Hub {
     /// Publishes `payload` to `topic` and returns the message (its `seq` is the assigned number).
     pub fn publish(&self, topic: &str, payload: Bytes) -> Result<Arc<Message>, HubError> {
         self.check_payload(&payload)?;
+        // Checked against what is held, before the message's encodings exist: those are counted
+        // as subscribers compute them, so the budget can be passed by at most the encodings of
+        // messages already accepted.
+        let used = self.memory.used();
+        if used + payload.len() as u64 > self.max_memory {
+            return Err(HubError::MemoryFull {
+                used,
+                budget: self.max_memory,
+            });
+        }
         let topic = self.topic(topic)?;
         let mut state = topic.state.lock().expect("topic lock");
         state.last_seq += 1;
-        let message = Arc::new(Message::new(topic.name.clone(), state.last_seq, payload));
+        let message = Arc::new(Message::new(
+            topic.name.clone(),
+            state.last_seq,
+            payload,
+            self.memory.clone(),
+        ));
         if state.ring.len() == self.ring_size {
             state.ring.pop_front();
         }

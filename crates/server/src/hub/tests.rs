@@ -151,3 +151,58 @@ fn each_framing_is_encoded_once_whatever_the_number_of_subscribers() {
     assert_eq!(encodes_with(1), 5);
     assert_eq!(encodes_with(1000), 5);
 }
+
+#[test]
+fn memory_counts_each_encoding_once_and_is_given_back_with_the_message() {
+    let hub = Hub::new(&Config {
+        ring_size: 2,
+        max_memory: 10_000,
+        ..Config::default()
+    });
+    let m = hub.publish("a", Bytes::from("x".repeat(100))).unwrap();
+    assert_eq!(hub.memory(), (100, 10_000));
+    // Every framing, some asked for twice: each counted once, the WebSocket text view of the
+    // text envelope not at all.
+    let framings = [
+        Framing::XhrStream,
+        Framing::Iframe,
+        Framing::Sse,
+        Framing::RawTcpText,
+        Framing::RawTcpBinary,
+    ];
+    let mut expected = 100 + m.envelope(Encoding::Text).len() + m.envelope(Encoding::Binary).len();
+    for f in framings {
+        expected += m.framed(f).len();
+        m.framed(f);
+    }
+    m.ws_text();
+    assert_eq!(hub.memory().0, expected as u64);
+    // Pushed out of the ring, it is still held while anyone has it, and freed after.
+    hub.publish("a", Bytes::from("y")).unwrap();
+    hub.publish("a", Bytes::from("z")).unwrap();
+    assert_eq!(hub.memory().0, expected as u64 + 2);
+    drop(m);
+    assert_eq!(hub.memory().0, 2);
+}
+
+#[test]
+fn a_publish_past_the_memory_budget_is_refused() {
+    let hub = Hub::new(&Config {
+        ring_size: 100,
+        max_message_size: 400,
+        max_memory: 1_000,
+        ..Config::default()
+    });
+    for _ in 0..2 {
+        hub.publish("a", Bytes::from("x".repeat(400))).unwrap();
+    }
+    assert_eq!(
+        hub.publish("a", Bytes::from("x".repeat(400))).unwrap_err(),
+        HubError::MemoryFull {
+            used: 800,
+            budget: 1_000
+        }
+    );
+    // A smaller one still fits.
+    hub.publish("a", Bytes::from("x".repeat(200))).unwrap();
+}
