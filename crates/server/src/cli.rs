@@ -68,6 +68,10 @@ pub struct Args {
     /// refused.
     #[arg(long, default_value_t = Config::default().max_memory)]
     max_memory: usize,
+    /// Connections that may wait for their first request at once; one more closes the one that
+    /// has waited longest.
+    #[arg(long, default_value_t = Config::default().max_pending_connections)]
+    max_pending_connections: usize,
 }
 
 impl Args {
@@ -89,6 +93,7 @@ impl Args {
             topic_ttl: Duration::from_millis(self.topic_ttl_ms),
             max_request_head: self.max_request_head,
             max_memory: self.max_memory,
+            max_pending_connections: self.max_pending_connections,
         }
     }
 }

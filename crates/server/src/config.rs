@@ -47,6 +47,9 @@ pub struct Config {
     /// rings and subscriber queues alike. A publish that would pass it is refused (503, close
     /// 1013, error frame).
     pub max_memory: usize,
+    /// Connections that may wait for their first request at once; one more closes the one that
+    /// has waited longest (see [`crate::pending`]).
+    pub max_pending_connections: usize,
 }
 
 /// The smallest `max_request_head` hyper accepts.
@@ -70,6 +73,7 @@ impl Default for Config {
             topic_ttl: Duration::from_secs(600),
             max_request_head: MIN_REQUEST_HEAD,
             max_memory: 1 << 30,
+            max_pending_connections: 1024,
         }
     }
 }
@@ -83,6 +87,7 @@ impl Config {
             ("max-message-size", self.max_message_size),
             ("max-connections", self.max_connections),
             ("max-topics", self.max_topics),
+            ("max-pending-connections", self.max_pending_connections),
         ];
         for (name, value) in positive {
             if value == 0 {

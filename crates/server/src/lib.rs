@@ -18,7 +18,8 @@
 //! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket;
 //!   [`vectored`]: a batch of shared frames in one write (raw TCP, directly served streams).
 //! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
-//!   connections' heartbeats, spread over the interval in slots.
+//!   connections' heartbeats, spread over the interval in slots, [`pending`]: connections that
+//!   have not sent their first request, bounded apart from the clients being served.
 //! - [`page`]: `GET /`, a page that watches every browser transport side by side.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
@@ -33,6 +34,7 @@ pub mod http;
 pub mod hub;
 pub mod iframe;
 pub mod page;
+pub mod pending;
 pub mod poll;
 pub mod raw_tcp;
 pub mod shared;

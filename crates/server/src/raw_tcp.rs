@@ -14,10 +14,10 @@ use pushbench_wire::raw_tcp::{self, Frame};
 use pushbench_wire::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::counting::CountingIo;
 use crate::hub::{frame_gap, Event, Framing, Start, Subscription};
+use crate::pending::Waiting;
 use crate::shared::Shared;
 use crate::stats::ConnTag;
 use crate::vectored::{self, BATCH};
@@ -29,7 +29,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let (mut stream, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "raw tcp accept failed");
@@ -37,19 +37,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let Some(permit) = shared.admit() else {
-            tracing::warn!(%peer, "connection limit reached, refusing raw tcp connection");
-            shared.tasks.spawn(async move {
-                let _ = stream
-                    .write_all(&raw_tcp::error("connection limit reached"))
-                    .await;
-                let _ = stream.shutdown().await;
-            });
-            continue;
-        };
+        let waiting = shared.pending.enter();
         shared
             .tasks
-            .spawn(accept_connection(stream, peer, shared.clone(), permit));
+            .spawn(accept_connection(stream, peer, shared.clone(), waiting));
     }
 }
 
@@ -57,9 +48,9 @@ async fn accept_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
+    waiting: Waiting,
 ) {
-    match handle_connection(stream, &shared, permit).await {
+    match handle_connection(stream, &shared, waiting).await {
         Ok(None) => {}
         Ok(Some(reason)) => tracing::info!(%peer, %reason, "raw tcp connection closed by server"),
         Err(e) => tracing::debug!(%peer, error = %e, "raw tcp connection ended with an error"),
@@ -72,12 +63,15 @@ type Io = CountingIo<TcpStream>;
 async fn handle_connection(
     stream: TcpStream,
     shared: &Shared,
-    permit: OwnedSemaphorePermit,
+    waiting: Waiting,
 ) -> io::Result<Option<String>> {
     stream.set_nodelay(true)?;
-    let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
+    let tag = Arc::new(ConnTag::new(shared.stats.clone()));
     tag.set(Transport::RawTcp.index());
-    let mut io: Io = CountingIo::new(stream, tag);
+    let mut io: Io = CountingIo::new(stream, tag.clone());
+    // Until its first frame is in, the connection waits among the pending (see
+    // `crate::pending`); then it needs a place under `--max-connections`.
+    let mut waiting = Some(waiting);
     // Grown only when a frame arrives: most connections are subscribers that send one small
     // frame, and a buffer reserved up front cost every idle connection about 1 KiB.
     let mut buf = BytesMut::new();
@@ -97,9 +91,19 @@ async fn handle_connection(
             _ = sleep_until(waiting_since, deadline), if waiting_since.is_some() => {
                 break format!("no complete frame within {deadline:?}");
             }
+            _ = evicted(&waiting) => {
+                break "closed to make room: too many connections waiting for a first frame".to_owned();
+            }
             read = io.read_buf(&mut buf) => {
                 if read? == 0 {
                     return Ok(None);
+                }
+                if waiting.is_some() && raw_tcp::holds_frame(&buf) {
+                    waiting = None;
+                    match shared.admit() {
+                        Some(permit) => tag.hold(permit),
+                        None => break "connection limit reached".to_owned(),
+                    }
                 }
                 let was_subscribed = sub.is_some();
                 if let Err(reason) = handle_frames(&mut buf, max_frame, &mut sub, shared) {
@@ -129,6 +133,14 @@ async fn handle_connection(
     io.write_all(&raw_tcp::error(&reason)).await?;
     io.shutdown().await?;
     Ok(Some(reason))
+}
+
+/// Completes when the connection, still waiting for its first frame, must make room.
+async fn evicted(waiting: &Option<Waiting>) {
+    match waiting {
+        Some(w) => w.evicted.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Completes `deadline` after `since`; never without a `since`.

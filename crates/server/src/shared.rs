@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::heartbeat::Heartbeats;
 use crate::hub::Hub;
+use crate::pending::Pending;
 use crate::stats::Stats;
 
 /// State shared by the accept loops and every connection.
@@ -28,7 +29,9 @@ pub struct Shared {
     pub heartbeats: Heartbeats,
     /// Every connection task, so shutdown can wait for them to close cleanly.
     pub tasks: TaskTracker,
-    /// One permit per open connection, across both ports.
+    /// Connections that have not finished their first request (see [`crate::pending`]).
+    pub pending: Arc<Pending>,
+    /// One permit per connection being served, across both ports.
     connections: Arc<Semaphore>,
 }
 
@@ -39,6 +42,7 @@ impl Shared {
             hub: Hub::new(&config),
             stats: Arc::new(Stats::default()),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            pending: Pending::new(config.max_pending_connections),
             config,
             shutdown: CancellationToken::new(),
             heartbeats,
@@ -46,7 +50,7 @@ impl Shared {
         }
     }
 
-    /// A place for one more connection, or `None` at `--max-connections`.
+    /// A place for one more connection to be served, or `None` at `--max-connections`.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
         let permit = self.connections.clone().try_acquire_owned().ok();
         if permit.is_none() {

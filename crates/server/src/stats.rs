@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use pushbench_wire::Transport;
@@ -167,22 +167,28 @@ pub struct ConnTag {
     /// Bytes read since the connection last wrote or was re-tagged: the head of a request not
     /// yet routed, which belongs to the transport the request is for, not the previous one.
     unrouted: AtomicU64,
-    /// The connection's place under `--max-connections`, released when the last owner of the
-    /// socket (hyper, or the WebSocket session after an upgrade) drops it.
-    _permit: Option<OwnedSemaphorePermit>,
+    /// The connection's place under `--max-connections`, taken once its first request is in and
+    /// released when the last owner of the socket (hyper, or the WebSocket session after an
+    /// upgrade) drops it.
+    permit: OnceLock<OwnedSemaphorePermit>,
 }
 
 impl ConnTag {
     /// A connection that has not said what it is for yet.
-    pub fn new(stats: Arc<Stats>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub fn new(stats: Arc<Stats>) -> Self {
         stats.slots[CONTROL].connections_open.fetch_add(1, Relaxed);
         stats.slots[CONTROL].connections_total.fetch_add(1, Relaxed);
         ConnTag {
             stats,
             slot: AtomicU8::new(CONTROL as u8),
             unrouted: AtomicU64::new(0),
-            _permit: permit,
+            permit: OnceLock::new(),
         }
+    }
+
+    /// Holds the connection's place under `--max-connections` for as long as the tag lives.
+    pub fn hold(&self, permit: OwnedSemaphorePermit) {
+        let _ = self.permit.set(permit);
     }
 
     /// Moves the connection to `slot` (a transport index or [`CONTROL`]).
@@ -239,7 +245,7 @@ mod tests {
     #[test]
     fn a_tag_moves_its_connection_and_bytes_between_transports() {
         let stats = Arc::new(Stats::default());
-        let tag = ConnTag::new(stats.clone(), None);
+        let tag = ConnTag::new(stats.clone());
         tag.wrote(10);
         tag.set(Transport::Sse.index());
         tag.wrote(5);
@@ -264,7 +270,7 @@ mod tests {
     #[test]
     fn a_request_head_is_counted_under_the_transport_it_asks_for() {
         let stats = Arc::new(Stats::default());
-        let tag = ConnTag::new(stats.clone(), None);
+        let tag = ConnTag::new(stats.clone());
         let poll = Transport::ShortPoll.index();
         // A keep-alive connection: two polls, then a publish (control), then a poll again.
         for (head, slot) in [(40, poll), (41, poll), (60, CONTROL), (42, poll)] {

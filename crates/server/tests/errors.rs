@@ -375,7 +375,15 @@ async fn the_connection_limit_answers_503_and_frees_places_when_connections_clos
     let _b = Sub::open(&server, Transport::WebSocket, "t", None).await;
     let (status, body) = server.get("/stats").await;
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    // A connection takes its place once its first request is in: the refusal answers that.
     let mut raw = TcpStream::connect(server.tcp).await.unwrap();
+    raw.write_all(&raw_tcp::subscribe(
+        "t",
+        None,
+        pushbench_wire::envelope::Encoding::Text,
+    ))
+    .await
+    .unwrap();
     let mut answer = Vec::new();
     raw.read_to_end(&mut answer).await.unwrap();
     assert_eq!(&answer[..], &raw_tcp::error("connection limit reached")[..]);
@@ -582,5 +590,38 @@ async fn publishes_past_the_memory_budget_are_refused_on_every_path() {
     let stats = server.stats().await;
     assert_eq!(stats.memory_bytes, 3 * MIB as u64);
     assert_eq!(stats.memory_budget_bytes, 3 * MIB as u64);
+    server.shutdown().await.unwrap();
+}
+
+/// As many silent sockets as the server takes clients: they wait among the pending, which do
+/// not hold places, and the oldest are closed as new connections arrive, so a normal poll is
+/// answered at once, not after the idle timeout. Before, every poll got 503 until the silent
+/// sockets went away.
+#[tokio::test]
+async fn silent_sockets_cannot_lock_out_a_client() {
+    let server = TestServer::start(Config {
+        max_connections: 8,
+        max_pending_connections: 4,
+        ..Config::default()
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(TcpStream::connect(server.http).await.unwrap());
+        silent.push(TcpStream::connect(server.tcp).await.unwrap());
+    }
+    let (status, body) = tokio::time::timeout(STEP, server.get("/poll?topic=a"))
+        .await
+        .expect("answered well before the 30 s idle timeout");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // The oldest silent sockets were closed to make room.
+    let mut closed = 0;
+    for s in &mut silent[..4] {
+        let mut rest = Vec::new();
+        if let Ok(Ok(_)) = tokio::time::timeout(STEP, s.read_to_end(&mut rest)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 4);
     server.shutdown().await.unwrap();
 }

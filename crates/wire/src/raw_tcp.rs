@@ -127,6 +127,12 @@ pub fn error(reason: &str) -> Bytes {
     out.freeze()
 }
 
+/// Whether `buf` begins with a whole frame, well-formed or not (an oversized length never is).
+pub fn holds_frame(buf: &[u8]) -> bool {
+    buf.len() >= 4
+        && buf.len() - 4 >= u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) as usize
+}
+
 /// Takes one complete frame off the front of `buf`; `Ok(None)` when more bytes are needed.
 /// `max_len` bounds the length field so a hostile peer cannot make the reader buffer without end.
 pub fn decode(buf: &mut BytesMut, max_len: usize) -> Result<Option<Frame>, FrameError> {

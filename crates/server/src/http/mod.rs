@@ -24,11 +24,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use pushbench_wire::Transport;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::counting::CountingIo;
+use crate::pending::Waiting;
 use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
 use crate::stream::Stream;
@@ -52,34 +52,31 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let Some(permit) = shared.admit() else {
-            tracing::warn!(%peer, "connection limit reached, answering 503");
-            shared.tasks.spawn(refuse(stream));
-            continue;
-        };
+        let waiting = shared.pending.enter();
         shared
             .tasks
-            .spawn(accept_connection(stream, peer, shared.clone(), permit));
+            .spawn(accept_connection(stream, peer, shared.clone(), waiting));
     }
 }
 
-async fn refuse(mut stream: TcpStream) {
+/// Answers 503 to a connection that found no place, and closes it.
+async fn refuse(io: &mut (impl AsyncWrite + Unpin)) {
     let reason = "connection limit reached\n";
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reason}",
         reason.len()
     );
-    let _ = stream.write_all(answer.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    let _ = io.write_all(answer.as_bytes()).await;
+    let _ = io.shutdown().await;
 }
 
 async fn accept_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
+    waiting: Waiting,
 ) {
-    if let Err(e) = handle_connection(stream, peer, shared, permit).await {
+    if let Err(e) = handle_connection(stream, peer, shared, waiting).await {
         // Clients going away mid-response are routine for push; keep it at debug.
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }
@@ -91,20 +88,33 @@ async fn handle_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
+    waiting: Waiting,
 ) -> Result<(), BoxError> {
     stream.set_nodelay(true)?;
-    let tag = Arc::new(ConnTag::new(shared.stats.clone(), Some(permit)));
+    let tag = Arc::new(ConnTag::new(shared.stats.clone()));
     let mut io = CountingIo::new(stream, tag.clone());
     let config = &shared.config;
     let first = tokio::select! {
         _ = shared.shutdown.cancelled() => return Ok(()),
+        _ = waiting.evicted.cancelled() => {
+            tracing::info!(%peer, limit = config.max_pending_connections, "closing the connection that waited longest for a first request, to make room");
+            return Ok(());
+        }
         first = tokio::time::timeout(config.idle_timeout, first::read(&mut io, config.max_request_head)) => first,
     };
     let Ok(first) = first else {
         tracing::info!(%peer, timeout = ?config.idle_timeout, "no complete request head in time, closing");
         return Ok(());
     };
+    drop(waiting);
+    if !matches!(first, Ok(First::Closed)) {
+        let Some(permit) = shared.admit() else {
+            tracing::warn!(%peer, "connection limit reached, answering 503");
+            refuse(&mut io).await;
+            return Ok(());
+        };
+        tag.hold(permit);
+    }
     let pre = match first? {
         First::Closed => return Ok(()),
         First::Other(pre) => pre,
