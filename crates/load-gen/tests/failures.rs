@@ -1,48 +1,24 @@
 //! A run whose server dies is a failed run: never complete, its unpublished messages counted as
 //! lost over the schedule, no negative CPU, no blame on load-gen, and a non-zero exit.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::{exe, options, tempdir};
 use load_gen::client::Target;
 use load_gen::process::ServerProcess;
-use load_gen::runner::{self, Options};
+use load_gen::runner;
 use load_gen::scenario::Scenario;
 use pushbench_results::{Status, TransportResult};
 use tokio_util::sync::CancellationToken;
-
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_load-gen"))
-}
 
 /// Four websocket subscribers on one topic, 50 messages/s for 3 s: 150 scheduled.
 const SCENARIO: &str = "description = \"test\"\nseed = 3\ntransports = [\"websocket\"]\nclients = 4\nrate = 50\npattern = \"constant\"\nmessage_size = 64\nduration = \"3s\"\nwarmup = \"0s\"\ndrain = \"1s\"\n";
 const SCHEDULED: u64 = 150;
 const SUBSCRIBERS: u64 = 4;
-
-fn options(results: &Path, target: Option<Target>) -> Options {
-    Options {
-        target,
-        results_root: results.to_owned(),
-        transports: None,
-        server_args: Vec::new(),
-        server_exe: Some(exe()),
-        progress: false,
-        shard: runner::Shard::ALL,
-        pacer_spin: load_gen::pacer::SPIN,
-        pacer_early: load_gen::pacer::EARLY,
-        pinning: None,
-        repeat: None,
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pushbench-fail-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn sigkill(pid: u32) {
     // SAFETY: signalling a server process this test started (directly or through the runner).

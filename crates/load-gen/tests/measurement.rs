@@ -1,48 +1,24 @@
 //! load-gen against a real push-server child: a stall shows up as latency (open loop), and
 //! byte accounting is exact for one known message on every transport.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::{exe, options, tempdir};
 use load_gen::client::Target;
 use load_gen::process::ServerProcess;
-use load_gen::runner::{self, Options};
+use load_gen::runner;
 use load_gen::scenario::Scenario;
 use pushbench_results::{Status, Summary, TransportResult};
 use pushbench_wire::chunked::chunk_overhead;
 use pushbench_wire::{iframe, sse, websocket, Transport};
 use tokio_util::sync::CancellationToken;
 
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_load-gen"))
-}
-
 fn scenario(body: &str) -> Scenario {
     let text = format!("description = \"test\"\nseed = 3\n{body}");
     Scenario::parse(&text, Path::new("test.toml")).unwrap()
-}
-
-fn options(results: &Path, target: Option<Target>) -> Options {
-    Options {
-        target,
-        results_root: results.to_owned(),
-        transports: None,
-        server_args: Vec::new(),
-        server_exe: Some(exe()),
-        progress: false,
-        shard: runner::Shard::ALL,
-        pacer_spin: load_gen::pacer::SPIN,
-        pacer_early: load_gen::pacer::EARLY,
-        pinning: None,
-        repeat: None,
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pushbench-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 async fn published(http: std::net::SocketAddr) -> u64 {

@@ -1,0 +1,38 @@
+//! What the in-process runner tests share: load-gen's own executable (its `push-server`
+//! subcommand is the embedded server), run options, and a scratch folder per test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use load_gen::client::Target;
+use load_gen::runner::{self, Options};
+
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_load-gen"))
+}
+
+/// Options for a run writing under `results`, against `target` or an embedded server.
+pub fn options(results: &Path, target: Option<Target>) -> Options {
+    Options {
+        target,
+        results_root: results.to_owned(),
+        transports: None,
+        server_args: Vec::new(),
+        server_exe: Some(exe()),
+        progress: false,
+        shard: runner::Shard::ALL,
+        pacer_spin: load_gen::pacer::SPIN,
+        pacer_early: load_gen::pacer::EARLY,
+        pinning: None,
+        repeat: None,
+    }
+}
+
+/// An empty folder of its own for test `name`.
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pushbench-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
