@@ -625,3 +625,28 @@ async fn silent_sockets_cannot_lock_out_a_client() {
     assert_eq!(closed, 4);
     server.shutdown().await.unwrap();
 }
+
+/// An HTTP/2 peer that sends its preface and SETTINGS and then never answers again: pinged at
+/// every heartbeat, it is closed once a ping goes unanswered for the idle timeout. Before, it
+/// held its connection for ever.
+#[tokio::test]
+async fn an_http2_peer_that_stops_answering_is_closed() {
+    let server = TestServer::start(Config {
+        heartbeat: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(300),
+        ..Config::default()
+    })
+    .await;
+    let mut peer = TcpStream::connect(server.http).await.unwrap();
+    peer.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    // Reads what the server sends (its SETTINGS, pings) without ever acknowledging any of it.
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(STEP, peer.read_to_end(&mut seen)).await;
+    assert!(
+        matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
+        "still open after {STEP:?}"
+    );
+    server.shutdown().await.unwrap();
+}

@@ -156,6 +156,13 @@ async fn serve_with_hyper(
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.idle_timeout)
         .max_buf_size(shared.config.max_request_head);
+    // An HTTP/2 connection is pinged once a heartbeat interval, and closed when a ping goes
+    // unanswered for the idle timeout: a peer that vanished does not hold its place for ever.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(shared.config.heartbeat)
+        .keep_alive_timeout(shared.config.idle_timeout);
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {
