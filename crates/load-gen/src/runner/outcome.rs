@@ -115,9 +115,10 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         }
     };
     let (generator_cores, server_cores) = (busy(m.generator_cpu_s), busy(m.server_cpu_s));
-    // Publishes that failed are the server's doing, whatever load-gen's CPU did meanwhile
-    // (clients reconnecting to a dead server spin through their attempts).
-    let publishes_failed = m.messages.publish_failed > 0 || m.publishers.errors > 0;
+    // Publishes the server refused or dropped are its doing, whatever load-gen's CPU did
+    // meanwhile (clients reconnecting to a dead server spin through their attempts). Publishes
+    // still unsent at the end are not: a generator that fell behind leaves those.
+    let publishes_failed = m.failure.is_some() || m.publishers.errors > 0 || m.upstream.errors > 0;
     let generator_bound = !publishes_failed && generator_cores > CPU_LIMIT * capacity.generator;
     let server_bound = m.server_sampled && server_cores > CPU_LIMIT * capacity.server;
     let lagging = m.publish_lag.p99_us > LAG_LIMIT_US;
@@ -414,6 +415,24 @@ mod tests {
         );
         assert!(r.warnings[0].starts_with("sse: FAILED: push-server exited"));
         assert!(!r.generator_bound, "{:?}", r.warnings);
+
+        // Publish errors clear load-gen too; messages a generator that fell behind left unsent
+        // do not.
+        let busy = |errors: u64| {
+            let mut m = Measured {
+                clients_ready: 4,
+                wall_s: 1.0,
+                generator_cpu_s: 1.0,
+                ..Default::default()
+            };
+            m.messages.publish_failed = 3;
+            m.publishers.errors = errors;
+            result(&plan, m, CAP)
+        };
+        assert!(!busy(3).generator_bound);
+        let r = busy(0);
+        assert_eq!(r.status, Status::Complete);
+        assert!(r.generator_bound, "{:?}", r.warnings);
 
         // Nobody could subscribe: failed, with the clients' last error.
         let mut m = Measured {
