@@ -376,12 +376,15 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
             dir.join(pushbench_report::REPORT_HTML).display()
         );
     }
-    let failed: Vec<&str> = summary
+    // A repeat that failed merges into a partial transport; it fails the run all the same.
+    let mut failed: Vec<&str> = summary
         .transports
         .iter()
+        .chain(&summary.runs)
         .filter(|t| t.status == pushbench_results::Status::Failed)
         .map(|t| t.transport.as_str())
         .collect();
+    failed.dedup();
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
     } else if !failed.is_empty() {

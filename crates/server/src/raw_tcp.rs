@@ -106,13 +106,18 @@ async fn handle_connection(
                     }
                 }
                 let was_subscribed = sub.is_some();
+                let before = buf.len();
                 if let Err(reason) = handle_frames(&mut buf, max_frame, &mut sub, shared) {
                     break reason;
                 }
+                // The clock runs for the frame now at the front of the buffer: restarted when a
+                // frame was taken off, so a publisher streaming frames back to back, whose reads
+                // end mid-frame, is never cut off.
+                let progressed = buf.len() < before;
                 waiting_since = match (buf.is_empty(), waiting_since) {
                     (true, _) => None,
-                    (false, None) => Some(tokio::time::Instant::now()),
-                    (false, since) => since,
+                    (false, Some(since)) if !progressed => Some(since),
+                    (false, _) => Some(tokio::time::Instant::now()),
                 };
                 if let (false, Some((s, _))) = (was_subscribed, &sub) {
                     io.write_all(&raw_tcp::subscribed(s.last_seq())).await?;

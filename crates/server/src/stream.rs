@@ -119,17 +119,15 @@ impl Stream {
             chunked(&mut out, vec![prelude]);
         }
         vectored::write_all(io, &mut out).await?;
-        // A subscriber has nothing to say; reading tells at once when it has gone, instead of
-        // at the next write.
-        let mut discard = [0u8; 64];
+        // A subscriber has nothing to say: reading tells at once when it has gone, instead of
+        // at the next write, and anything it does send (a pipelined request this stream will
+        // never let through) ends the stream rather than being read and dropped for ever.
+        let mut input = [0u8; 1];
         loop {
             let first = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => None,
-                read = io.read(&mut discard) => match read {
-                    Ok(0) | Err(_) => return Ok(()),
-                    Ok(_) => continue,
-                },
+                _ = io.read(&mut input) => return Ok(()),
                 event = self.sub.next() => Some(self.frame(event)),
                 _ = self.heartbeat.changed() => Some(Bytes::from_static(self.spec.heartbeat)),
             };

@@ -140,10 +140,12 @@ type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// Bytes a WebSocket queues before writing to its socket.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// The most a WebSocket may hold unwritten: a full write buffer, one largest message with its
-/// frame header, and 64 KiB of control frames. Past it the connection is closed.
+/// The most a WebSocket may hold unwritten: a full write buffer, the largest frame it may have
+/// to send, and 64 KiB of control frames. The largest frame is a text envelope of the largest
+/// message: JSON escaping makes each payload byte up to six (`<` is `\u003c`), and the topic,
+/// sequence number and frame header add well under 1 KiB.
 pub fn max_write_buffer(max_message_size: usize) -> usize {
-    WRITE_BUFFER + max_message_size + 14 + 64 * 1024
+    WRITE_BUFFER + 6 * max_message_size + 1024 + 64 * 1024
 }
 
 fn to_ws(event: Event, encoding: Encoding, topic: &str, shared: &Shared) -> WsMessage {

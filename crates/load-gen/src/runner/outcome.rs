@@ -197,7 +197,8 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         ));
     }
     let failure = m.failure.or_else(|| {
-        (m.clients_ready == 0 && !plan.clients.is_empty()).then(|| {
+        // Cut short by Ctrl-C while connecting is partial, not failed.
+        (m.clients_ready == 0 && !plan.clients.is_empty() && !m.interrupted).then(|| {
             format!(
                 "no subscriber could subscribe; last error: {}",
                 m.subscribers.last_error.as_deref().unwrap_or("none")

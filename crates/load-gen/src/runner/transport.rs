@@ -305,18 +305,23 @@ impl<'p> TransportRun<'p> {
             seq.add(&tracker.finish(published_at_end[topic_index]));
             subscribers.push(traffic);
         }
-        let published_late: u64 = published(recorder)
+        // Every client has stopped: nothing is published any more.
+        let published_now: Vec<u64> = published(recorder).collect();
+        let published_late: u64 = published_now
+            .iter()
             .zip(&published_at_end)
             .map(|(now, then)| now.saturating_sub(*then))
             .sum();
         // Loss is counted over the schedule: a message the server never accepted is lost to
-        // every subscriber of its topic. (Cut short by Ctrl-C, the rest was never due.)
+        // every subscriber of its topic. One published after the drain ended is not among them
+        // (it was accepted; its deliveries were not owed). Cut short by Ctrl-C, the rest of the
+        // schedule was never due.
         let never_published: Vec<u64> = if self.ctrl_c.is_cancelled() {
             vec![0; published_at_end.len()]
         } else {
             plan.scheduled_per_topic()
                 .iter()
-                .zip(&published_at_end)
+                .zip(&published_now)
                 .map(|(scheduled, published)| scheduled.saturating_sub(*published))
                 .collect()
         };

@@ -96,6 +96,11 @@ fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Complete(len)) if len == buf.len() => {
             stream_request(&head).map_or(Parsed::Other, Parsed::Stream)
         }
+        // More fields than the direct path parses: hyper's business, but only once the head is
+        // whole, so the deadline and the pending limit still apply to it until then.
+        Err(httparse::Error::TooManyHeaders) if !buf.windows(4).any(|w| w == b"\r\n\r\n") => {
+            Parsed::Partial
+        }
         Ok(httparse::Status::Complete(_)) | Err(_) => Parsed::Other,
     }
 }
@@ -119,9 +124,11 @@ fn stream_request(head: &httparse::Request<'_, '_>) -> Option<Box<Request<()>>> 
     for field in head.headers.iter() {
         // A GET announcing a body is unusual enough to leave to hyper.
         let name = field.name;
+        // `Connection` (close, or anything else) is left to hyper, which answers it in kind.
         if name.eq_ignore_ascii_case("content-length") && field.value != b"0"
             || name.eq_ignore_ascii_case("transfer-encoding")
             || name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("connection")
         {
             return None;
         }
@@ -246,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn everything_else_goes_to_hyper_with_every_byte_read() {
-        let others: [&[u8]; 7] = [
+        let others: [&[u8]; 8] = [
             b"GET /poll?topic=a HTTP/1.1\r\nhost: x\r\n\r\n",
             b"GET /sse?topic=a HTTP/1.0\r\n\r\n",
             b"HEAD /sse?topic=a HTTP/1.1\r\n\r\n",
@@ -254,6 +261,7 @@ mod tests {
             b"GET /sse?topic=a HTTP/1.1\r\n\r\nGET /poll?topic=a HTTP/1.1\r\n\r\n",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0",
             b"GET /sse?topic=a HTTP/1.1\r\nbad header\r\n\r\n",
+            b"GET /sse?topic=a HTTP/1.1\r\nconnection: close\r\n\r\n",
         ];
         for head in others {
             match first(&[head], 8192).await {
@@ -274,6 +282,22 @@ mod tests {
             first(&[b"GET /sse?topic=a HTTP/1.1\r\n"], 8192).await,
             First::Closed
         ));
+    }
+
+    #[tokio::test]
+    async fn a_head_with_many_fields_is_read_whole_before_hyper_gets_it() {
+        let fields = "a: b\r\n".repeat(MAX_HEADERS + 1);
+        let head = format!("GET /sse?topic=a HTTP/1.1\r\n{fields}");
+        // Unfinished, it is still being read (and closed when the peer is).
+        assert!(matches!(
+            first(&[head.as_bytes()], 8192).await,
+            First::Closed
+        ));
+        let whole = format!("{head}\r\n");
+        match first(&[whole.as_bytes()], 8192).await {
+            First::Other(bytes) => assert_eq!(&bytes[..], whole.as_bytes()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

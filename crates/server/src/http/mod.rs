@@ -107,7 +107,8 @@ async fn handle_connection(
         return Ok(());
     };
     drop(waiting);
-    if !matches!(first, Ok(First::Closed)) {
+    let first = first?;
+    if !matches!(first, First::Closed) {
         let Some(permit) = shared.admit() else {
             tracing::warn!(%peer, "connection limit reached, answering 503");
             refuse(&mut io).await;
@@ -115,7 +116,7 @@ async fn handle_connection(
         };
         tag.hold(permit);
     }
-    let pre = match first? {
+    let pre = match first {
         First::Closed => return Ok(()),
         First::Other(pre) => pre,
         First::Stream(request, pre) => match open_stream(&request, &shared) {

@@ -120,15 +120,7 @@ impl Memory {
 
 impl Drop for Message {
     fn drop(&mut self) {
-        let encodings = [self.text.get(), self.binary.get()]
-            .into_iter()
-            .chain(self.framed.iter().map(OnceLock::get))
-            .flatten()
-            .map(Bytes::len)
-            .sum::<usize>();
-        // `ws_text` shares the text envelope's bytes and is not counted again.
-        let held = (self.payload.len() + encodings) as u64;
-        self.memory.used.fetch_sub(held, Relaxed);
+        self.memory.used.fetch_sub(self.held(), Relaxed);
     }
 }
 
@@ -146,6 +138,18 @@ impl Message {
             framed: Default::default(),
             encodes: AtomicU32::new(0),
         }
+    }
+
+    /// Bytes it holds: its payload and every encoding computed so far (`ws_text` shares the
+    /// text envelope's bytes and is not counted again).
+    fn held(&self) -> u64 {
+        let encodings = [self.text.get(), self.binary.get()]
+            .into_iter()
+            .chain(self.framed.iter().map(OnceLock::get))
+            .flatten()
+            .map(Bytes::len)
+            .sum::<usize>();
+        (self.payload.len() + encodings) as u64
     }
 
     fn payload_str(&self) -> &str {
@@ -394,18 +398,26 @@ impl Hub {
     /// Publishes `payload` to `topic` and returns the message (its `seq` is the assigned number).
     pub fn publish(&self, topic: &str, payload: Bytes) -> Result<Arc<Message>, HubError> {
         self.check_payload(&payload)?;
+        // A copy of its own: the publisher's bytes may be a slice of a whole read buffer, which
+        // the ring would otherwise keep alive uncounted.
+        let payload = Bytes::copy_from_slice(&payload);
+        let topic = self.topic(topic)?;
+        let mut state = topic.state.lock().expect("topic lock");
         // Checked against what is held, before the message's encodings exist: those are counted
         // as subscribers compute them, so the budget can be passed by at most the encodings of
-        // messages already accepted.
+        // messages already accepted. A full ring gives its oldest message up for this one, so a
+        // topic can always replace what it holds.
+        let leaving = match state.ring.front() {
+            Some(oldest) if state.ring.len() == self.ring_size => oldest.held(),
+            _ => 0,
+        };
         let used = self.memory.used();
-        if used + payload.len() as u64 > self.max_memory {
+        if (used + payload.len() as u64).saturating_sub(leaving) > self.max_memory {
             return Err(HubError::MemoryFull {
                 used,
                 budget: self.max_memory,
             });
         }
-        let topic = self.topic(topic)?;
-        let mut state = topic.state.lock().expect("topic lock");
         state.last_seq += 1;
         let message = Arc::new(Message::new(
             topic.name.clone(),

@@ -206,3 +206,23 @@ fn a_publish_past_the_memory_budget_is_refused() {
     // A smaller one still fits.
     hub.publish("a", Bytes::from("x".repeat(200))).unwrap();
 }
+
+#[test]
+fn a_full_ring_may_always_replace_its_oldest_message() {
+    let hub = Hub::new(&Config {
+        ring_size: 2,
+        max_message_size: 400,
+        max_memory: 800,
+        ..Config::default()
+    });
+    // The budget is full with two messages, and stays usable: each publish gives one back.
+    for _ in 0..10 {
+        hub.publish("a", Bytes::from("x".repeat(400))).unwrap();
+    }
+    assert_eq!(hub.memory().0, 800);
+    // Another topic has nothing to give back.
+    assert!(matches!(
+        hub.publish("b", Bytes::from("y")),
+        Err(HubError::MemoryFull { .. })
+    ));
+}
