@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{exe, options, tempdir};
-use load_gen::client::Target;
-use load_gen::process::ServerProcess;
+use common::{exe, options, target_server, tempdir};
 use load_gen::runner;
 use load_gen::scenario::Scenario;
 use pushbench_results::{Status, TransportResult};
@@ -74,14 +72,7 @@ fn assert_failed_with_loss_over_the_schedule(t: &TransportResult, error: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_killed_mid_run_fails_the_run() {
     let results = tempdir("target");
-    let server = ServerProcess::start(Some(&exe()), &[], None, &results.join("server.log"))
-        .await
-        .unwrap();
-    let target = Target {
-        http: server.http,
-        tcp: Some(server.tcp),
-        host: server.http.to_string(),
-    };
+    let (server, target) = target_server(&results).await;
     let s = Scenario::parse(SCENARIO, Path::new("t.toml")).unwrap();
     let opts = options(&results, Some(target));
     let run = tokio::spawn(async move { runner::run(&s, &opts, CancellationToken::new()).await });

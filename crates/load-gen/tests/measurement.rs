@@ -6,8 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{exe, options, tempdir};
-use load_gen::client::Target;
+use common::{exe, options, target_server, tempdir};
 use load_gen::process::ServerProcess;
 use load_gen::runner;
 use load_gen::scenario::Scenario;
@@ -40,14 +39,7 @@ async fn published(http: std::net::SocketAddr) -> u64 {
 async fn a_stalled_server_shows_up_as_latency() {
     const STALL: Duration = Duration::from_millis(500);
     let results = tempdir("stall");
-    let server = ServerProcess::start(Some(&exe()), &[], None, &results.join("server.log"))
-        .await
-        .unwrap();
-    let target = Target {
-        http: server.http,
-        tcp: Some(server.tcp),
-        host: server.http.to_string(),
-    };
+    let (server, target) = target_server(&results).await;
     let s = scenario(
         "transports = [\"sse\"]\nclients = 4\nrate = 50\nmessage_size = 64\nduration = \"3s\"\nwarmup = \"0s\"\ndrain = \"3s\"\n",
     );

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use load_gen::client::Target;
+use load_gen::process::ServerProcess;
 use load_gen::runner::{self, Options};
 
 pub fn exe() -> PathBuf {
@@ -35,4 +36,17 @@ pub fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A push-server child for a `--target` run, logging into `results`, and the target it is.
+pub async fn target_server(results: &Path) -> (ServerProcess, Target) {
+    let server = ServerProcess::start(Some(&exe()), &[], None, &results.join("server.log"))
+        .await
+        .unwrap();
+    let target = Target {
+        http: server.http,
+        tcp: Some(server.tcp),
+        host: server.http.to_string(),
+    };
+    (server, target)
 }
