@@ -43,6 +43,19 @@ pub enum BodyKind {
     Length(u64),
     /// `transfer-encoding: chunked`.
     Chunked,
+    /// Neither: the body runs until the server closes the connection (RFC 9112 §6.3), as
+    /// Nchan's event streams do.
+    UntilClose,
+}
+
+/// A response's cache validators, which a poll sends back to resume (`If-Modified-Since`,
+/// `If-None-Match`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// `Last-Modified`.
+    pub last_modified: Option<String>,
+    /// `Etag`.
+    pub etag: Option<String>,
 }
 
 /// A parsed response head.
@@ -56,6 +69,9 @@ pub struct Head {
     pub body: BodyKind,
     /// Whether the server will keep the connection open afterwards.
     pub keep_alive: bool,
+    /// `Last-Modified` and `Etag`, when the server sent either (push-server sends neither, so
+    /// its answers allocate nothing here).
+    pub validators: Option<Box<Validators>>,
 }
 
 /// One client connection.
@@ -154,9 +170,28 @@ impl Http1 {
             match resp.parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = resp.code.unwrap_or(0);
-                    let mut body = BodyKind::Length(0);
+                    // A 1xx, 204 or 304 answer has no body whatever its headers say.
+                    let mut body = if (100..200).contains(&status) || matches!(status, 204 | 304) {
+                        BodyKind::Length(0)
+                    } else {
+                        BodyKind::UntilClose
+                    };
+                    let bodiless = matches!(body, BodyKind::Length(0));
                     let mut keep_alive = resp.version == Some(1);
+                    let mut validators: Option<Box<Validators>> = None;
                     for h in resp.headers.iter() {
+                        let value = || Some(String::from_utf8_lossy(h.value).into_owned());
+                        if h.name.eq_ignore_ascii_case("last-modified") {
+                            validators.get_or_insert_default().last_modified = value();
+                            continue;
+                        }
+                        if h.name.eq_ignore_ascii_case("etag") {
+                            validators.get_or_insert_default().etag = value();
+                            continue;
+                        }
+                        if bodiless && !h.name.eq_ignore_ascii_case("connection") {
+                            continue;
+                        }
                         if h.name.eq_ignore_ascii_case("content-length") {
                             let n = std::str::from_utf8(h.value)
                                 .ok()
@@ -171,12 +206,16 @@ impl Http1 {
                             keep_alive = !h.value.eq_ignore_ascii_case(b"close");
                         }
                     }
+                    if matches!(body, BodyKind::UntilClose) {
+                        keep_alive = false;
+                    }
                     self.buf.advance(len);
                     return Ok(Head {
                         status,
                         len,
                         body,
                         keep_alive,
+                        validators,
                     });
                 }
                 Ok(httparse::Status::Partial) => {
@@ -206,7 +245,47 @@ impl Http1 {
                 while !self.read_chunk(&mut decoder, &mut out).await? {}
                 Ok((out.freeze(), decoder.framing_bytes()))
             }
+            BodyKind::UntilClose => {
+                let mut out = BytesMut::new();
+                while !self.read_some(&mut out).await? {}
+                Ok((out.freeze(), 0))
+            }
         }
+    }
+
+    /// Reads more of a streamed body: chunk data (with each chunk's end offset in `out` pushed
+    /// onto `ends`) when `chunked`, else whatever arrived of a body that runs until close.
+    /// Returns whether the body is complete.
+    pub async fn read_stream(
+        &mut self,
+        chunked: bool,
+        decoder: &mut ChunkedDecoder,
+        out: &mut BytesMut,
+        ends: &mut Vec<usize>,
+    ) -> Result<bool, HttpError> {
+        if !chunked {
+            return self.read_some(out).await;
+        }
+        if self.buf.is_empty() {
+            self.fill().await?;
+        }
+        let used = decoder.decode_marked(&self.buf, out, ends)?;
+        self.buf.advance(used);
+        Ok(decoder.is_done())
+    }
+
+    /// For a body that runs until close: moves whatever body bytes are available (reading if
+    /// none are) to `out`. Returns whether the server has closed: the body is complete.
+    pub async fn read_some(&mut self, out: &mut BytesMut) -> Result<bool, HttpError> {
+        if self.buf.is_empty() {
+            match self.fill().await {
+                Err(HttpError::Closed) => return Ok(true),
+                other => other?,
+            }
+        }
+        out.extend_from_slice(&self.buf);
+        self.buf.clear();
+        Ok(false)
     }
 
     /// Decodes whatever chunked body bytes are available (reading if none are), appending data

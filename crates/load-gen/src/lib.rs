@@ -16,8 +16,10 @@
 //!   and [`net`] are the byte-counting HTTP client and sockets beneath them.
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
-//! - [`process`]: the embedded push-server child and `/proc` sampling; [`setup`]: machine info;
-//!   [`affinity`]: disjoint cores for the server and load-gen.
+//! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
+//!   built in for push-server and Nchan; [`nchan`]: finding nginx and writing its configuration.
+//! - [`process`]: the server child (push-server, or nginx with Nchan) and `/proc` sampling;
+//!   [`setup`]: machine info; [`affinity`]: disjoint cores for the server and load-gen.
 //!
 //! Data flows scenario → [`runner::plan`] → publishers ([`client::publish`], or upstream inside
 //! the WebSocket and raw TCP clients) → push-server's hub → transport → [`client`] →
@@ -29,9 +31,11 @@ pub mod affinity;
 pub mod client;
 pub mod http1;
 pub mod metrics;
+pub mod nchan;
 pub mod net;
 pub mod pacer;
 pub mod process;
+pub mod profile;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use load_gen::affinity;
+use load_gen::profile::ServerKind;
 use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
 use pushbench_report::figures::terminal_table;
@@ -72,6 +73,12 @@ struct RunArgs {
     /// With --target: the server's raw TCP address (raw-tcp is skipped without it).
     #[arg(long)]
     target_tcp: Option<SocketAddr>,
+    /// The server: `pushbench` (push-server, embedded) or `nchan` (nginx with the Nchan module,
+    /// started on a free loopback port; needs Debian's nginx-light and libnginx-mod-nchan).
+    /// With --target, the profile to drive that server with. Transports the server does not
+    /// serve are skipped.
+    #[arg(long, value_enum, default_value_t = ServerKind::Pushbench)]
+    server: ServerKind,
     /// Run only these transports (comma-separated), overriding the scenario.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<Transport>>,
@@ -265,6 +272,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         scenario,
         target,
         target_tcp,
+        server,
         transports,
         results,
         server_args,
@@ -286,6 +294,19 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
     let scenario = Scenario::load(&scenario).map_err(anyhow::Error::msg)?;
     let target = target.map(|t| runner::target(&t, target_tcp)).transpose()?;
     let mut transports = transports;
+    let served = server.profile().transports();
+    let asked = transports
+        .clone()
+        .unwrap_or_else(|| scenario.transports.clone());
+    let skipped: Vec<String> = asked
+        .iter()
+        .filter(|t| !served.contains(t))
+        .map(|t| t.to_string())
+        .collect();
+    if !skipped.is_empty() {
+        eprintln!("{server} does not serve {}: skipped", skipped.join(", "));
+        transports = Some(asked.into_iter().filter(|t| served.contains(t)).collect());
+    }
     if let Some(t) = &target {
         if t.tcp.is_none() {
             // Without a raw TCP address there is nothing to measure raw TCP against.
@@ -339,6 +360,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pacer_early: std::time::Duration::from_micros(pacer_early_us),
         pinning,
         repeat: repeat.map(usize::from),
+        server,
     };
     if let Some(sweep) = &scenario.sweep {
         let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())

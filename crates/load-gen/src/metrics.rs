@@ -465,6 +465,7 @@ mod tests {
             intended_ns,
             sent_ns: intended_ns,
             publisher: 0,
+            seq: None,
         };
         r.messages(0, &[(1, probe(500_000_000))], 505_000_000);
         r.messages(0, &[(2, probe(1_500_000_000))], 1_502_000_000);

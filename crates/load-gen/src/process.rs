@@ -3,10 +3,12 @@
 //! In the embedded default, load-gen runs push-server as its own child (the same executable,
 //! subcommand `push-server`, so one `cargo run` builds both) on free loopback ports, reads the
 //! ports from its one stdout line, and stops it with SIGTERM at the end, on error and on Ctrl-C
-//! (`kill_on_drop` covers panics). CPU time and RSS come from `/proc/<pid>/stat` and `status`.
+//! (`kill_on_drop` covers panics). With `--server nchan` it starts nginx with the Nchan module
+//! instead ([`ServerProcess::start_nchan`]). CPU time and RSS come from `/proc` and count the
+//! server's child processes too (nginx serves from a worker process under its master).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A running push-server child.
+/// A running server child: push-server, or nginx with Nchan.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
@@ -22,8 +24,26 @@ pub struct ServerProcess {
     pub pid: u32,
     /// Its HTTP port.
     pub http: SocketAddr,
-    /// Its raw TCP port.
-    pub tcp: SocketAddr,
+    /// Its raw TCP port, if it has one.
+    pub tcp: Option<SocketAddr>,
+    /// A directory of the server's own (nginx's prefix), removed when it stops.
+    scratch: Option<PathBuf>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // `kill_on_drop` reaches only the child itself; nginx's worker would outlive its master.
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SAFETY: signalling the process group our child leads (it was started with
+            // `process_group(0)`), which holds only the server and its own children.
+            unsafe {
+                libc::kill(-(self.pid as i32), libc::SIGKILL);
+            }
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl ServerProcess {
@@ -94,8 +114,90 @@ impl ServerProcess {
             child,
             pid,
             http,
-            tcp,
+            tcp: Some(tcp),
+            scratch: None,
         })
+    }
+
+    /// Starts nginx with the Nchan module on a free loopback port, as configured by
+    /// [`crate::nchan::config`] with push-server's defaults and `long_poll_timeout`. The
+    /// configuration is written to `conf`; nginx's messages go to `log`. With `cpus`, nginx and
+    /// its worker run only on those cores.
+    pub async fn start_nchan(
+        install: &crate::nchan::Install,
+        long_poll_timeout: Duration,
+        cpus: Option<&[usize]>,
+        conf: &Path,
+        log: &Path,
+    ) -> anyhow::Result<ServerProcess> {
+        // A port the kernel just handed out and took back: nginx binds it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port for nginx")?
+            .port();
+        let scratch =
+            std::env::temp_dir().join(format!("pushbench-nginx-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        let settings = crate::nchan::Settings::new(
+            install.module.clone(),
+            port,
+            scratch.clone(),
+            long_poll_timeout,
+        );
+        std::fs::write(conf, crate::nchan::config(&settings))
+            .with_context(|| format!("writing {}", conf.display()))?;
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("creating the server log {}", log.display()))?;
+        let mut command = Command::new(&install.nginx);
+        if let Some(cpus) = cpus {
+            let cpus = cpus.to_vec();
+            // SAFETY: as in `start`: one async-signal-safe call on data copied before the fork.
+            unsafe {
+                command.pre_exec(move || crate::affinity::pin_current_thread(&cpus));
+            }
+        }
+        let child = command
+            .arg("-p")
+            .arg(&scratch)
+            .arg("-c")
+            .arg(std::path::absolute(conf).unwrap_or_else(|_| conf.to_owned()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", install.nginx.display()))?;
+        let pid = child.id().context("nginx exited at once")?;
+        let http = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = ServerProcess {
+            child,
+            pid,
+            http,
+            tcp: None,
+            scratch: Some(scratch),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if tokio::net::TcpStream::connect(http).await.is_ok() {
+                return Ok(server);
+            }
+            let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(status) = server.exited() {
+                bail!(
+                    "nginx exited ({status}) before it listened: {}",
+                    log_text().trim()
+                );
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "nginx did not listen on {http} within 15 s: {}",
+                    log_text().trim()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// How it ended, if it has: a server that exits before it is stopped has failed.
@@ -113,6 +215,7 @@ impl ServerProcess {
         unsafe {
             libc::kill(self.pid as i32, libc::SIGTERM);
         }
+        // nginx's master waits for its worker; a server without children just exits.
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(status) => Ok(status?.success()),
             Err(_) => {
@@ -163,8 +266,53 @@ fn thread_cpu_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
-/// Reads `/proc/<pid>`; `None` if the process is gone or `/proc` is unreadable.
+/// Reads `/proc/<pid>` and its child processes' (a server's workers); `None` if the process is
+/// gone or `/proc` is unreadable.
 pub fn sample(pid: u32) -> Option<ProcSample> {
+    let mut total = sample_one(pid)?;
+    for child in children(pid) {
+        // A child that exits between listing and reading just stops counting.
+        if let Some(c) = sample_one(child) {
+            total.cpu_s += c.cpu_s;
+            total.rss_bytes += c.rss_bytes;
+        }
+    }
+    Some(total)
+}
+
+/// The child processes of `pid`, from `/proc/<pid>/task/*/children`, or, on a kernel without
+/// that file, from every process's parent in `/proc/*/stat`.
+fn children(pid: u32) -> Vec<u32> {
+    let listed = std::fs::read_dir(format!("/proc/{pid}/task")).map(|tasks| {
+        tasks
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.path().join("children")))
+            .collect::<Result<Vec<String>, _>>()
+    });
+    if let Ok(Ok(lists)) = listed {
+        return lists
+            .iter()
+            .flat_map(|l| l.split_whitespace().filter_map(|p| p.parse().ok()))
+            .collect();
+    }
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    all.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // The parent is the second field after the command name, which may hold spaces.
+                stat.rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Reads `/proc/<pid>` for that process alone.
+fn sample_one(pid: u32) -> Option<ProcSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kb: u64 = status
         .lines()
@@ -197,7 +345,8 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
 
 /// This process's own CPU time and RSS.
 pub fn sample_self() -> ProcSample {
-    sample(std::process::id()).unwrap_or_default()
+    // Not `sample`: the embedded server is load-gen's child, and its cost is not load-gen's.
+    sample_one(std::process::id()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -222,5 +371,28 @@ mod tests {
         assert!(x > 0);
         assert!(after.rss_bytes > 1024 * 1024);
         assert!(after.cpu_s - before.cpu_s >= 0.05, "{before:?} {after:?}");
+    }
+
+    #[test]
+    fn a_servers_children_count_with_it() {
+        use std::io::BufRead;
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(sh.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let sleeper: u32 = line.trim().parse().unwrap();
+        let (alone, with) = (sample_one(sh.id()).unwrap(), sample(sh.id()).unwrap());
+        let kids = children(sh.id());
+        let _ = std::process::Command::new("kill")
+            .arg(sleeper.to_string())
+            .status();
+        let _ = sh.wait();
+        assert_eq!(kids, [sleeper]);
+        assert!(with.rss_bytes > alone.rss_bytes, "{alone:?} {with:?}");
     }
 }

@@ -19,8 +19,9 @@ fn read(path: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// Reads the machine now; `server` says how the server under test ran, `pinning` on which cores.
-pub fn capture(server: &str, pinning: Option<Pinning>) -> Setup {
+/// Reads the machine now; `server` says how the server under test ran, `software` which server
+/// it was, `pinning` on which cores.
+pub fn capture(server: &str, software: &str, pinning: Option<Pinning>) -> Setup {
     let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -57,6 +58,7 @@ pub fn capture(server: &str, pinning: Option<Pinning>) -> Setup {
         git_revision,
         load_gen_version: env!("CARGO_PKG_VERSION").into(),
         server: server.into(),
+        server_software: Some(software.into()),
         pinning,
     }
 }

@@ -222,8 +222,8 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         before.difference(&now).collect::<Vec<_>>(),
         Vec::<&String>::new()
     );
-    // Keys added since, each on purpose: saturation attributed per process, and the core split
-    // (present when the machine has two cores or more).
+    // Keys added since, each on purpose: saturation attributed per process, the core split
+    // (present when the machine has two cores or more), and which server software ran.
     let added = [
         ".transports[].server.cores_used",
         ".transports[].server_bound",
@@ -234,6 +234,7 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".setup.pinning",
         ".setup.pinning.server",
         ".setup.pinning.generator",
+        ".setup.server_software",
     ];
     // quick.toml repeats every transport: each run's full entry under `runs`, and each
     // aggregate's medians and intervals under `repeats`.

@@ -556,6 +556,11 @@ pub struct Setup {
     pub load_gen_version: String,
     /// Whether the server ran as load-gen's child (`embedded`) or was given with `--target`.
     pub server: String,
+    /// Which server software, by load-gen's profile of it (`pushbench`, `nchan`), with its
+    /// version where load-gen started it (`nchan (nginx/1.22.1)`); absent in folders from before
+    /// profiles, which were all push-server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_software: Option<String>,
     /// The cores the server and load-gen were pinned to; absent when they shared every core
     /// (one core, `--no-pin`, `--target`, or a folder from before pinning).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -364,6 +364,7 @@ fn envelopes(c: &mut Criterion) {
             intended_ns: 12_345_678_901,
             sent_ns: 12_345_679_555,
             publisher: 3,
+            seq: None,
         };
         probe::write(&mut probe_payload, fields, len);
         let (escaped, unescaped, bin) = (text(&p), text(&probe_payload), binary(&p));

@@ -82,6 +82,27 @@ impl ChunkedDecoder {
     /// Decodes as much of `input` as it can, appending chunk data to `out`. Returns how many
     /// bytes of `input` were consumed: all of them unless the body ended inside `input`.
     pub fn decode(&mut self, input: &[u8], out: &mut BytesMut) -> Result<usize, ChunkedError> {
+        self.decode_inner(input, out, None)
+    }
+
+    /// [`ChunkedDecoder::decode`], also pushing onto `ends` the length of `out` where each chunk
+    /// completed: for servers that send one message per chunk (Nchan's `chunked` subscriber),
+    /// whose messages have no framing of their own.
+    pub fn decode_marked(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        ends: &mut Vec<usize>,
+    ) -> Result<usize, ChunkedError> {
+        self.decode_inner(input, out, Some(ends))
+    }
+
+    fn decode_inner(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        mut ends: Option<&mut Vec<usize>>,
+    ) -> Result<usize, ChunkedError> {
         let mut i = 0;
         while i < input.len() {
             match &mut self.state {
@@ -93,6 +114,9 @@ impl ChunkedDecoder {
                     i += take;
                     if *remaining == 0 {
                         self.state = State::DataCr;
+                        if let Some(ends) = ends.as_deref_mut() {
+                            ends.push(out.len());
+                        }
                     }
                     continue;
                 }
@@ -198,6 +222,20 @@ mod tests {
         b.extend_from_slice(b"1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n");
         b.extend_from_slice(b"0\r\nx-trailer: 1\r\n\r\n");
         b
+    }
+
+    #[test]
+    fn marked_decoding_reports_every_chunk_end_across_splits() {
+        let b = body();
+        for split in 1..b.len() {
+            let mut d = ChunkedDecoder::new();
+            let (mut out, mut ends) = (BytesMut::new(), Vec::new());
+            let used = d.decode_marked(&b[..split], &mut out, &mut ends).unwrap();
+            d.decode_marked(&b[used..], &mut out, &mut ends).unwrap();
+            assert!(d.is_done());
+            assert_eq!(ends, [5, 31], "split at {split}");
+            assert_eq!(&out[..5], b"hello");
+        }
     }
 
     #[test]

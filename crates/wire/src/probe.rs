@@ -3,13 +3,16 @@
 //!
 //! ```text
 //! <intended_ns>:<sent_ns>:<publisher>:xxxx...
+//! <intended_ns>:<sent_ns>:<publisher>:<seq>:xxxx...
 //! ```
 //!
 //! `intended_ns` is when the open-loop schedule meant the message to go, `sent_ns` when the
 //! publisher actually got round to sending it, both in nanoseconds since the run started on the
 //! generator's one monotonic clock; `publisher` names who published it (in bidirectional workloads a client also receives, and
 //! load-gen counts, its own messages, as every member of a chat room does); the `x` padding
-//! brings the payload up to the scenario's message size.
+//! brings the payload up to the scenario's message size. `seq`, the message's number in its
+//! topic from 1, is there only for servers that deliver the published body alone (Nchan): with
+//! push-server the envelope carries the server's own sequence number and the probe does not.
 
 /// A probe's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +23,9 @@ pub struct Probe {
     pub sent_ns: u64,
     /// Index of the publishing client.
     pub publisher: u32,
+    /// The message's number in its topic, counted by the publisher (for servers whose messages
+    /// carry no sequence number of their own).
+    pub seq: Option<u64>,
 }
 
 /// Writes a probe payload of at least `size` bytes (more only when `size` is smaller than the
@@ -33,6 +39,9 @@ pub fn write(out: &mut String, probe: Probe, size: usize) {
         probe.intended_ns, probe.sent_ns, probe.publisher
     )
     .expect("writing to a String");
+    if let Some(seq) = probe.seq {
+        write!(out, "{seq}:").expect("writing to a String");
+    }
     while out.len() < size {
         out.push('x');
     }
@@ -45,10 +54,13 @@ pub fn parse(payload: &str) -> Option<Probe> {
     let intended_ns = field(&mut rest)?;
     let sent_ns = field(&mut rest)?;
     let publisher = u32::try_from(field(&mut rest)?).ok()?;
+    // The padding is `x`, so a fourth field of digits can only be the sequence number.
+    let seq = field(&mut rest);
     Some(Probe {
         intended_ns,
         sent_ns,
         publisher,
+        seq,
     })
 }
 
@@ -82,6 +94,7 @@ mod tests {
             intended_ns: 123_456_789,
             sent_ns: 123_456_999,
             publisher: 7,
+            seq: None,
         };
         let mut s = String::new();
         write(&mut s, p, 64);
@@ -100,8 +113,32 @@ mod tests {
             Some(Probe {
                 intended_ns: u64::MAX,
                 sent_ns: 0,
-                publisher: u32::MAX
+                publisher: u32::MAX,
+                seq: None,
             })
         );
+    }
+
+    #[test]
+    fn sequence_number_round_trip() {
+        let p = Probe {
+            intended_ns: 5,
+            sent_ns: 6,
+            publisher: 0,
+            seq: Some(42),
+        };
+        let mut s = String::new();
+        write(&mut s, p, 32);
+        assert_eq!(s.len(), 32);
+        assert!(s.starts_with("5:6:0:42:x"));
+        assert_eq!(parse(&s), Some(p));
+        write(&mut s, p, 1);
+        assert_eq!(s, "5:6:0:42:");
+        assert_eq!(
+            parse("5:6:0:42"),
+            Some(Probe { seq: None, ..p }),
+            "no colon: padding"
+        );
+        assert_eq!(parse("5:6:0:4x2:"), Some(Probe { seq: None, ..p }));
     }
 }

@@ -2,11 +2,12 @@
 
 use bytes::Bytes;
 use pushbench_wire::iframe::ScriptParser;
+use pushbench_wire::Transport;
 
 use super::{stream_session, Client, ClientError, Shared, State, StreamParser};
 
 impl StreamParser for ScriptParser {
-    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
+    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
         ScriptParser::push(self, data);
         while let Some(env) = self.next_envelope() {
             out.push(env);
@@ -16,6 +17,12 @@ impl StreamParser for ScriptParser {
 
 /// One document stream, resuming after the last sequence seen.
 pub async fn session(shared: &Shared, client: &Client, st: &mut State) -> Result<(), ClientError> {
-    let target = format!("/iframe?topic={}&after={}", client.topic, st.resume_after());
-    stream_session(shared, st, &target, &[], ScriptParser::new()).await
+    stream_session(
+        shared,
+        st,
+        Transport::Iframe,
+        &client.topic,
+        ScriptParser::new(),
+    )
+    .await
 }

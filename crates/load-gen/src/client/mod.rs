@@ -38,6 +38,7 @@ use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
 use crate::net::{self, Counted};
 use crate::pacer::Pacer;
+use crate::profile::{self, Fill, Framing, Profile, Resume};
 use crate::scenario::RequestHeaders;
 use crate::seqtrack::{Arrival, SeqTracker};
 
@@ -58,6 +59,8 @@ pub struct Target {
 pub struct Shared {
     /// The server.
     pub target: Target,
+    /// What its requests and messages look like.
+    pub profile: &'static Profile,
     /// Cancelled to end the run (drain over, or Ctrl-C).
     pub cancel: CancellationToken,
     /// Subscribers that have subscribed and are waiting for the start.
@@ -208,11 +211,28 @@ pub struct State {
     recorder: Option<Arc<Recorder>>,
     /// New messages decoded from the current read, recorded together by [`State::flush`].
     batch: Vec<(u64, probe::Probe)>,
+    /// Where a server without sequence numbers in its messages left this client: the last SSE
+    /// id, or the last poll answer's cache validators (see [`Resume`]).
+    cursor: Cursor,
     index: usize,
     topic_index: usize,
 }
 
 impl State {
+    /// Client `index`'s state before its first connection, subscribed to topic `topic_index`.
+    pub fn new(index: usize, topic_index: usize) -> Self {
+        State {
+            report: Traffic::default(),
+            tracker: SeqTracker::starting_after(0),
+            conn: ByteCounts::default(),
+            recorder: None,
+            batch: Vec::new(),
+            cursor: Cursor::default(),
+            index,
+            topic_index,
+        }
+    }
+
     /// Signals ready the first time, then waits for the run to start. `None`: cancelled.
     pub async fn ready(&mut self, shared: &Shared) -> Option<Arc<Recorder>> {
         if let Some(r) = &self.recorder {
@@ -226,6 +246,37 @@ impl State {
         };
         self.recorder = Some(recorder.clone());
         Some(recorder)
+    }
+
+    /// One message as the server framed it: an envelope, or (for [`Framing::Body`]) the
+    /// published body whose probe carries the sequence number.
+    pub fn item(
+        &mut self,
+        bytes: &[u8],
+        framing: Framing,
+        encoding: Encoding,
+    ) -> Result<(), ClientError> {
+        match framing {
+            Framing::Envelope => self.envelope(bytes, encoding),
+            Framing::Body => self.body(bytes),
+        }
+    }
+
+    /// A published body delivered as it was published; [`State::flush`] records it.
+    pub fn body(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        if self.recorder.is_none() {
+            return Err(ClientError::EarlyMessage);
+        }
+        let probe = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(probe::parse)
+            .ok_or(ClientError::NotAProbe)?;
+        let seq = probe.seq.ok_or(ClientError::NotAProbe)?;
+        self.conn.payload_down += bytes.len() as u64;
+        if self.tracker.arrive(seq) != Arrival::Duplicate {
+            self.batch.push((seq, probe));
+        }
+        Ok(())
     }
 
     /// Decodes one envelope as received; [`State::flush`] records it once the read that carried
@@ -282,6 +333,86 @@ impl State {
     pub fn resume_after(&self) -> u64 {
         self.tracker.highest()
     }
+
+    /// The subscribe path for `transport` on `shared`'s server, written into `out`.
+    pub fn subscribe_path(
+        &self,
+        shared: &Shared,
+        transport: Transport,
+        topic: &str,
+        out: &mut String,
+    ) {
+        let template = shared.profile.subscribe(transport).map_or("", |s| s.path);
+        let encoding = match shared.encoding {
+            Encoding::Text => "text",
+            Encoding::Binary => "binary",
+        };
+        profile::render(
+            out,
+            template,
+            Fill {
+                topic,
+                after: self.resume_after(),
+                timeout_ms: shared.long_poll_timeout.as_millis() as u64,
+                encoding,
+            },
+        );
+    }
+
+    /// The headers that select `transport` on `shared`'s server and say where to resume, for
+    /// conventions other than `{after}` in the path.
+    pub fn subscribe_headers<'a>(
+        &'a self,
+        shared: &Shared,
+        transport: Transport,
+    ) -> Vec<(&'static str, &'a str)> {
+        let Some(sub) = shared.profile.subscribe(transport) else {
+            return Vec::new();
+        };
+        let mut headers: Vec<(&'static str, &'a str)> = sub.headers.to_vec();
+        match sub.resume {
+            Resume::LastEventId => {
+                if let Some(id) = &self.cursor.last_event_id {
+                    headers.push(("last-event-id", id));
+                }
+            }
+            Resume::CacheHeaders => {
+                if let Some(v) = &self.cursor.validators {
+                    if let Some(lm) = &v.last_modified {
+                        headers.push(("if-modified-since", lm));
+                    }
+                    if let Some(tag) = &v.etag {
+                        headers.push(("if-none-match", tag));
+                    }
+                }
+            }
+            Resume::After | Resume::None => {}
+        }
+        headers
+    }
+
+    /// Notes where a resumable stream or poll left off.
+    pub fn advance_cursor(
+        &mut self,
+        last_event_id: Option<&str>,
+        validators: Option<&crate::http1::Validators>,
+    ) {
+        if let Some(id) = last_event_id {
+            if self.cursor.last_event_id.as_deref() != Some(id) {
+                self.cursor.last_event_id = Some(id.to_owned());
+            }
+        }
+        if let Some(v) = validators {
+            self.cursor.validators = Some(Box::new(v.clone()));
+        }
+    }
+}
+
+/// See [`State::advance_cursor`].
+#[derive(Debug, Default)]
+struct Cursor {
+    last_event_id: Option<String>,
+    validators: Option<Box<crate::http1::Validators>>,
 }
 
 /// Runs one subscriber until `shared.cancel`; returns what it measured and its tracker.
@@ -290,15 +421,7 @@ pub async fn run_subscriber(
     shared: Arc<Shared>,
     mut client: Client,
 ) -> (Traffic, SeqTracker, usize) {
-    let mut st = State {
-        report: Traffic::default(),
-        tracker: SeqTracker::starting_after(0),
-        conn: ByteCounts::default(),
-        recorder: None,
-        batch: Vec::new(),
-        index: client.index,
-        topic_index: client.topic_index,
-    };
+    let mut st = State::new(client.index, client.topic_index);
     // Bounded, so a server that refuses everything ends the client instead of spinning.
     const MAX_SESSIONS: u32 = 100;
     for _ in 0..MAX_SESSIONS {
@@ -342,25 +465,60 @@ pub async fn run_subscriber(
     (st.report, st.tracker, client.topic_index)
 }
 
-/// Turns each chunk of a streamed body into complete envelopes.
+/// Turns each chunk of a streamed body into complete messages (envelopes, or bodies).
 pub trait StreamParser: Send {
-    /// Adds `data` and appends every envelope it completes to `out`.
-    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>);
+    /// Adds `data` and appends every message it completes to `out`. `ends` are the offsets in
+    /// `data` where an HTTP chunk ended, for servers that send one message per chunk.
+    fn push(&mut self, data: &[u8], ends: &[usize], out: &mut Vec<Bytes>);
+
+    /// The id to resume from, for parsers of streams that carry one (SSE).
+    fn resume_id(&self) -> Option<&str> {
+        None
+    }
 }
 
-/// The session shared by xhr-stream, iframe and SSE: one GET, then a chunked body parsed by
-/// `parser`. The request and response heads count as connection setup.
+/// A streamed body whose every HTTP chunk is one published body (Nchan's `chunked`).
+#[derive(Debug, Default)]
+pub struct ChunkBodies {
+    partial: BytesMut,
+}
+
+impl StreamParser for ChunkBodies {
+    fn push(&mut self, data: &[u8], ends: &[usize], out: &mut Vec<Bytes>) {
+        let mut start = 0;
+        for &end in ends {
+            self.partial.extend_from_slice(&data[start..end]);
+            out.push(self.partial.split().freeze());
+            start = end;
+        }
+        self.partial.extend_from_slice(&data[start..]);
+    }
+}
+
+/// The session shared by xhr-stream, iframe and SSE: one GET for `transport`'s path on the
+/// profile, then a chunked body (or one that runs until close) parsed by `parser`. The request
+/// and response heads count as connection setup.
 pub async fn stream_session(
     shared: &Shared,
     st: &mut State,
-    target: &str,
-    headers: &[(&str, &str)],
+    transport: Transport,
+    topic: &str,
     mut parser: impl StreamParser,
 ) -> Result<(), ClientError> {
+    let mut target = String::new();
+    st.subscribe_path(shared, transport, topic, &mut target);
+    let headers: Vec<(&str, String)> = st
+        .subscribe_headers(shared, transport)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let target = target.as_str();
+    let framing = shared.profile.framing;
     let io = st.connect(shared.target.http).await?;
     let mut http = Http1::new(io, &shared.target.host, shared.header_block.clone());
     let result = async {
-        st.conn.setup_up += http.request("GET", target, headers, b"").await? as u64;
+        st.conn.setup_up += http.request("GET", target, &headers, b"").await? as u64;
         st.report.requests += 1;
         let head = http.read_head().await?;
         st.conn.setup_down += head.len as u64;
@@ -373,19 +531,24 @@ pub async fn stream_session(
         };
         let mut decoder = pushbench_wire::chunked::ChunkedDecoder::new();
         let mut data = BytesMut::new();
-        let mut envelopes = Vec::new();
+        let (mut ends, mut messages) = (Vec::new(), Vec::new());
+        let chunked = matches!(head.body, crate::http1::BodyKind::Chunked);
         // One cancellation waiter for the session, not one registered per read.
         let cancelled = shared.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
             let done = tokio::select! {
                 _ = &mut cancelled => return Ok(()),
-                r = http.read_chunk(&mut decoder, &mut data) => r?,
+                r = http.read_stream(chunked, &mut decoder, &mut data, &mut ends) => r?,
             };
-            parser.push(&data, &mut envelopes);
+            parser.push(&data, &ends, &mut messages);
             data.clear();
-            for env in envelopes.drain(..) {
-                st.envelope(&env, Encoding::Text)?;
+            ends.clear();
+            for m in messages.drain(..) {
+                st.item(&m, framing, Encoding::Text)?;
+            }
+            if framing == Framing::Body {
+                st.advance_cursor(parser.resume_id(), None);
             }
             st.flush();
             if done {

@@ -1,15 +1,17 @@
 //! Short- and long-poll clients: `GET /poll` every `poll_interval`, or `GET /long-poll` again as
-//! soon as the last one answered, always with `after=` the last sequence seen.
+//! soon as the last one answered, always with `after=` the last sequence seen (on servers that
+//! answer one published body per poll, such as Nchan, with the last answer's cache validators).
 //!
 //! Per poll, the request head counts as headers up, the response head as headers down, the JSON
 //! array's brackets and commas (and any chunk framing) as framing. With `poll_new_connection` each
 //! poll opens its own TCP connection, as a client behind a proxy that does not keep alive would.
 
 use bytes::Bytes;
-use pushbench_wire::poll;
+use pushbench_wire::{poll, Transport};
 use tokio::time::Instant;
 
 use super::{Client, ClientError, Shared, State};
+use crate::profile::Framing;
 
 use crate::http1::{Head, Http1, HttpError};
 
@@ -23,7 +25,12 @@ pub async fn session(
     let Some(_) = st.ready(shared).await else {
         return Ok(());
     };
-    let timeout_ms = shared.long_poll_timeout.as_millis().to_string();
+    let transport = if long {
+        Transport::LongPoll
+    } else {
+        Transport::ShortPoll
+    };
+    let framing = shared.profile.framing;
     let mut conn: Option<Http1> = None;
     let mut next_poll = Instant::now();
     // One timer and one cancellation waiter for the whole loop, re-armed each poll rather than
@@ -33,9 +40,13 @@ pub async fn session(
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
     let mut target = String::with_capacity(128);
+    let mut again = false;
     let result = async {
         loop {
-            if !long {
+            if shared.cancel.is_cancelled() {
+                return Ok(());
+            }
+            if !long && !again {
                 // Behind schedule (or polling back to back): go at once, without a timer.
                 if next_poll > Instant::now() {
                     sleep.as_mut().reset(next_poll);
@@ -50,23 +61,14 @@ pub async fn session(
                 // A fixed cadence; a poll that overran its slot is followed at once, not twice.
                 next_poll = (next_poll + shared.poll_interval).max(Instant::now());
             }
-            target.clear();
-            for part in [
-                if long {
-                    "/long-poll?topic="
-                } else {
-                    "/poll?topic="
-                },
-                &client.topic,
-                "&after=",
-                itoa::Buffer::new().format(st.resume_after()),
-            ] {
-                target.push_str(part);
-            }
-            if long {
-                target.push_str("&timeout=");
-                target.push_str(&timeout_ms);
-            }
+            st.subscribe_path(shared, transport, &client.topic, &mut target);
+            let headers: Vec<(&str, String)> = st
+                .subscribe_headers(shared, transport)
+                .into_iter()
+                .map(|(k, v)| (k, v.to_owned()))
+                .collect();
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let mut retried = false;
             let (head, body) = loop {
                 let reused = conn.is_some();
@@ -82,7 +84,7 @@ pub async fn session(
                     }
                 };
                 let exchange: Result<Option<(Head, Bytes)>, HttpError> = async {
-                    st.conn.headers_up += http.request("GET", &target, &[], b"").await? as u64;
+                    st.conn.headers_up += http.request("GET", &target, &headers, b"").await? as u64;
                     st.report.requests += 1;
                     let head = tokio::select! {
                         biased;
@@ -108,18 +110,34 @@ pub async fn session(
                     Err(e) => return Err(e.into()),
                 }
             };
-            if head.status != 200 {
+            let answered = head.status == 200;
+            if !answered && !shared.profile.empty_poll.contains(&head.status) {
                 return Err(ClientError::refused(&target, head.status, &body));
             }
             let mut empty = true;
-            for env in poll::envelopes(&body)? {
-                let (raw, decoded) = env?;
-                st.decoded(raw.len(), decoded)?;
-                empty = false;
+            match framing {
+                Framing::Envelope => {
+                    for env in poll::envelopes(&body)? {
+                        let (raw, decoded) = env?;
+                        st.decoded(raw.len(), decoded)?;
+                        empty = false;
+                    }
+                }
+                // One published body per answer, resumed from the answer's validators.
+                Framing::Body => {
+                    if answered && !body.is_empty() {
+                        st.body(&body)?;
+                        empty = false;
+                    }
+                    st.advance_cursor(None, head.validators.as_deref());
+                }
             }
             if empty {
                 st.report.empty_polls += 1;
             }
+            // A server that answers one message per poll (Nchan's interval-poll) may hold more:
+            // ask again at once, and wait for the interval only once it has nothing new.
+            again = framing == Framing::Body && !empty;
             st.flush();
             if shared.poll_new_connection || !head.keep_alive {
                 if let Some(h) = conn.take() {

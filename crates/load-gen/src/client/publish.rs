@@ -1,5 +1,5 @@
-//! The HTTP publisher: `POST /publish?topic=T` on a kept-alive connection, one message per
-//! scheduled time. Push workloads use one per topic for every transport alike; bidirectional
+//! The HTTP publisher: `POST /publish?topic=T` (or the profile's publish path) on a kept-alive
+//! connection, one message per scheduled time. Push workloads use one per topic for every transport alike; bidirectional
 //! workloads use one per client for the HTTP transports, which have no upstream of their own.
 //!
 //! Open loop: each message waits for its intended time, never for the previous one to be
@@ -17,6 +17,7 @@ use super::Shared;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
 use crate::net;
+use crate::profile::Framing;
 use crate::schedule::Schedule;
 
 /// Who publishes what.
@@ -45,7 +46,22 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
     let mut conn: Option<Http1> = None;
     let mut conn_bytes = ByteCounts::default();
     let mut payload = String::new();
-    let path = format!("/publish?topic={}", publisher.topic);
+    let profile = shared.profile;
+    let mut path = String::new();
+    crate::profile::render(
+        &mut path,
+        profile.publish_path,
+        crate::profile::Fill {
+            topic: &publisher.topic,
+            after: 0,
+            timeout_ms: 0,
+            encoding: "text",
+        },
+    );
+    // For servers whose messages carry no sequence number, the probe carries this one. A
+    // publish that fails leaves its number to the next, so a failure is not also a gap (if the
+    // server did take it before the connection broke, the next shows as a duplicate).
+    let mut next_seq = 1u64;
     let clock = recorder.clock;
     let mut schedule = publisher.schedule;
     while let Some(planned) = schedule.next() {
@@ -65,6 +81,7 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
                 intended_ns: planned.intended_ns,
                 sent_ns,
                 publisher: publisher.index as u32,
+                seq: (profile.framing == Framing::Body).then_some(next_seq),
             },
             planned.size,
         );
@@ -90,15 +107,18 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
                 let head = http.read_head().await?;
                 conn_bytes.headers_down += head.len as u64;
                 let (body, _) = http.read_body(&head).await?;
-                if head.status != 200 {
+                if !profile.publish_ok.contains(&head.status) {
                     return Err(HttpError::Malformed(format!(
                         "publish answered {}: {}",
                         head.status,
                         String::from_utf8_lossy(&body).trim()
                     )));
                 }
-                seq_of(&body)
-                    .ok_or_else(|| HttpError::Malformed("publish answer without seq".into()))
+                match profile.framing {
+                    Framing::Envelope => seq_of(&body)
+                        .ok_or_else(|| HttpError::Malformed("publish answer without seq".into())),
+                    Framing::Body => Ok(next_seq),
+                }
             }
             .await;
             match &outcome {
@@ -113,6 +133,7 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
         match outcome {
             Ok(seq) => {
                 report.published += 1;
+                next_seq += 1;
                 recorder.topic_published[publisher.topic_index].fetch_max(seq, Relaxed);
             }
             Err(e) => {

@@ -1,36 +1,51 @@
-//! SSE client: `GET /sse` with `accept: text/event-stream`; resumes the way `EventSource` does,
-//! with `Last-Event-ID` on reconnects.
+//! SSE client: `GET` the profile's SSE path with `accept: text/event-stream`; resumes the way
+//! `EventSource` does, with `Last-Event-ID` on reconnects: push-server's ids are sequence
+//! numbers, other servers' (Nchan's `time:tag`) are kept as the stream gave them.
 
 use bytes::Bytes;
 use pushbench_wire::sse::{Event, EventParser};
+use pushbench_wire::Transport;
 
 use super::{stream_session, Client, ClientError, Shared, State, StreamParser};
+use crate::profile::Framing;
 
 struct Parser {
     inner: EventParser,
     events: Vec<Event>,
+    last_id: String,
 }
 
 impl StreamParser for Parser {
-    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
+    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
         self.inner.push(data, &mut self.events);
+        if let Some(e) = self.events.last() {
+            if e.last_event_id != self.last_id {
+                self.last_id.clone_from(&e.last_event_id);
+            }
+        }
         // Both `message` and `gap` events carry an envelope; the envelope says which it is.
         out.extend(self.events.drain(..).map(|e| Bytes::from(e.data)));
+    }
+
+    fn resume_id(&self) -> Option<&str> {
+        (!self.last_id.is_empty()).then_some(self.last_id.as_str())
     }
 }
 
 /// One event stream.
 pub async fn session(shared: &Shared, client: &Client, st: &mut State) -> Result<(), ClientError> {
-    let after = st.resume_after();
-    let id = after.to_string();
-    let target = format!("/sse?topic={}&after=0", client.topic);
-    let mut headers = vec![("accept", "text/event-stream")];
-    if after > 0 {
-        headers.push(("last-event-id", id.as_str()));
+    if shared.profile.framing == Framing::Envelope {
+        // push-server's event ids are the sequence numbers: resume from the highest seen.
+        let after = st.resume_after();
+        if after > 0 {
+            let id = after.to_string();
+            st.advance_cursor(Some(&id), None);
+        }
     }
     let parser = Parser {
         inner: EventParser::new(),
         events: Vec::new(),
+        last_id: String::new(),
     };
-    stream_session(shared, st, &target, &headers, parser).await
+    stream_session(shared, st, Transport::Sse, &client.topic, parser).await
 }

@@ -74,6 +74,7 @@ impl Upstream {
                 intended_ns: planned.intended_ns,
                 sent_ns,
                 publisher: self.publisher,
+                seq: None,
             },
             planned.size,
         );
@@ -121,7 +122,6 @@ mod tests {
     use super::*;
     use crate::metrics::Fanout;
     use crate::scenario::{Pattern, SizeDist};
-    use crate::seqtrack::SeqTracker;
 
     /// What the WebSocket and raw TCP clients do with their own upstream, step by step: a send
     /// counts as published before it is settled (so a drain that sees it settled sees it owed),
@@ -142,15 +142,7 @@ mod tests {
             4_000_000,
         );
         let mut up = Upstream::new(schedule, 0);
-        let mut st = State {
-            report: Default::default(),
-            tracker: SeqTracker::starting_after(0),
-            conn: Default::default(),
-            recorder: None,
-            batch: Vec::new(),
-            index: 0,
-            topic_index: 0,
-        };
+        let mut st = State::new(0, 0);
         let scheduled = || recorder.scheduled.load(Relaxed);
         let published = || recorder.topic_published[0].load(Relaxed);
 

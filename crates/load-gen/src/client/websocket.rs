@@ -4,6 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use pushbench_wire::envelope::Encoding;
+use pushbench_wire::Transport;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,16 +18,10 @@ pub async fn session(
     st: &mut State,
 ) -> Result<(), ClientError> {
     let io = st.connect(shared.target.http).await?;
-    let encoding = match shared.encoding {
-        Encoding::Text => "text",
-        Encoding::Binary => "binary",
-    };
-    let url = format!(
-        "ws://{}/ws?topic={}&after={}&encoding={encoding}",
-        shared.target.host,
-        client.topic,
-        st.resume_after()
-    );
+    let mut path = String::new();
+    st.subscribe_path(shared, Transport::WebSocket, &client.topic, &mut path);
+    let url = format!("ws://{}{path}", shared.target.host);
+    let framing = shared.profile.framing;
     // Small buffers: 10 000 mostly idle clients must not each hold 128 KiB.
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -60,8 +55,8 @@ pub async fn session(
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
                         while let Some(Ok(m)) = ws.next().await {
                             let late = match &m {
-                                Message::Text(t) => st.envelope(t.as_bytes(), Encoding::Text),
-                                Message::Binary(b) => st.envelope(b, Encoding::Binary),
+                                Message::Text(t) => st.item(t.as_bytes(), framing, Encoding::Text),
+                                Message::Binary(b) => st.item(b, framing, Encoding::Binary),
                                 _ => Ok(()),
                             };
                             if late.is_err() {
@@ -75,11 +70,11 @@ pub async fn session(
                 }
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
-                        st.envelope(t.as_bytes(), Encoding::Text)?;
+                        st.item(t.as_bytes(), framing, Encoding::Text)?;
                         st.flush();
                     }
                     Some(Ok(Message::Binary(b))) => {
-                        st.envelope(&b, Encoding::Binary)?;
+                        st.item(&b, framing, Encoding::Binary)?;
                         st.flush();
                     }
                     Some(Ok(Message::Close(c))) => {

@@ -1,12 +1,15 @@
-//! xhr-stream client: `GET /stream`, NDJSON lines out of the chunked body.
+//! xhr-stream client: `GET /stream`, NDJSON lines out of the chunked body; on a server that
+//! sends each published body as one chunk (Nchan's `chunked`), the chunks themselves.
 
 use bytes::Bytes;
 use pushbench_wire::xhr_stream::LineParser;
+use pushbench_wire::Transport;
 
-use super::{stream_session, Client, ClientError, Shared, State, StreamParser};
+use super::{stream_session, ChunkBodies, Client, ClientError, Shared, State, StreamParser};
+use crate::profile::Framing;
 
 impl StreamParser for LineParser {
-    fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
+    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
         LineParser::push(self, data);
         while let Some(line) = self.next_line() {
             out.push(line);
@@ -16,6 +19,20 @@ impl StreamParser for LineParser {
 
 /// One streaming connection, resuming after the last sequence seen.
 pub async fn session(shared: &Shared, client: &Client, st: &mut State) -> Result<(), ClientError> {
-    let target = format!("/stream?topic={}&after={}", client.topic, st.resume_after());
-    stream_session(shared, st, &target, &[], LineParser::new()).await
+    let topic = &client.topic;
+    match shared.profile.framing {
+        Framing::Envelope => {
+            stream_session(shared, st, Transport::XhrStream, topic, LineParser::new()).await
+        }
+        Framing::Body => {
+            stream_session(
+                shared,
+                st,
+                Transport::XhrStream,
+                topic,
+                ChunkBodies::default(),
+            )
+            .await
+        }
+    }
 }

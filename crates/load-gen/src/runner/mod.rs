@@ -39,6 +39,7 @@ pub use plan::{Shard, TransportPlan};
 
 use crate::client::Target;
 use crate::metrics::Histos;
+use crate::profile::ServerKind;
 use crate::scenario::Scenario;
 use transport::TransportRun;
 
@@ -68,6 +69,8 @@ pub struct Options {
     pub pinning: Option<Pinning>,
     /// Runs of every transport, overriding the scenario's `repeat`.
     pub repeat: Option<usize>,
+    /// Which server: started by load-gen, or (with `target`) the profile to drive it with.
+    pub server: ServerKind,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -76,6 +79,22 @@ pub async fn run(
     opts: &Options,
     cancel: CancellationToken,
 ) -> anyhow::Result<(Summary, PathBuf)> {
+    let profile = opts.server.profile();
+    if profile.framing == crate::profile::Framing::Body
+        && scenario.direction == crate::scenario::Direction::All
+    {
+        anyhow::bail!(
+            "{}: direction = \"all\" needs every client to publish, and the {} profile drives push workloads only (its messages carry no sequence number, so many publishers to one topic could not be told apart)",
+            scenario.name,
+            profile.name
+        );
+    }
+    if opts.server != ServerKind::Pushbench && !opts.server_args.is_empty() {
+        anyhow::bail!(
+            "--server-arg passes flags to push-server; it does not apply to --server {}",
+            opts.server
+        );
+    }
     if opts.shard.count > scenario.topics {
         anyhow::bail!(
             "--shard {}: {} shards need at least {} topics; the scenario has {}",
@@ -95,12 +114,23 @@ pub async fn run(
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(folder::SCENARIO_TOML), &scenario.source)?;
+    let software = match (opts.server, &opts.target) {
+        (ServerKind::Nchan, None) => {
+            let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
+            format!(
+                "nchan ({})",
+                install.version().unwrap_or_else(|| "nginx".into())
+            )
+        }
+        (kind, _) => kind.to_string(),
+    };
     let setup = crate::setup::capture(
         if opts.target.is_some() {
             "target"
         } else {
             "embedded"
         },
+        &software,
         opts.pinning.clone(),
     );
     folder::write_setup(&setup, &dir)?;

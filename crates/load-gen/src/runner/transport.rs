@@ -24,6 +24,7 @@ use crate::client::{self, publish, Target};
 use crate::metrics::{Clock, Fanout, Recorder};
 use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
+use crate::profile::ServerKind;
 use crate::seqtrack::SeqTracker;
 use pushbench_wire::Transport;
 
@@ -97,23 +98,38 @@ impl<'p> TransportRun<'p> {
         ctrl_c: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let scenario = plan.scenario;
-        let server = match &opts.target {
-            Some(_) => None,
-            None => Some(
+        let cpus = opts.pinning.as_ref().map(|p| &p.server[..]);
+        let server = match (&opts.target, opts.server) {
+            (Some(_), _) => None,
+            (None, ServerKind::Pushbench) => Some(
                 ServerProcess::start(
                     opts.server_exe.as_deref(),
                     &opts.server_args,
-                    opts.pinning.as_ref().map(|p| &p.server[..]),
+                    cpus,
                     server_log,
                 )
                 .await?,
             ),
+            (None, ServerKind::Nchan) => {
+                let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
+                let conf = server_log.with_file_name(format!("{}.nginx.conf", plan.transport));
+                Some(
+                    ServerProcess::start_nchan(
+                        &install,
+                        scenario.long_poll_timeout,
+                        cpus,
+                        &conf,
+                        server_log,
+                    )
+                    .await?,
+                )
+            }
         };
         let target = match (&opts.target, &server) {
             (Some(t), _) => t.clone(),
             (None, Some(s)) => Target {
                 http: s.http,
-                tcp: Some(s.tcp),
+                tcp: s.tcp,
                 host: s.http.to_string(),
             },
             (None, None) => unreachable!("a server was started above"),
@@ -124,6 +140,7 @@ impl<'p> TransportRun<'p> {
         let (start, start_rx) = watch::channel(None);
         let shared = Arc::new(client::Shared {
             target,
+            profile: opts.server.profile(),
             cancel: stop.clone(),
             ready: Default::default(),
             start: start_rx,
@@ -276,9 +293,12 @@ impl<'p> TransportRun<'p> {
         // Asked before anything is stopped: a server that died or stopped answering fails the
         // run, whatever the clients counted.
         let failure = match &mut self.server {
-            Some(s) => s
-                .exited()
-                .map(|status| format!("push-server exited during the run ({status})")),
+            Some(s) => s.exited().map(|status| {
+                format!(
+                    "{} exited during the run ({status})",
+                    self.shared.profile.process
+                )
+            }),
             None => answering(&self.shared.target, plan.transport)
                 .await
                 .err()
@@ -340,8 +360,8 @@ impl<'p> TransportRun<'p> {
         };
         if !clean_exit && failure.is_none() {
             self.warnings.push(format!(
-                "{}: push-server did not exit cleanly on SIGTERM",
-                plan.transport
+                "{}: {} did not exit cleanly on SIGTERM",
+                plan.transport, self.shared.profile.process
             ));
         }
         let totals = recorder.totals();

@@ -27,6 +27,7 @@ pub fn options(results: &Path, target: Option<Target>) -> Options {
         pacer_early: load_gen::pacer::EARLY,
         pinning: None,
         repeat: None,
+        server: load_gen::profile::ServerKind::Pushbench,
     }
 }
 
@@ -45,7 +46,7 @@ pub async fn target_server(results: &Path) -> (ServerProcess, Target) {
         .unwrap();
     let target = Target {
         http: server.http,
-        tcp: Some(server.tcp),
+        tcp: server.tcp,
         host: server.http.to_string(),
     };
     (server, target)

@@ -1,0 +1,329 @@
+//! Target profiles: what a server's requests look like, so the same clients and the same
+//! measurements drive push-server and other servers alike.
+//!
+//! A profile says, per transport, where to subscribe (a path template), which headers select
+//! the transport, how a client resumes after a reconnect or between polls, and how messages are
+//! framed: push-server wraps each one in an envelope with its own sequence number
+//! ([`Framing::Envelope`]); servers such as Nchan deliver the published body alone
+//! ([`Framing::Body`]), so the publisher writes the topic's sequence number into the probe and
+//! loss, duplicates and reordering are counted the same way. A transport a profile has no entry
+//! for is not served by that server and is skipped.
+//!
+//! The clients in [`crate::client`] take everything server-specific from here; the launcher in
+//! [`crate::process`] starts the server a profile names.
+
+use std::fmt;
+
+use pushbench_wire::Transport;
+
+/// How a message appears inside a transport's own framing (SSE event, chunk, frame, body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// push-server's envelopes (`pushbench_wire::envelope`), which carry the topic's sequence
+    /// number and gap notices.
+    Envelope,
+    /// The published body, byte for byte: the sequence number comes from the probe.
+    Body,
+}
+
+/// How a client says where it left off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// `{after}` in the path: the last sequence number seen.
+    After,
+    /// `Last-Event-ID` with the last SSE `id:` seen, as `EventSource` does on a reconnect.
+    LastEventId,
+    /// `If-Modified-Since` and `If-None-Match` from the previous answer's `Last-Modified` and
+    /// `Etag`, as a browser's cache revalidation does (Nchan's polling subscribers).
+    CacheHeaders,
+    /// The server offers no way to resume this transport: a reconnect starts where the server
+    /// puts it, and anything replayed twice is counted as a duplicate.
+    None,
+}
+
+/// One transport's subscribe request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    /// The path and query, with `{topic}`, `{after}` (last sequence seen), `{timeout_ms}`
+    /// (long-poll hold) and `{encoding}` (`text` or `binary`) filled in per request.
+    pub path: &'static str,
+    /// Headers that select the transport on this server (e.g. `accept: text/event-stream`).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// How a client resumes.
+    pub resume: Resume,
+}
+
+/// The built-in servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerKind {
+    /// push-server, this suite's own server (the default).
+    Pushbench,
+    /// Nchan, the nginx module (Debian's `libnginx-mod-nchan`), started in nginx.
+    Nchan,
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.profile().name)
+    }
+}
+
+impl ServerKind {
+    /// The profile of this server.
+    pub fn profile(self) -> &'static Profile {
+        match self {
+            ServerKind::Pushbench => &PUSHBENCH,
+            ServerKind::Nchan => &NCHAN,
+        }
+    }
+}
+
+/// Everything server-specific about driving one server.
+#[derive(Debug)]
+pub struct Profile {
+    /// Its name in results (`setup.json`, the terminal).
+    pub name: &'static str,
+    /// The process load-gen starts for it, in messages.
+    pub process: &'static str,
+    /// How messages are framed.
+    pub framing: Framing,
+    /// The publish request's path, with `{topic}`.
+    pub publish_path: &'static str,
+    /// The statuses that mean "published".
+    pub publish_ok: &'static [u16],
+    /// Poll answers that mean "nothing new" rather than an error (besides an empty 200).
+    pub empty_poll: &'static [u16],
+    subscribe: &'static [(Transport, Subscribe)],
+}
+
+impl Profile {
+    /// The subscribe request for `transport`; `None` when this server does not serve it.
+    pub fn subscribe(&self, transport: Transport) -> Option<&Subscribe> {
+        self.subscribe
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map(|(_, s)| s)
+    }
+
+    /// The transports this server serves, in [`Transport::ALL`] order.
+    pub fn transports(&self) -> Vec<Transport> {
+        Transport::ALL
+            .into_iter()
+            .filter(|t| self.subscribe(*t).is_some())
+            .collect()
+    }
+}
+
+/// The values a path template is filled with.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill<'a> {
+    /// The topic's name.
+    pub topic: &'a str,
+    /// The last sequence number seen.
+    pub after: u64,
+    /// The long-poll hold, in milliseconds.
+    pub timeout_ms: u64,
+    /// `text` or `binary`.
+    pub encoding: &'a str,
+}
+
+/// Writes `template` with its `{name}` fields filled from `fill` into `out`, replacing what it
+/// held. An unknown field is written as it stands (the built-in templates have none).
+pub fn render(out: &mut String, template: &str, fill: Fill<'_>) {
+    out.clear();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return;
+        };
+        let name = &rest[open + 1..open + close];
+        match name {
+            "topic" => out.push_str(fill.topic),
+            "after" => out.push_str(itoa::Buffer::new().format(fill.after)),
+            "timeout_ms" => out.push_str(itoa::Buffer::new().format(fill.timeout_ms)),
+            "encoding" => out.push_str(fill.encoding),
+            _ => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+}
+
+const EVENT_STREAM: &[(&str, &str)] = &[("accept", "text/event-stream")];
+
+/// push-server: the paths of `pushbench_server::http`, envelopes with sequence numbers, and
+/// `after=` on every transport (SSE also sends `Last-Event-ID` on reconnect, as `EventSource`
+/// does; the server takes the later of the two).
+pub static PUSHBENCH: Profile = Profile {
+    name: "pushbench",
+    process: "push-server",
+    framing: Framing::Envelope,
+    publish_path: "/publish?topic={topic}",
+    publish_ok: &[200],
+    empty_poll: &[],
+    subscribe: &[
+        (
+            Transport::ShortPoll,
+            Subscribe {
+                path: "/poll?topic={topic}&after={after}",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+        (
+            Transport::LongPoll,
+            Subscribe {
+                path: "/long-poll?topic={topic}&after={after}&timeout={timeout_ms}",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+        (
+            Transport::XhrStream,
+            Subscribe {
+                path: "/stream?topic={topic}&after={after}",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+        (
+            Transport::Iframe,
+            Subscribe {
+                path: "/iframe?topic={topic}&after={after}",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+        (
+            Transport::Sse,
+            Subscribe {
+                path: "/sse?topic={topic}&after=0",
+                headers: EVENT_STREAM,
+                resume: Resume::LastEventId,
+            },
+        ),
+        (
+            Transport::WebSocket,
+            Subscribe {
+                path: "/ws?topic={topic}&after={after}&encoding={encoding}",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+        (
+            Transport::RawTcp,
+            Subscribe {
+                // Raw TCP subscribes with a frame (`pushbench_wire::raw_tcp::subscribe`), not a path.
+                path: "",
+                headers: &[],
+                resume: Resume::After,
+            },
+        ),
+    ],
+};
+
+/// Nchan, as configured by [`crate::nchan::config`]: one location per subscriber type, the
+/// channel id in the path. Its interval-poll is short polling, `chunked` is XHR streaming,
+/// `eventsource` is SSE. It serves neither iframe (htmlfile) streaming nor raw TCP.
+pub static NCHAN: Profile = Profile {
+    name: "nchan",
+    process: "nginx (Nchan)",
+    framing: Framing::Body,
+    publish_path: "/pub/{topic}",
+    // 201: delivered to at least one subscriber; 202: stored with none listening.
+    publish_ok: &[201, 202],
+    // 304: an interval-poll with nothing new; 408: a long-poll held until its timeout.
+    empty_poll: &[304, 408],
+    subscribe: &[
+        (
+            Transport::ShortPoll,
+            Subscribe {
+                path: "/sub/poll/{topic}",
+                headers: &[],
+                resume: Resume::CacheHeaders,
+            },
+        ),
+        (
+            Transport::LongPoll,
+            Subscribe {
+                path: "/sub/long-poll/{topic}",
+                headers: &[],
+                resume: Resume::CacheHeaders,
+            },
+        ),
+        (
+            Transport::XhrStream,
+            Subscribe {
+                path: "/sub/chunked/{topic}",
+                // Nchan picks its subscriber type from the request: chunked needs `TE: chunked`.
+                headers: &[("te", "chunked")],
+                resume: Resume::None,
+            },
+        ),
+        (
+            Transport::Sse,
+            Subscribe {
+                path: "/sub/sse/{topic}",
+                headers: EVENT_STREAM,
+                resume: Resume::LastEventId,
+            },
+        ),
+        (
+            Transport::WebSocket,
+            Subscribe {
+                path: "/sub/ws/{topic}",
+                headers: &[],
+                resume: Resume::None,
+            },
+        ),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_every_field_and_keep_the_rest() {
+        let mut out = String::from("stale");
+        let fill = Fill {
+            topic: "t3",
+            after: 42,
+            timeout_ms: 30_000,
+            encoding: "text",
+        };
+        render(
+            &mut out,
+            PUSHBENCH.subscribe(Transport::LongPoll).unwrap().path,
+            fill,
+        );
+        assert_eq!(out, "/long-poll?topic=t3&after=42&timeout=30000");
+        render(
+            &mut out,
+            PUSHBENCH.subscribe(Transport::WebSocket).unwrap().path,
+            fill,
+        );
+        assert_eq!(out, "/ws?topic=t3&after=42&encoding=text");
+        render(&mut out, "/a/{unknown}/{topic}/{", fill);
+        assert_eq!(out, "/a/{unknown}/t3/{");
+        render(&mut out, NCHAN.publish_path, fill);
+        assert_eq!(out, "/pub/t3");
+    }
+
+    #[test]
+    fn nchan_serves_five_transports_and_pushbench_all() {
+        assert_eq!(PUSHBENCH.transports(), Transport::ALL.to_vec());
+        assert_eq!(
+            NCHAN.transports(),
+            [
+                Transport::ShortPoll,
+                Transport::LongPoll,
+                Transport::XhrStream,
+                Transport::Sse,
+                Transport::WebSocket
+            ]
+        );
+    }
+}

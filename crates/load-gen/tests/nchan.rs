@@ -1,0 +1,126 @@
+//! `--server nchan`: load-gen starts nginx with the Nchan module and drives every transport
+//! Nchan serves through the `nchan` profile, counting loss, duplicates and bytes as it does for
+//! push-server. CI installs nginx and the module (`.ci/run`) and sets
+//! `PUSHBENCH_REQUIRE_NCHAN=1`, so there a missing install fails instead of skipping.
+
+mod common;
+
+use std::path::Path;
+
+use common::{options, tempdir};
+use load_gen::profile::{ServerKind, NCHAN};
+use load_gen::runner;
+use load_gen::scenario::Scenario;
+use pushbench_results::Status;
+use tokio_util::sync::CancellationToken;
+
+/// Six subscribers on two topics, 40 messages/s per topic for 1.5 s, every Nchan transport.
+const SCENARIO: &str = "description = \"nchan\"\nseed = 5\ntransports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]\nclients = 6\ntopics = 2\nrate = 40\npattern = \"constant\"\nmessage_size = 100\nduration = \"1500ms\"\nwarmup = \"200ms\"\ndrain = \"2s\"\npoll_interval = \"50ms\"\n";
+
+/// nginx and the module, or `None` (and a note) where they are not installed and not required.
+fn installed() -> Option<load_gen::nchan::Install> {
+    match load_gen::nchan::find() {
+        Ok(i) => Some(i),
+        Err(e) if std::env::var_os("PUSHBENCH_REQUIRE_NCHAN").is_some() => panic!("{e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// Scratch directories nginx runs in, left by this process.
+fn leftover_scratch() -> Vec<std::path::PathBuf> {
+    let prefix = format!("pushbench-nginx-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_nchan_transport_delivers_everything_once() {
+    let Some(_) = installed() else { return };
+    let results = tempdir("nchan");
+    let scenario = Scenario::parse(SCENARIO, Path::new("nchan.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.server = ServerKind::Nchan;
+    let (summary, dir) = runner::run(&scenario, &opts, CancellationToken::new())
+        .await
+        .unwrap();
+    let software = summary.setup.server_software.as_deref().unwrap_or_default();
+    assert!(software.starts_with("nchan (nginx/"), "{software}");
+    let ran: Vec<String> = summary
+        .transports
+        .iter()
+        .map(|t| t.transport.clone())
+        .collect();
+    let served: Vec<String> = NCHAN.transports().iter().map(|t| t.to_string()).collect();
+    assert_eq!(ran, served);
+    for t in &summary.transports {
+        let m = &t.messages;
+        assert_eq!(
+            t.status,
+            Status::Complete,
+            "{}: {:?}",
+            t.transport,
+            t.warnings
+        );
+        assert!(m.published >= 100, "{}: {m:?}", t.transport);
+        assert_eq!(m.publish_failed, 0, "{}: {m:?}", t.transport);
+        assert_eq!(m.expected, m.published * 3, "{}: {m:?}", t.transport);
+        assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
+        assert_eq!(
+            (m.seq.lost, m.seq.duplicated, m.seq.reordered),
+            (0, 0, 0),
+            "{}: {m:?}",
+            t.transport
+        );
+        assert_eq!(
+            t.client_errors, 0,
+            "{}: {:?}",
+            t.transport, t.last_client_error
+        );
+        // Each delivery's payload is the probe body, counted once, whatever the framing.
+        assert_eq!(
+            t.bytes.payload_down,
+            m.seq.delivered * 100,
+            "{}: {:?}",
+            t.transport,
+            t.bytes
+        );
+        // The kernel's byte count agrees with the phases load-gen attributed.
+        assert_eq!(t.kernel_difference, [0, 0], "{}", t.transport);
+        assert!(t.server.cpu_s > 0.0, "{}: {:?}", t.transport, t.server);
+        let conf = dir.join(format!("{}.nginx.conf", t.transport));
+        assert!(
+            std::fs::read_to_string(&conf)
+                .unwrap()
+                .contains("nchan_subscriber"),
+            "{}",
+            conf.display()
+        );
+    }
+    assert_eq!(leftover_scratch(), Vec::<std::path::PathBuf>::new());
+    let _ = std::fs::remove_dir_all(results);
+}
+
+#[tokio::test]
+async fn a_bidirectional_workload_is_refused_before_anything_starts() {
+    let results = tempdir("nchan-all");
+    let text = SCENARIO.replace(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        "transports = [\"websocket\"]\ndirection = \"all\"",
+    );
+    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.server = ServerKind::Nchan;
+    let err = runner::run(&scenario, &opts, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("push workloads only"), "{err}");
+    let _ = std::fs::remove_dir_all(results);
+}
