@@ -294,19 +294,6 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
     let scenario = Scenario::load(&scenario).map_err(anyhow::Error::msg)?;
     let target = target.map(|t| runner::target(&t, target_tcp)).transpose()?;
     let mut transports = transports;
-    let served = server.profile().transports();
-    let asked = transports
-        .clone()
-        .unwrap_or_else(|| scenario.transports.clone());
-    let skipped: Vec<String> = asked
-        .iter()
-        .filter(|t| !served.contains(t))
-        .map(|t| t.to_string())
-        .collect();
-    if !skipped.is_empty() {
-        eprintln!("{server} does not serve {}: skipped", skipped.join(", "));
-        transports = Some(asked.into_iter().filter(|t| served.contains(t)).collect());
-    }
     if let Some(t) = &target {
         if t.tcp.is_none() {
             // Without a raw TCP address there is nothing to measure raw TCP against.

@@ -58,6 +58,10 @@ pub fn find() -> Result<Install, String> {
         }
         (None, _) => Err(format!("--server nchan needs nginx, which was not found ({INSTALL}, or set PUSHBENCH_NGINX)")),
         (Some(n), _) if !n.is_file() => Err(format!("PUSHBENCH_NGINX={} is not a file", n.display())),
+        _ if std::env::var_os("PUSHBENCH_NCHAN_MODULE").is_some() => Err(format!(
+            "PUSHBENCH_NCHAN_MODULE={} is not a file",
+            std::env::var_os("PUSHBENCH_NCHAN_MODULE").unwrap_or_default().to_string_lossy()
+        )),
         _ => Err(format!("--server nchan needs the Nchan module ngx_nchan_module.so, which was not found in {} ({INSTALL}, or set PUSHBENCH_NCHAN_MODULE)", MODULE_DIRS.join(", "))),
     }
 }

@@ -28,21 +28,32 @@ pub struct ServerProcess {
     pub tcp: Option<SocketAddr>,
     /// A directory of the server's own (nginx's prefix), removed when it stops.
     scratch: Option<PathBuf>,
+    /// The server's child processes once it was ready (nginx's worker): one that goes away
+    /// during the run means a worker died, even if the master replaced it.
+    workers: Vec<u32>,
+    /// Set once [`ServerProcess::stop`] saw the server exit on SIGTERM, its children with it.
+    stopped: bool,
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        // `kill_on_drop` reaches only the child itself; nginx's worker would outlive its master.
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SAFETY: signalling the process group our child leads (it was started with
-            // `process_group(0)`), which holds only the server and its own children.
-            unsafe {
-                libc::kill(-(self.pid as i32), libc::SIGKILL);
-            }
+        // `kill_on_drop` reaches only the child itself; nginx's worker would outlive its master
+        // (killed, crashed, or stopped by a timeout). Linux keeps a process group's id while
+        // any member lives, so this reaches only what is left of the server's group.
+        if !self.stopped {
+            kill_group(self.pid);
         }
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// SIGKILL to the process group `pid` leads (our children are started with `process_group(0)`).
+fn kill_group(pid: u32) {
+    // SAFETY: signalling a process group this process created; ESRCH when it is gone.
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGKILL);
     }
 }
 
@@ -116,6 +127,8 @@ impl ServerProcess {
             http,
             tcp: Some(tcp),
             scratch: None,
+            workers: Vec::new(),
+            stopped: false,
         })
     }
 
@@ -139,10 +152,30 @@ impl ServerProcess {
             std::env::temp_dir().join(format!("pushbench-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&scratch)
             .with_context(|| format!("creating {}", scratch.display()))?;
+        let started =
+            Self::spawn_nchan(install, long_poll_timeout, cpus, conf, log, port, &scratch);
+        match started.await {
+            Ok(server) => Ok(server),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                Err(e)
+            }
+        }
+    }
+
+    async fn spawn_nchan(
+        install: &crate::nchan::Install,
+        long_poll_timeout: Duration,
+        cpus: Option<&[usize]>,
+        conf: &Path,
+        log: &Path,
+        port: u16,
+        scratch: &Path,
+    ) -> anyhow::Result<ServerProcess> {
         let settings = crate::nchan::Settings::new(
             install.module.clone(),
             port,
-            scratch.clone(),
+            scratch.to_owned(),
             long_poll_timeout,
         );
         std::fs::write(conf, crate::nchan::config(&settings))
@@ -159,7 +192,7 @@ impl ServerProcess {
         }
         let child = command
             .arg("-p")
-            .arg(&scratch)
+            .arg(scratch)
             .arg("-c")
             .arg(std::path::absolute(conf).unwrap_or_else(|_| conf.to_owned()))
             .stdin(Stdio::null())
@@ -176,21 +209,30 @@ impl ServerProcess {
             pid,
             http,
             tcp: None,
-            scratch: Some(scratch),
+            // Removed by `start_nchan` if this fails, by `drop` once it runs.
+            scratch: Some(scratch.to_owned()),
+            workers: Vec::new(),
+            stopped: false,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            if tokio::net::TcpStream::connect(http).await.is_ok() {
+            // Ready when it listens and its worker is there: the master listens before it forks
+            // the worker, and an idle sample taken earlier would leave the worker's memory out.
+            let workers = children(pid);
+            if !workers.is_empty() && tokio::net::TcpStream::connect(http).await.is_ok() {
+                server.workers = workers;
                 return Ok(server);
             }
             let log_text = || std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(status) = server.exited() {
+            if let Some(status) = server.child.try_wait().ok().flatten() {
+                server.scratch = None;
                 bail!(
                     "nginx exited ({status}) before it listened: {}",
                     log_text().trim()
                 );
             }
             if tokio::time::Instant::now() > deadline {
+                server.scratch = None;
                 bail!(
                     "nginx did not listen on {http} within 15 s: {}",
                     log_text().trim()
@@ -205,6 +247,19 @@ impl ServerProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Why the server failed, if it has: it exited, or one of the worker processes it started
+    /// with died (nginx's master replaces a dead worker, whose requests and CPU are lost).
+    pub fn failure(&mut self) -> Option<String> {
+        if let Some(status) = self.exited() {
+            return Some(format!("exited during the run ({status})"));
+        }
+        let now = children(self.pid);
+        self.workers
+            .iter()
+            .find(|w| !now.contains(w))
+            .map(|w| format!("lost its worker process {w} during the run"))
+    }
+
     /// SIGTERM, then wait up to 10 s (then kill). Returns whether it exited cleanly.
     pub async fn stop(mut self) -> anyhow::Result<bool> {
         if let Some(status) = self.exited() {
@@ -217,27 +272,32 @@ impl ServerProcess {
         }
         // nginx's master waits for its worker; a server without children just exits.
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => Ok(status?.success()),
+            Ok(status) => {
+                self.stopped = true;
+                Ok(status?.success())
+            }
             Err(_) => {
-                self.child.kill().await?;
+                kill_group(self.pid);
+                let _ = self.child.wait().await;
+                self.stopped = true;
                 Ok(false)
             }
         }
     }
 
-    /// Stops the process with SIGSTOP (tests use this to make the server stall).
+    /// Stops the server and its children with SIGSTOP (tests use this to make it stall).
     pub fn pause(&self) {
-        // SAFETY: signalling our own child by pid.
+        // SAFETY: signalling the process group our child leads.
         unsafe {
-            libc::kill(self.pid as i32, libc::SIGSTOP);
+            libc::kill(-(self.pid as i32), libc::SIGSTOP);
         }
     }
 
-    /// Resumes a process stopped with [`ServerProcess::pause`].
+    /// Resumes a server stopped with [`ServerProcess::pause`].
     pub fn resume(&self) {
-        // SAFETY: signalling our own child by pid.
+        // SAFETY: signalling the process group our child leads.
         unsafe {
-            libc::kill(self.pid as i32, libc::SIGCONT);
+            libc::kill(-(self.pid as i32), libc::SIGCONT);
         }
     }
 }

@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 /// Six subscribers on two topics, 40 messages/s per topic for 1.5 s, every Nchan transport.
 const SCENARIO: &str = "description = \"nchan\"\nseed = 5\ntransports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]\nclients = 6\ntopics = 2\nrate = 40\npattern = \"constant\"\nmessage_size = 100\nduration = \"1500ms\"\nwarmup = \"200ms\"\ndrain = \"2s\"\npoll_interval = \"50ms\"\n";
 
+/// The tests that start nginx run one at a time: they look for this process's nginx children
+/// and its scratch directories, and must not see (or kill) another test's.
+static NGINX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// nginx and the module, or `None` (and a note) where they are not installed and not required.
 fn installed() -> Option<load_gen::nchan::Install> {
     match load_gen::nchan::find() {
@@ -43,6 +47,7 @@ fn leftover_scratch() -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_nchan_transport_delivers_everything_once() {
     let Some(_) = installed() else { return };
+    let _serial = NGINX.lock().await;
     let results = tempdir("nchan");
     let scenario = Scenario::parse(SCENARIO, Path::new("nchan.toml")).unwrap();
     let mut opts = options(&results, None);
@@ -104,6 +109,99 @@ async fn every_nchan_transport_delivers_everything_once() {
         );
     }
     assert_eq!(leftover_scratch(), Vec::<std::path::PathBuf>::new());
+    let _ = std::fs::remove_dir_all(results);
+}
+
+/// Processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// The nginx masters this test process started.
+fn nginx_masters() -> Vec<u32> {
+    children_of(std::process::id())
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "nginx")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_dies_fails_the_run_and_nothing_is_left_behind() {
+    let Some(_) = installed() else { return };
+    let _serial = NGINX.lock().await;
+    let results = tempdir("nchan-worker");
+    let text = SCENARIO
+        .replace(
+            "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+            "transports = [\"sse\"]",
+        )
+        .replace("duration = \"1500ms\"", "duration = \"4s\"");
+    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.server = ServerKind::Nchan;
+    let run =
+        tokio::spawn(async move { runner::run(&scenario, &opts, CancellationToken::new()).await });
+    // Bounded: the worker appears within the run's first seconds or the test fails below.
+    let mut killed = None;
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        if let Some(worker) = nginx_masters()
+            .first()
+            .and_then(|m| children_of(*m).first().copied())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            // SAFETY: signalling the nginx worker this test's run started.
+            unsafe { libc::kill(worker as i32, libc::SIGKILL) };
+            killed = Some(worker);
+            break;
+        }
+    }
+    let killed = killed.expect("nginx's worker never appeared");
+    let (summary, _) = run.await.unwrap().unwrap();
+    let t = &summary.transports[0];
+    assert_eq!(t.status, Status::Failed, "{:?}", t.warnings);
+    let error = t.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!("lost its worker process {killed}")),
+        "{error}"
+    );
+    assert_eq!(nginx_masters(), Vec::<u32>::new(), "nginx left running");
+    assert_eq!(leftover_scratch(), Vec::<std::path::PathBuf>::new());
+    let _ = std::fs::remove_dir_all(results);
+}
+
+#[tokio::test]
+async fn a_server_that_serves_none_of_the_transports_is_an_error() {
+    let Some(_) = installed() else { return };
+    let results = tempdir("nchan-none");
+    let text = SCENARIO.replace(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        "transports = [\"iframe\", \"raw-tcp\"]",
+    );
+    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.server = ServerKind::Nchan;
+    let err = runner::run(&scenario, &opts, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nchan does not serve iframe, raw-tcp: skipped, and nothing else"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(results);
 }
 

@@ -114,7 +114,7 @@ pub async fn session(
             if !answered && !shared.profile.empty_poll.contains(&head.status) {
                 return Err(ClientError::refused(&target, head.status, &body));
             }
-            let mut empty = true;
+            let (mut empty, mut advanced) = (true, false);
             match framing {
                 Framing::Envelope => {
                     for env in poll::envelopes(&body)? {
@@ -126,8 +126,12 @@ pub async fn session(
                 // One published body per answer, resumed from the answer's validators.
                 Framing::Body => {
                     if answered && !body.is_empty() {
+                        let before = st.resume_after();
                         st.body(&body)?;
                         empty = false;
+                        // A message seen before (the server did not move on) is no reason to
+                        // ask again at once: that could spin.
+                        advanced = st.resume_after() > before;
                     }
                     st.advance_cursor(None, head.validators.as_deref());
                 }
@@ -137,7 +141,7 @@ pub async fn session(
             }
             // A server that answers one message per poll (Nchan's interval-poll) may hold more:
             // ask again at once, and wait for the interval only once it has nothing new.
-            again = framing == Framing::Body && !empty;
+            again = advanced;
             st.flush();
             if shared.poll_new_connection || !head.keep_alive {
                 if let Some(h) = conn.take() {

@@ -146,10 +146,26 @@ pub async fn run(
         transports: Vec::new(),
         runs: Vec::new(),
     };
-    let transports = opts
+    let asked = opts
         .transports
         .clone()
         .unwrap_or_else(|| scenario.transports.clone());
+    let served = profile.transports();
+    let (transports, skipped): (Vec<Transport>, Vec<Transport>) =
+        asked.into_iter().partition(|t| served.contains(t));
+    if !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|t| t.to_string()).collect();
+        let note = format!(
+            "{} does not serve {}: skipped",
+            profile.name,
+            list.join(", ")
+        );
+        if transports.is_empty() {
+            anyhow::bail!("{note}, and nothing else was asked for");
+        }
+        eprintln!("{note}");
+        summary.warnings.push(note);
+    }
     let repeat = opts.repeat.unwrap_or(scenario.repeat);
     // With repeats, each transport's runs so far and their measured histograms added.
     let mut repeats: Vec<(Vec<TransportResult>, Tagged)> =

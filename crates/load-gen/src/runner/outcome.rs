@@ -144,7 +144,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
     }
     if server_bound {
         warnings.push(format!(
-            "{transport}: SERVER-BOUND: push-server used {server_cores:.2} of its {} core(s) (limit {:.0}%), so latency includes its queueing{}",
+            "{transport}: SERVER-BOUND: the server used {server_cores:.2} of its {} core(s) (limit {:.0}%), so latency includes its queueing{}",
             capacity.server,
             CPU_LIMIT * 100.0,
             also_lag("waiting for the server to take publishes")
@@ -153,7 +153,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
     let publish_path_slow = lagging && !generator_bound && !server_bound;
     if publish_path_slow {
         warnings.push(format!(
-            "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor push-server ({server_cores:.2} of {}) was busy on average: the publish path was slow, or bursts of work (a fan-out to many subscribers on load-gen's event loop) held publishes without filling a core",
+            "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor the server ({server_cores:.2} of {}) was busy on average: the publish path was slow, or bursts of work (a fan-out to many subscribers on load-gen's event loop) held publishes without filling a core",
             capacity.generator, capacity.server
         ));
     }
@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(r.server.cores_used, 0.95);
         let w = r.warnings.join("\n");
         assert!(
-            w.contains("SERVER-BOUND: push-server used 0.95 of its 1 core(s)"),
+            w.contains("SERVER-BOUND: the server used 0.95 of its 1 core(s)"),
             "{w}"
         );
         assert!(w.contains("5.0 ms behind schedule"), "{w}");

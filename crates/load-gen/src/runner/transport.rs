@@ -112,7 +112,10 @@ impl<'p> TransportRun<'p> {
             ),
             (None, ServerKind::Nchan) => {
                 let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
-                let conf = server_log.with_file_name(format!("{}.nginx.conf", plan.transport));
+                // Beside the run's server log, one per repeat like the log.
+                let log_name = server_log.file_name().unwrap_or_default().to_string_lossy();
+                let conf =
+                    server_log.with_file_name(log_name.replace(".server.log", ".nginx.conf"));
                 Some(
                     ServerProcess::start_nchan(
                         &install,
@@ -293,12 +296,9 @@ impl<'p> TransportRun<'p> {
         // Asked before anything is stopped: a server that died or stopped answering fails the
         // run, whatever the clients counted.
         let failure = match &mut self.server {
-            Some(s) => s.exited().map(|status| {
-                format!(
-                    "{} exited during the run ({status})",
-                    self.shared.profile.process
-                )
-            }),
+            Some(s) => s
+                .failure()
+                .map(|why| format!("{} {why}", self.shared.profile.process)),
             None => answering(&self.shared.target, plan.transport)
                 .await
                 .err()
