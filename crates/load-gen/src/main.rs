@@ -73,12 +73,13 @@ struct RunArgs {
     /// With --target: the server's raw TCP address (raw-tcp is skipped without it).
     #[arg(long)]
     target_tcp: Option<SocketAddr>,
-    /// The server: `pushbench` (push-server, embedded) or `nchan` (nginx with the Nchan module,
-    /// started on a free loopback port; needs Debian's nginx-light and libnginx-mod-nchan).
-    /// With --target, the profile to drive that server with. Transports the server does not
-    /// serve are skipped.
-    #[arg(long, value_enum, default_value_t = ServerKind::Pushbench)]
-    server: ServerKind,
+    /// The servers (comma-separated): `pushbench` (push-server, embedded) and/or `nchan` (nginx
+    /// with the Nchan module, started on a free loopback port; needs Debian's nginx-light and
+    /// libnginx-mod-nchan). With several, every transport runs on each and results are named
+    /// `<transport>@<server>`, side by side. With --target, the one profile to drive that
+    /// server with. Transports a server does not serve are skipped.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "pushbench")]
+    server: Vec<ServerKind>,
     /// Run only these transports (comma-separated), overriding the scenario.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<Transport>>,
@@ -347,7 +348,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pacer_early: std::time::Duration::from_micros(pacer_early_us),
         pinning,
         repeat: repeat.map(usize::from),
-        server,
+        servers: server,
     };
     if let Some(sweep) = &scenario.sweep {
         let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())

@@ -51,7 +51,7 @@ async fn every_nchan_transport_delivers_everything_once() {
     let results = tempdir("nchan");
     let scenario = Scenario::parse(SCENARIO, Path::new("nchan.toml")).unwrap();
     let mut opts = options(&results, None);
-    opts.server = ServerKind::Nchan;
+    opts.servers = vec![ServerKind::Nchan];
     let (summary, dir) = runner::run(&scenario, &opts, CancellationToken::new())
         .await
         .unwrap();
@@ -151,7 +151,7 @@ async fn a_worker_that_dies_fails_the_run_and_nothing_is_left_behind() {
         .replace("duration = \"1500ms\"", "duration = \"4s\"");
     let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
     let mut opts = options(&results, None);
-    opts.server = ServerKind::Nchan;
+    opts.servers = vec![ServerKind::Nchan];
     let run =
         tokio::spawn(async move { runner::run(&scenario, &opts, CancellationToken::new()).await });
     // Bounded: the worker appears within the run's first seconds or the test fails below.
@@ -183,6 +183,63 @@ async fn a_worker_that_dies_fails_the_run_and_nothing_is_left_behind() {
     let _ = std::fs::remove_dir_all(results);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_servers_run_side_by_side_in_one_folder() {
+    let Some(_) = installed() else { return };
+    let _serial = NGINX.lock().await;
+    let results = tempdir("nchan-both");
+    let text = SCENARIO.replace(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        "transports = [\"sse\", \"iframe\"]",
+    );
+    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.servers = vec![ServerKind::Pushbench, ServerKind::Nchan];
+    let (summary, dir) = runner::run(&scenario, &opts, CancellationToken::new())
+        .await
+        .unwrap();
+    let software = summary.setup.server_software.as_deref().unwrap_or_default();
+    assert!(
+        software.starts_with("pushbench, nchan (nginx/"),
+        "{software}"
+    );
+    let mut names: Vec<&str> = summary
+        .transports
+        .iter()
+        .map(|t| t.transport.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["iframe@pushbench", "sse@nchan", "sse@pushbench"]);
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w == "nchan does not serve iframe: skipped"),
+        "{:?}",
+        summary.warnings
+    );
+    for t in &summary.transports {
+        let m = &t.messages;
+        assert_eq!(
+            t.status,
+            Status::Complete,
+            "{}: {:?}",
+            t.transport,
+            t.warnings
+        );
+        assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
+        assert_eq!(m.seq.lost + m.seq.duplicated, 0, "{}: {m:?}", t.transport);
+        assert!(
+            dir.join(format!("{}.hlog", t.transport)).is_file(),
+            "{}",
+            t.transport
+        );
+    }
+    assert!(dir.join("sse@nchan.nginx.conf").is_file());
+    assert!(dir.join("report.html").is_file());
+    let _ = std::fs::remove_dir_all(results);
+}
+
 #[tokio::test]
 async fn a_server_that_serves_none_of_the_transports_is_an_error() {
     let Some(_) = installed() else { return };
@@ -193,7 +250,7 @@ async fn a_server_that_serves_none_of_the_transports_is_an_error() {
     );
     let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
     let mut opts = options(&results, None);
-    opts.server = ServerKind::Nchan;
+    opts.servers = vec![ServerKind::Nchan];
     let err = runner::run(&scenario, &opts, CancellationToken::new())
         .await
         .unwrap_err()
@@ -214,7 +271,7 @@ async fn a_bidirectional_workload_is_refused_before_anything_starts() {
     );
     let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
     let mut opts = options(&results, None);
-    opts.server = ServerKind::Nchan;
+    opts.servers = vec![ServerKind::Nchan];
     let err = runner::run(&scenario, &opts, CancellationToken::new())
         .await
         .unwrap_err()

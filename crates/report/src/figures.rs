@@ -405,14 +405,21 @@ pub fn ordered(summary: &Summary) -> Vec<&TransportResult> {
 pub fn terminal_table(summary: &Summary) -> String {
     let shown: Vec<&Figure> = FIGURES.iter().filter(|f| f.terminal).collect();
     let mut out = String::new();
-    let _ = write!(out, "{:<11}", "transport");
+    let transports = ordered(summary);
+    // Wide enough for side-by-side names such as `short-poll@pushbench`.
+    let width = transports
+        .iter()
+        .map(|t| t.transport.len())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    let _ = write!(out, "{:<width$}", "transport");
     for f in &shown {
         let _ = write!(out, " {:>8}", f.short);
     }
     out.push_str("  notes\n");
-    let transports = ordered(summary);
     for t in &transports {
-        let _ = write!(out, "{:<11}", t.transport);
+        let _ = write!(out, "{:<width$}", t.transport);
         for f in &shown {
             let cell = f.of(t).map_or_else(|| "-".to_string(), f.fmt);
             let _ = write!(out, " {cell:>8}");

@@ -20,12 +20,19 @@ const PALETTE: [RGBColor; 7] = [
 /// Grey for a transport name pushbench does not know (a newer results folder).
 const UNKNOWN: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
-/// The colour of a transport, the same in every chart and in the HTML.
+/// The colour of a transport, the same in every chart and in the HTML. In a run against
+/// several servers (`sse@nchan`), push-server's rows keep the transport's colour and another
+/// server's get the same hue, darkened, so a chart pairs them by hue and tells them apart.
 pub fn colour(transport: &str) -> RGBColor {
-    Transport::ALL
+    let base = Transport::ALL
         .iter()
-        .position(|t| t.name() == transport)
-        .map_or(UNKNOWN, |i| PALETTE[i])
+        .position(|t| t.name() == pushbench_results::transport_of(transport))
+        .map_or(UNKNOWN, |i| PALETTE[i]);
+    match pushbench_results::server_of(transport) {
+        None | Some("pushbench") => base,
+        Some(_) if base == PALETTE[6] => RGBColor(0x66, 0x66, 0x66),
+        Some(_) => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+    }
 }
 
 /// The colour as CSS `#rrggbb`.
@@ -115,6 +122,11 @@ mod tests {
         seen.dedup();
         assert_eq!(seen.len(), 7);
         assert_eq!(colour("carrier-pigeon"), UNKNOWN);
+        // Side by side: the same hue per transport, another server's darker.
+        assert_eq!(colour("sse@pushbench"), colour("sse"));
+        let (pb, nc) = (colour("sse@pushbench"), colour("sse@nchan"));
+        assert_ne!(pb, nc);
+        assert_eq!((nc.0, nc.1, nc.2), (pb.0 / 2, pb.1 / 2, pb.2 / 2));
         assert_eq!(css(colour("raw-tcp")), "#000000");
     }
 

@@ -39,8 +39,48 @@ use pushbench_wire::Transport;
 /// Sort key putting known transports in [`Transport::ALL`] order (the report's order), unknown
 /// ones (from a newer results folder) after.
 pub fn transport_order(transport: &str) -> usize {
+    let base = transport_of(transport);
     Transport::ALL
         .iter()
-        .position(|t| t.name() == transport)
+        .position(|t| t.name() == base)
         .unwrap_or(Transport::ALL.len())
+}
+
+/// The transport of a result's name: names are the transport (`sse`), or in a run against
+/// several servers `<transport>@<server>` (`sse@nchan`).
+pub fn transport_of(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(t, _)| t)
+}
+
+/// The server of a result's name, when the run had several (`sse@nchan` → `nchan`).
+pub fn server_of(name: &str) -> Option<&str> {
+    name.split_once('@').map(|(_, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_by_side_names_sort_by_their_transport() {
+        assert_eq!(transport_of("sse@nchan"), "sse");
+        assert_eq!(server_of("sse@nchan"), Some("nchan"));
+        assert_eq!((transport_of("sse"), server_of("sse")), ("sse", None));
+        let mut names = [
+            "websocket@nchan",
+            "sse@pushbench",
+            "short-poll@nchan",
+            "sse@nchan",
+        ];
+        names.sort_by_key(|n| transport_order(n));
+        assert_eq!(
+            names,
+            [
+                "short-poll@nchan",
+                "sse@pushbench",
+                "sse@nchan",
+                "websocket@nchan"
+            ]
+        );
+    }
 }

@@ -69,8 +69,9 @@ pub struct Options {
     pub pinning: Option<Pinning>,
     /// Runs of every transport, overriding the scenario's `repeat`.
     pub repeat: Option<usize>,
-    /// Which server: started by load-gen, or (with `target`) the profile to drive it with.
-    pub server: ServerKind,
+    /// Which servers, each run with every transport it serves: started by load-gen, or (with
+    /// `target`, then only one) the profile to drive that server with.
+    pub servers: Vec<ServerKind>,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -79,21 +80,26 @@ pub async fn run(
     opts: &Options,
     cancel: CancellationToken,
 ) -> anyhow::Result<(Summary, PathBuf)> {
-    let profile = opts.server.profile();
-    if profile.framing == crate::profile::Framing::Body
-        && scenario.direction == crate::scenario::Direction::All
-    {
-        anyhow::bail!(
-            "{}: direction = \"all\" needs every client to publish, and the {} profile drives push workloads only (its messages carry no sequence number, so many publishers to one topic could not be told apart)",
-            scenario.name,
-            profile.name
-        );
+    if opts.servers.is_empty() {
+        anyhow::bail!("no server to run against");
     }
-    if opts.server != ServerKind::Pushbench && !opts.server_args.is_empty() {
-        anyhow::bail!(
-            "--server-arg passes flags to push-server; it does not apply to --server {}",
-            opts.server
-        );
+    for kind in &opts.servers {
+        let profile = kind.profile();
+        if profile.framing == crate::profile::Framing::Body
+            && scenario.direction == crate::scenario::Direction::All
+        {
+            anyhow::bail!(
+                "{}: direction = \"all\" needs every client to publish, and the {} profile drives push workloads only (its messages carry no sequence number, so many publishers to one topic could not be told apart)",
+                scenario.name,
+                profile.name
+            );
+        }
+    }
+    if !opts.servers.contains(&ServerKind::Pushbench) && !opts.server_args.is_empty() {
+        anyhow::bail!("--server-arg passes flags to push-server, which this run does not start");
+    }
+    if opts.target.is_some() && opts.servers.len() > 1 {
+        anyhow::bail!("--target drives one server: give --server one profile with it");
     }
     if opts.shard.count > scenario.topics {
         anyhow::bail!(
@@ -114,16 +120,20 @@ pub async fn run(
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(folder::SCENARIO_TOML), &scenario.source)?;
-    let software = match (opts.server, &opts.target) {
-        (ServerKind::Nchan, None) => {
-            let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
-            format!(
-                "nchan ({})",
-                install.version().unwrap_or_else(|| "nginx".into())
-            )
-        }
-        (kind, _) => kind.to_string(),
-    };
+    let mut software = Vec::new();
+    for kind in &opts.servers {
+        software.push(match (kind, &opts.target) {
+            (ServerKind::Nchan, None) => {
+                let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
+                format!(
+                    "nchan ({})",
+                    install.version().unwrap_or_else(|| "nginx".into())
+                )
+            }
+            (kind, _) => kind.to_string(),
+        });
+    }
+    let software = software.join(", ");
     let setup = crate::setup::capture(
         if opts.target.is_some() {
             "target"
@@ -150,39 +160,59 @@ pub async fn run(
         .transports
         .clone()
         .unwrap_or_else(|| scenario.transports.clone());
-    let served = profile.transports();
-    let (transports, skipped): (Vec<Transport>, Vec<Transport>) =
-        asked.into_iter().partition(|t| served.contains(t));
-    if !skipped.is_empty() {
-        let list: Vec<String> = skipped.iter().map(|t| t.to_string()).collect();
-        let note = format!(
-            "{} does not serve {}: skipped",
-            profile.name,
-            list.join(", ")
-        );
-        if transports.is_empty() {
-            anyhow::bail!("{note}, and nothing else was asked for");
+    // What runs: every asked transport each server serves. With several servers each result is
+    // named `<transport>@<server>`, so the report sets them side by side.
+    let mut entries: Vec<(ServerKind, Transport, String)> = Vec::new();
+    for &kind in &opts.servers {
+        let profile = kind.profile();
+        let served = profile.transports();
+        let (run, skipped): (Vec<Transport>, Vec<Transport>) =
+            asked.iter().partition(|t| served.contains(t));
+        if !skipped.is_empty() {
+            let list: Vec<String> = skipped.iter().map(|t| t.to_string()).collect();
+            let note = format!(
+                "{} does not serve {}: skipped",
+                profile.name,
+                list.join(", ")
+            );
+            eprintln!("{note}");
+            summary.warnings.push(note);
         }
-        eprintln!("{note}");
-        summary.warnings.push(note);
+        for t in run {
+            let name = if opts.servers.len() > 1 {
+                format!("{}@{}", t.name(), profile.name)
+            } else {
+                t.name().to_owned()
+            };
+            entries.push((kind, t, name));
+        }
+    }
+    if entries.is_empty() {
+        anyhow::bail!(
+            "{}, and nothing else was asked for",
+            summary.warnings.join("; ")
+        );
     }
     let repeat = opts.repeat.unwrap_or(scenario.repeat);
-    // With repeats, each transport's runs so far and their measured histograms added.
-    let mut repeats: Vec<(Vec<TransportResult>, Tagged)> =
-        vec![Default::default(); transports.len()];
-    for (k, i) in plan::interleaved(transports.len(), repeat) {
+    // With repeats, each entry's runs so far and their measured histograms added.
+    let mut repeats: Vec<(Vec<TransportResult>, Tagged)> = vec![Default::default(); entries.len()];
+    for (k, i) in plan::interleaved(entries.len(), repeat) {
         if cancel.is_cancelled() {
             break;
         }
-        let transport = transports[i];
-        let files = RunFiles::new(&dir, &stamp, transport, (repeat > 1).then_some(k));
+        let (kind, transport, name) = (entries[i].0, entries[i].1, entries[i].2.as_str());
+        let files = RunFiles::new(&dir, &stamp, name, (repeat > 1).then_some(k));
         eprintln!("{}: starting", files.label);
+        let entry_opts = Options {
+            servers: vec![kind],
+            ..opts.clone()
+        };
         let (mut result, totals) =
-            match run_transport(transport, scenario, opts, &files, &cancel).await {
+            match run_transport(transport, scenario, &entry_opts, &files, &cancel).await {
                 Ok(r) => r,
                 Err(e) => (
                     TransportResult::failed(
-                        transport.name(),
+                        name,
                         scenario.clients,
                         scenario.topics,
                         scenario.warmup.as_secs_f64(),
@@ -191,6 +221,7 @@ pub async fn run(
                     Histos::new(),
                 ),
             };
+        result.transport = name.to_owned();
         match &result.error {
             Some(error) => eprintln!("{}: {}: {error}", files.label, result.status),
             None => eprintln!(
@@ -208,7 +239,7 @@ pub async fn run(
             for (tag, h) in totals.tagged(hlog::TAGS) {
                 hlog::add_into(measured, tag, h);
             }
-            merge_repeat_logs(&dir, transport, runs)?;
+            merge_repeat_logs(&dir, name, runs)?;
             summary.transports = repeats
                 .iter()
                 .filter(|(runs, _)| !runs.is_empty())
@@ -258,10 +289,10 @@ pub struct RunFiles {
 }
 
 impl RunFiles {
-    /// The files of `transport`'s run in `dir`; with `repeat`, the `repeat`-th of several
-    /// (`<transport>.repeat-<k>.hlog`, its merge going to `<transport>.hlog`).
-    pub fn new(dir: &Path, stamp: &str, transport: Transport, repeat: Option<usize>) -> Self {
-        let name = transport.name();
+    /// The files of the run named `name` (a transport, or `<transport>@<server>`) in `dir`;
+    /// with `repeat`, the `repeat`-th of several (`<name>.repeat-<k>.hlog`, its merge going to
+    /// `<name>.hlog`).
+    pub fn new(dir: &Path, stamp: &str, name: &str, repeat: Option<usize>) -> Self {
         match repeat {
             None => RunFiles {
                 stamp: stamp.to_owned(),
@@ -281,14 +312,10 @@ impl RunFiles {
 
 /// Adds the interval logs of `transport`'s repeats so far into `<transport>.hlog`, the log the
 /// report draws from.
-fn merge_repeat_logs(
-    dir: &Path,
-    transport: Transport,
-    runs: &[TransportResult],
-) -> anyhow::Result<()> {
+fn merge_repeat_logs(dir: &Path, name: &str, runs: &[TransportResult]) -> anyhow::Result<()> {
     let mut merged: Option<hlog::TransportLog> = None;
     for run in runs {
-        let path = RunFiles::new(dir, "", transport, run.repeat).hlog;
+        let path = RunFiles::new(dir, "", name, run.repeat).hlog;
         let Ok(bytes) = std::fs::read(&path) else {
             continue; // a run that failed before its clock started has no log
         };
@@ -299,7 +326,7 @@ fn merge_repeat_logs(
         }
     }
     if let Some(log) = merged {
-        hlog::write(&log, &folder::hlog_path(dir, transport.name()))?;
+        hlog::write(&log, &folder::hlog_path(dir, name))?;
     }
     Ok(())
 }

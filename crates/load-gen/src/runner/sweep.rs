@@ -26,6 +26,9 @@ pub async fn sweep(
     opts: &Options,
     cancel: CancellationToken,
 ) -> anyhow::Result<(SweepResult, PathBuf)> {
+    if opts.servers.len() > 1 {
+        anyhow::bail!("a sweep runs against one server: give --server one name");
+    }
     let (stamp, _) = utc_now();
     let dir = opts
         .results_root

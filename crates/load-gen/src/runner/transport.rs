@@ -99,7 +99,7 @@ impl<'p> TransportRun<'p> {
     ) -> anyhow::Result<Self> {
         let scenario = plan.scenario;
         let cpus = opts.pinning.as_ref().map(|p| &p.server[..]);
-        let server = match (&opts.target, opts.server) {
+        let server = match (&opts.target, opts.servers[0]) {
             (Some(_), _) => None,
             (None, ServerKind::Pushbench) => Some(
                 ServerProcess::start(
@@ -143,7 +143,7 @@ impl<'p> TransportRun<'p> {
         let (start, start_rx) = watch::channel(None);
         let shared = Arc::new(client::Shared {
             target,
-            profile: opts.server.profile(),
+            profile: opts.servers[0].profile(),
             cancel: stop.clone(),
             ready: Default::default(),
             start: start_rx,

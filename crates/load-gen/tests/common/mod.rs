@@ -27,7 +27,7 @@ pub fn options(results: &Path, target: Option<Target>) -> Options {
         pacer_early: load_gen::pacer::EARLY,
         pinning: None,
         repeat: None,
-        server: load_gen::profile::ServerKind::Pushbench,
+        servers: vec![load_gen::profile::ServerKind::Pushbench],
     }
 }
 
