@@ -348,7 +348,17 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pacer_early: std::time::Duration::from_micros(pacer_early_us),
         pinning,
         repeat: repeat.map(usize::from),
-        servers: server,
+        servers: {
+            let mut servers = server;
+            // `--server nchan,nchan` is one server: its runs would share names and files.
+            let mut seen = Vec::new();
+            servers.retain(|s| {
+                let new = !seen.contains(s);
+                seen.push(*s);
+                new
+            });
+            servers
+        },
     };
     if let Some(sweep) = &scenario.sweep {
         let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())

@@ -31,7 +31,8 @@ pub struct ServerProcess {
     /// The server's child processes once it was ready (nginx's worker): one that goes away
     /// during the run means a worker died, even if the master replaced it.
     workers: Vec<u32>,
-    /// Set once [`ServerProcess::stop`] saw the server exit on SIGTERM, its children with it.
+    /// Set once [`ServerProcess::stop`] saw the server exit cleanly on SIGTERM, its children
+    /// with it.
     stopped: bool,
 }
 
@@ -40,7 +41,10 @@ impl Drop for ServerProcess {
         // `kill_on_drop` reaches only the child itself; nginx's worker would outlive its master
         // (killed, crashed, or stopped by a timeout). Linux keeps a process group's id while
         // any member lives, so this reaches only what is left of the server's group.
-        if !self.stopped {
+        // A server without children (push-server) whose process is reaped has no group left,
+        // and its id may be reused: only a live one, or a group with workers, is signalled.
+        let reaped = self.child.try_wait().ok().flatten().is_some();
+        if !self.stopped && (!reaped || !self.workers.is_empty()) {
             kill_group(self.pid);
         }
         if let Some(dir) = self.scratch.take() {
@@ -273,8 +277,10 @@ impl ServerProcess {
         // nginx's master waits for its worker; a server without children just exits.
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(status) => {
-                self.stopped = true;
-                Ok(status?.success())
+                let clean = status?.success();
+                // A master that died of a signal on the way out may have left its worker.
+                self.stopped = clean;
+                Ok(clean)
             }
             Err(_) => {
                 kill_group(self.pid);

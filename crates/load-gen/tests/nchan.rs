@@ -240,6 +240,34 @@ async fn both_servers_run_side_by_side_in_one_folder() {
     let _ = std::fs::remove_dir_all(results);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_judges_only_what_the_server_serves() {
+    let Some(_) = installed() else { return };
+    let _serial = NGINX.lock().await;
+    let results = tempdir("nchan-sweep");
+    let text = SCENARIO.replace(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        "transports = [\"sse\", \"iframe\"]\nsweep = { rate = [20, 40] }\nslo = { p99 = \"2s\", loss = 0 }",
+    );
+    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let sweep = scenario.sweep.clone().expect("the scenario sweeps");
+    let mut opts = options(&results, None);
+    opts.servers = vec![ServerKind::Nchan];
+    let (result, _) = runner::sweep::sweep(&scenario, &sweep, &opts, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(result.complete, "{result:?}");
+    assert_eq!(result.steps.len(), 2);
+    let judged: Vec<&str> = result
+        .capacity
+        .iter()
+        .map(|c| c.transport.as_str())
+        .collect();
+    assert_eq!(judged, ["sse"]);
+    assert_eq!(result.capacity[0].capacity, Some(40.0));
+    let _ = std::fs::remove_dir_all(results);
+}
+
 #[tokio::test]
 async fn a_server_that_serves_none_of_the_transports_is_an_error() {
     let Some(_) = installed() else { return };

@@ -332,7 +332,10 @@ impl Floor {
             lag_p99_us: ran.iter().map(|t| t.publish_lag.p99_us).max().unwrap_or(0),
             raw_tcp_us: ran
                 .iter()
-                .find(|t| t.transport == "raw-tcp" && t.latency.count > 0)
+                .find(|t| {
+                    pushbench_results::transport_of(&t.transport) == "raw-tcp"
+                        && t.latency.count > 0
+                })
                 .map(|t| (t.latency.p50_us, t.latency.p99_us)),
         })
     }
@@ -388,7 +391,12 @@ fn spreads(out: &mut String, transports: &[&TransportResult], shown: &[&Figure])
             })
             .collect();
         if !cells.is_empty() {
-            let _ = writeln!(out, "  {:<11} {}", t.transport, cells.join("  "));
+            let width = transports
+                .iter()
+                .map(|t| t.transport.len())
+                .max()
+                .unwrap_or(11);
+            let _ = writeln!(out, "  {:<width$} {}", t.transport, cells.join("  "));
         }
     }
 }

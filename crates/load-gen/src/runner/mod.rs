@@ -221,7 +221,17 @@ pub async fn run(
                     Histos::new(),
                 ),
             };
-        result.transport = name.to_owned();
+        if name != transport.name() {
+            // The run's own messages name the bare transport; side by side they must say which
+            // server's run they are about.
+            let prefix = format!("{}: ", transport.name());
+            for w in &mut result.warnings {
+                if let Some(rest) = w.strip_prefix(&prefix) {
+                    *w = format!("{name}: {rest}");
+                }
+            }
+            result.transport = name.to_owned();
+        }
         match &result.error {
             Some(error) => eprintln!("{}: {}: {error}", files.label, result.status),
             None => eprintln!(

@@ -35,10 +35,15 @@ pub async fn sweep(
         .join(format!("{stamp}-{}-sweep", scenario.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(folder::SCENARIO_TOML), &scenario.source)?;
-    let transports = opts
+    // Only what the server serves: a transport it skips would never be judged.
+    let served = opts.servers[0].profile().transports();
+    let transports: Vec<_> = opts
         .transports
         .clone()
-        .unwrap_or_else(|| scenario.transports.clone());
+        .unwrap_or_else(|| scenario.transports.clone())
+        .into_iter()
+        .filter(|t| served.contains(t))
+        .collect();
     let names: Vec<String> = transports.iter().map(|t| t.name().to_string()).collect();
     let mut progress = Progress::new(names.iter().map(String::as_str));
     let mut result = SweepResult {

@@ -188,7 +188,15 @@ pub(super) fn legend(area: &Area, title: &str, mut ms: Vec<(&str, f64)>) -> Draw
             vec![(14, y), (42, y)],
             colour(name).stroke_width(4),
         ))?;
-        text::draw(area, name, (52, y), BODY, H::Left, V::Middle)?;
+        match pushbench_results::server_of(name) {
+            // Side by side: the server small beneath the transport, within the line's height.
+            Some(server) => {
+                let transport = pushbench_results::transport_of(name);
+                text::draw(area, transport, (52, y - 6), BODY, H::Left, V::Middle)?;
+                text::draw(area, server, (52, y + 9), SMALL, H::Left, V::Middle)?;
+            }
+            None => text::draw(area, name, (52, y), BODY, H::Left, V::Middle)?,
+        }
         let value = format!("{} ms", style::num(*value));
         text::draw(area, &value, (250, y), BODY, H::Right, V::Middle)?;
     }
@@ -197,7 +205,16 @@ pub(super) fn legend(area: &Area, title: &str, mut ms: Vec<(&str, f64)>) -> Draw
 
 /// A transport's name with a swatch of its colour, ending at `x`, centred on `y`.
 pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
-    text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?;
+    match pushbench_results::server_of(name) {
+        // Side by side (`sse@nchan`): the transport, and the server small beneath it, so the
+        // label fits the margin the single names were sized for.
+        Some(server) => {
+            let transport = pushbench_results::transport_of(name);
+            text::draw(area, transport, (x - 22, y - 7), BODY, H::Right, V::Middle)?;
+            text::draw(area, server, (x - 22, y + 8), SMALL, H::Right, V::Middle)?;
+        }
+        None => text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?,
+    }
     area.draw(&Rectangle::new(
         [(x - 14, y - 7), (x, y + 7)],
         colour(name).filled(),

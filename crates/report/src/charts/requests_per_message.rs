@@ -13,7 +13,10 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
     let empty = bars(
         run,
         |t| {
-            let polls = matches!(t.transport.as_str(), "short-poll" | "long-poll");
+            let polls = matches!(
+                pushbench_results::transport_of(&t.transport),
+                "short-poll" | "long-poll"
+            );
             (polls && t.requests > 0).then(|| 100.0 * t.empty_polls as f64 / t.requests as f64)
         },
         "n/a: does not poll",

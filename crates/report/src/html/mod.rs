@@ -397,10 +397,16 @@ fn setup(h: &mut String, run: &Run) {
         ("load-gen", st.load_gen_version.clone()),
         (
             "server",
-            if st.server == "embedded" {
-                "push-server started by load-gen on loopback, a fresh process per transport".into()
-            } else {
-                st.server.clone()
+            match (st.server.as_str(), st.server_software.as_deref()) {
+                ("embedded", None | Some("pushbench")) => {
+                    "push-server started by load-gen on loopback, a fresh process per transport"
+                        .into()
+                }
+                ("embedded", Some(software)) => format!(
+                    "{software}, started by load-gen on loopback, a fresh process per transport"
+                ),
+                (how, Some(software)) => format!("{software} ({how})"),
+                (how, None) => how.to_owned(),
             },
         ),
         (

@@ -178,7 +178,7 @@ pub fn cards<'a>(ts: &[&'a TransportResult]) -> Vec<Card<'a>> {
                 worst.transport,
                 style::ms(w)
             );
-            if worst.transport == "short-poll" {
+            if pushbench_results::transport_of(&worst.transport) == "short-poll" {
                 why.push_str(
                     " short-poll makes each message wait for the next poll, so its median is \
                      about half the scenario's poll_interval.",
