@@ -77,8 +77,9 @@ struct RunArgs {
     /// with the Nchan module, started on a free loopback port; needs Debian's nginx-light and
     /// libnginx-mod-nchan). With several, every transport runs on each and results are named
     /// `<transport>@<server>`, side by side. With --target, the one profile to drive that
-    /// server with. Transports a server does not serve are skipped.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "pushbench")]
+    /// server with: a built-in name or a profile file (`myserver.toml`, see the README).
+    /// Transports a server does not serve are skipped.
+    #[arg(long, value_delimiter = ',', default_value = "pushbench")]
     server: Vec<ServerKind>,
     /// Run only these transports (comma-separated), overriding the scenario.
     #[arg(long, value_delimiter = ',')]

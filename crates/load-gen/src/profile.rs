@@ -53,18 +53,47 @@ pub struct Subscribe {
     pub resume: Resume,
 }
 
-/// The built-in servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The server a run drives: a built-in one load-gen can start, or one described by a profile
+/// file (driven with `--target`).
+#[derive(Debug, Clone, Copy)]
 pub enum ServerKind {
     /// push-server, this suite's own server (the default).
     Pushbench,
     /// Nchan, the nginx module (Debian's `libnginx-mod-nchan`), started in nginx.
     Nchan,
+    /// A server described by a profile file ([`load`]); load-gen does not start it.
+    File(&'static Profile),
 }
+
+impl PartialEq for ServerKind {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.profile(), other.profile())
+    }
+}
+
+impl Eq for ServerKind {}
 
 impl fmt::Display for ServerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.profile().name)
+    }
+}
+
+impl std::str::FromStr for ServerKind {
+    type Err = String;
+
+    /// `pushbench`, `nchan`, or the path of a profile file (`*.toml`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pushbench" => Ok(ServerKind::Pushbench),
+            "nchan" => Ok(ServerKind::Nchan),
+            path if path.ends_with(".toml") => {
+                load(std::path::Path::new(path)).map(|p| ServerKind::File(Box::leak(Box::new(p))))
+            }
+            other => Err(format!(
+                "unknown server {other:?}: pushbench, nchan, or a profile file (*.toml)"
+            )),
+        }
     }
 }
 
@@ -74,12 +103,13 @@ impl ServerKind {
         match self {
             ServerKind::Pushbench => &PUSHBENCH,
             ServerKind::Nchan => &NCHAN,
+            ServerKind::File(p) => p,
         }
     }
 }
 
 /// Everything server-specific about driving one server.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Profile {
     /// Its name in results (`setup.json`, the terminal).
     pub name: &'static str,
@@ -281,6 +311,121 @@ pub static NCHAN: Profile = Profile {
     ],
 };
 
+/// A profile file as written (see the README, "Drive your own server").
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    framing: FramingName,
+    publish: PublishFile,
+    #[serde(default)]
+    empty_poll: Vec<u16>,
+    transports: std::collections::BTreeMap<toml::Spanned<String>, SubscribeFile>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FramingName {
+    Envelope,
+    Body,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishFile {
+    path: String,
+    ok: Vec<u16>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeFile {
+    path: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    resume: ResumeName,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ResumeName {
+    After,
+    LastEventId,
+    CacheHeaders,
+    None,
+}
+
+/// Reads a profile file. Errors name the file, the line and the field.
+pub fn load(path: &std::path::Path) -> Result<Profile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the profile: {e}", path.display()))?;
+    parse(&text, path)
+}
+
+/// Parses a profile file's text (see [`load`]).
+pub fn parse(text: &str, path: &std::path::Path) -> Result<Profile, String> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let file: ProfileFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(" line {}:", line_of(s.start)))
+            .unwrap_or_default();
+        format!("{}:{line} {}", path.display(), e.message())
+    })?;
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut subscribe = Vec::new();
+    let body = matches!(file.framing, FramingName::Body);
+    for (name, sub) in file.transports {
+        let transport: Transport = name.get_ref().parse().map_err(|_| {
+            format!(
+                "{}: line {}: transports.{}: not a transport (one of {})",
+                path.display(),
+                line_of(name.span().start),
+                name.get_ref(),
+                Transport::ALL.map(|t| t.name()).join(", ")
+            )
+        })?;
+        if transport == Transport::RawTcp && body {
+            return Err(format!(
+                "{}: line {}: transports.raw-tcp: raw TCP speaks push-server's own frames, so it needs framing = \"envelope\"",
+                path.display(),
+                line_of(name.span().start)
+            ));
+        }
+        let headers: Vec<(&'static str, &'static str)> = sub
+            .headers
+            .into_iter()
+            .map(|(k, v)| (leak(k.to_ascii_lowercase()), leak(v)))
+            .collect();
+        subscribe.push((
+            transport,
+            Subscribe {
+                path: leak(sub.path),
+                headers: Box::leak(headers.into_boxed_slice()),
+                resume: match sub.resume {
+                    ResumeName::After => Resume::After,
+                    ResumeName::LastEventId => Resume::LastEventId,
+                    ResumeName::CacheHeaders => Resume::CacheHeaders,
+                    ResumeName::None => Resume::None,
+                },
+            },
+        ));
+    }
+    subscribe.sort_by_key(|(t, _)| Transport::ALL.iter().position(|a| a == t));
+    Ok(Profile {
+        name: leak(file.name),
+        process: "the target server",
+        framing: match file.framing {
+            FramingName::Envelope => Framing::Envelope,
+            FramingName::Body => Framing::Body,
+        },
+        publish_path: leak(file.publish.path),
+        publish_ok: Box::leak(file.publish.ok.into_boxed_slice()),
+        empty_poll: Box::leak(file.empty_poll.into_boxed_slice()),
+        subscribe: Box::leak(subscribe.into_boxed_slice()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +455,64 @@ mod tests {
         assert_eq!(out, "/a/{unknown}/t3/{");
         render(&mut out, NCHAN.publish_path, fill);
         assert_eq!(out, "/pub/t3");
+    }
+
+    #[test]
+    fn the_shipped_profile_files_equal_the_built_in_profiles() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+        for (file, built_in) in [("pushbench.toml", &PUSHBENCH), ("nchan.toml", &NCHAN)] {
+            let loaded = load(&root.join(file)).unwrap();
+            assert_eq!(
+                Profile {
+                    process: built_in.process,
+                    ..loaded
+                },
+                *built_in,
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn profile_errors_name_the_line_and_the_field() {
+        let path = std::path::Path::new("p.toml");
+        let good = "name = \"x\"\nframing = \"body\"\npublish = { path = \"/p/{topic}\", ok = [200] }\n[transports.sse]\npath = \"/s/{topic}\"\nresume = \"last-event-id\"\n";
+        assert!(parse(good, path).is_ok());
+        let cases = [
+            (
+                good.replace("resume = \"last-event-id\"", "resume = \"later\""),
+                "p.toml: line 6:",
+                "later",
+            ),
+            (
+                good.replace("[transports.sse]", "[transports.smoke-signal]"),
+                "p.toml: line 4:",
+                "transports.smoke-signal: not a transport",
+            ),
+            (
+                good.replace("path = \"/s/{topic}\"", "path = \"/s/{topic}\"\nheader = 1"),
+                "p.toml: line 6:",
+                "header",
+            ),
+            (
+                good.replace("framing = \"body\"", "framing = \"json\""),
+                "p.toml: line 2:",
+                "json",
+            ),
+            (
+                good.replace("[transports.sse]", "[transports.raw-tcp]"),
+                "p.toml: line 4:",
+                "needs framing = \"envelope\"",
+            ),
+            (good.replace("name = \"x\"\n", ""), "p.toml:", "name"),
+        ];
+        for (text, at, says) in cases {
+            let err = parse(&text, path).unwrap_err();
+            assert!(
+                err.starts_with(at) && err.contains(says),
+                "{err:?} should start {at:?} and say {says:?}"
+            );
+        }
     }
 
     #[test]

@@ -177,9 +177,10 @@ pub enum ClientError {
     /// A message arrived before the schedule started: it cannot have been published by this run.
     #[error("protocol: a message arrived before the run started")]
     EarlyMessage,
-    /// A message's payload is not a probe from load-gen, so it has no send times.
-    #[error("protocol: payload is not a pushbench probe")]
-    NotAProbe,
+    /// A message's payload is not a probe from load-gen (or, from a server that delivers bodies
+    /// alone, carries no sequence number), so it cannot be measured: the start of what came.
+    #[error("protocol: payload is not a pushbench probe (its start: {0:?})")]
+    NotAProbe(String),
     /// The target has no raw TCP address (`--target` without `--target-tcp`).
     #[error("the target has no raw TCP port")]
     NoRawTcpPort,
@@ -189,6 +190,13 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// A payload that is not a probe, quoted up to 60 bytes.
+    pub fn not_a_probe(payload: &[u8]) -> Self {
+        ClientError::NotAProbe(
+            String::from_utf8_lossy(&payload[..payload.len().min(60)]).into_owned(),
+        )
+    }
+
     /// A subscribe request answered `status` with `body`.
     pub fn refused(request: &str, status: u16, body: &[u8]) -> Self {
         ClientError::Refused {
@@ -270,8 +278,8 @@ impl State {
         let probe = std::str::from_utf8(bytes)
             .ok()
             .and_then(probe::parse)
-            .ok_or(ClientError::NotAProbe)?;
-        let seq = probe.seq.ok_or(ClientError::NotAProbe)?;
+            .ok_or_else(|| ClientError::not_a_probe(bytes))?;
+        let seq = probe.seq.ok_or_else(|| ClientError::not_a_probe(bytes))?;
         self.conn.payload_down += bytes.len() as u64;
         if self.tracker.arrive(seq) != Arrival::Duplicate {
             self.batch.push((seq, probe));
@@ -295,7 +303,8 @@ impl State {
             Decoded::Message(m) => {
                 self.conn.payload_down += len as u64;
                 if self.tracker.arrive(m.seq) != Arrival::Duplicate {
-                    let probe = probe::parse(&m.payload).ok_or(ClientError::NotAProbe)?;
+                    let probe = probe::parse(&m.payload)
+                        .ok_or_else(|| ClientError::not_a_probe(m.payload.as_bytes()))?;
                     self.batch.push((m.seq, probe));
                 }
             }

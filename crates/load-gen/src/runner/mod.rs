@@ -98,6 +98,16 @@ pub async fn run(
     if !opts.servers.contains(&ServerKind::Pushbench) && !opts.server_args.is_empty() {
         anyhow::bail!("--server-arg passes flags to push-server, which this run does not start");
     }
+    if let (None, Some(file)) = (
+        &opts.target,
+        opts.servers
+            .iter()
+            .find(|s| matches!(s, ServerKind::File(_))),
+    ) {
+        anyhow::bail!(
+            "the profile {file} describes a server load-gen does not start: run it yourself and give --target http://HOST:PORT"
+        );
+    }
     if opts.target.is_some() && opts.servers.len() > 1 {
         anyhow::bail!("--target drives one server: give --server one profile with it");
     }

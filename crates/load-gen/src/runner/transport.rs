@@ -110,6 +110,12 @@ impl<'p> TransportRun<'p> {
                 )
                 .await?,
             ),
+            (None, ServerKind::File(p)) => {
+                anyhow::bail!(
+                    "the {} profile needs --target: load-gen does not start that server",
+                    p.name
+                )
+            }
             (None, ServerKind::Nchan) => {
                 let install = crate::nchan::find().map_err(anyhow::Error::msg)?;
                 // Beside the run's server log, one per repeat like the log.
