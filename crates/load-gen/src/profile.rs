@@ -355,7 +355,44 @@ enum ResumeName {
     None,
 }
 
-/// Reads a profile file. Errors name the file, the line and the field.
+/// A path template must be an origin-form request target holding `{topic}`, with no fields but
+/// the ones [`render`] fills (a misspelt one would be sent as it stands).
+fn check_path(template: &str) -> Result<(), String> {
+    if !template.starts_with('/') {
+        return Err(format!("{template:?} must start with /"));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|c| open + c);
+        let field = close.map(|c| &rest[open + 1..c]);
+        match field {
+            Some("topic" | "after" | "timeout_ms" | "encoding") => {}
+            _ => {
+                return Err(format!(
+                    "{template:?}: unknown field {:?} (fields: {{topic}}, {{after}}, {{timeout_ms}}, {{encoding}})",
+                    &rest[open..close.map_or(rest.len(), |c| c + 1)]
+                ))
+            }
+        }
+        rest = &rest[close.unwrap_or(rest.len()) + 1..];
+    }
+    if !template.contains("{topic}") {
+        return Err(format!(
+            "{template:?} has no {{topic}}, so every topic would share it"
+        ));
+    }
+    if template
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(format!(
+            "{template:?} holds whitespace or a control character"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a profile file. Errors name the file and the line, and the field or value at fault.
 pub fn load(path: &std::path::Path) -> Result<Profile, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read the profile: {e}", path.display()))?;
@@ -392,26 +429,78 @@ pub fn parse(text: &str, path: &std::path::Path) -> Result<Profile, String> {
                 line_of(name.span().start)
             ));
         }
-        let headers: Vec<(&'static str, &'static str)> = sub
-            .headers
-            .into_iter()
-            .map(|(k, v)| (leak(k.to_ascii_lowercase()), leak(v)))
-            .collect();
+        let at = |field: &str| {
+            format!(
+                "{}: line {}: transports.{}.{field}",
+                path.display(),
+                line_of(name.span().start),
+                name.get_ref()
+            )
+        };
+        let resume = match sub.resume {
+            ResumeName::After => Resume::After,
+            ResumeName::LastEventId => Resume::LastEventId,
+            ResumeName::CacheHeaders => Resume::CacheHeaders,
+            ResumeName::None => Resume::None,
+        };
+        // What each client can do: a convention it does not implement would silently be none.
+        let resumable = match transport {
+            Transport::RawTcp => resume == Resume::After,
+            Transport::Sse => matches!(resume, Resume::After | Resume::LastEventId | Resume::None),
+            Transport::ShortPoll | Transport::LongPoll if body => {
+                matches!(resume, Resume::After | Resume::CacheHeaders | Resume::None)
+            }
+            _ => matches!(resume, Resume::After | Resume::None),
+        };
+        if !resumable {
+            return Err(format!(
+                "{}: load-gen's {} client cannot resume that way with framing = \"{}\" (last-event-id is for sse, cache-headers for polls with framing = \"body\", raw-tcp resumes by sequence number: after)",
+                at("resume"),
+                transport,
+                if body { "body" } else { "envelope" }
+            ));
+        }
+        if transport != Transport::RawTcp {
+            check_path(&sub.path).map_err(|why| format!("{}: {why}", at("path")))?;
+        }
+        let mut headers: Vec<(&'static str, &'static str)> = Vec::new();
+        for (k, v) in sub.headers {
+            let k = k.to_ascii_lowercase();
+            let valid = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
+                && http::HeaderValue::from_str(&v).is_ok();
+            if !valid {
+                return Err(format!(
+                    "{}: not a valid header line {k:?}: {v:?}",
+                    at("headers")
+                ));
+            }
+            // load-gen writes these itself; a second one makes the request malformed.
+            if matches!(
+                k.as_str(),
+                "host" | "content-length" | "transfer-encoding" | "connection" | "upgrade"
+            ) {
+                return Err(format!("{}: {k} is load-gen's to send", at("headers")));
+            }
+            headers.push((leak(k), leak(v)));
+        }
         subscribe.push((
             transport,
             Subscribe {
                 path: leak(sub.path),
                 headers: Box::leak(headers.into_boxed_slice()),
-                resume: match sub.resume {
-                    ResumeName::After => Resume::After,
-                    ResumeName::LastEventId => Resume::LastEventId,
-                    ResumeName::CacheHeaders => Resume::CacheHeaders,
-                    ResumeName::None => Resume::None,
-                },
+                resume,
             },
         ));
     }
     subscribe.sort_by_key(|(t, _)| Transport::ALL.iter().position(|a| a == t));
+    check_path(&file.publish.path).map_err(|why| {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with("publish"))
+            .map(|i| format!(" line {}:", i + 1))
+            .unwrap_or_default();
+        format!("{}:{line} publish.path: {why}", path.display())
+    })?;
     Ok(Profile {
         name: leak(file.name),
         process: "the target server",
@@ -505,6 +594,42 @@ mod tests {
                 "needs framing = \"envelope\"",
             ),
             (good.replace("name = \"x\"\n", ""), "p.toml:", "name"),
+            (
+                good.replace("\"/s/{topic}\"", "\"s/{topic}\""),
+                "p.toml: line 4: transports.sse.path",
+                "must start with /",
+            ),
+            (
+                good.replace("\"/s/{topic}\"", "\"/s/{topc}\""),
+                "p.toml: line 4: transports.sse.path",
+                "unknown field \"{topc}\"",
+            ),
+            (
+                good.replace("\"/p/{topic}\"", "\"/p\""),
+                "p.toml: line 3: publish.path",
+                "no {topic}",
+            ),
+            (
+                good.replace("resume = \"last-event-id\"", "resume = \"cache-headers\""),
+                "p.toml: line 4: transports.sse.resume",
+                "cannot resume",
+            ),
+            (
+                good.replace(
+                    "resume = \"last-event-id\"",
+                    "resume = \"last-event-id\"\nheaders = { Host = \"v\" }",
+                ),
+                "p.toml: line 4: transports.sse.headers",
+                "host is load-gen's",
+            ),
+            (
+                good.replace(
+                    "resume = \"last-event-id\"",
+                    "resume = \"last-event-id\"\nheaders = { x = \"a\\r\\nb: c\" }",
+                ),
+                "p.toml: line 4: transports.sse.headers",
+                "not a valid header",
+            ),
         ];
         for (text, at, says) in cases {
             let err = parse(&text, path).unwrap_err();

@@ -28,9 +28,11 @@ pub async fn session(
         .write_buffer_size(0);
     st.report.requests += 1;
     let mut request = url.into_client_request()?;
-    for (name, value) in &shared.headers {
+    let profile_headers = st.subscribe_headers(shared, Transport::WebSocket);
+    let scenario_headers = shared.headers.iter().map(|(k, v)| (*k, v.as_str()));
+    for (name, value) in scenario_headers.chain(profile_headers) {
         let value = value.parse().map_err(|_| ClientError::BadHeader(name))?;
-        request.headers_mut().insert(*name, value);
+        request.headers_mut().insert(name, value);
     }
     let (mut ws, response) =
         tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
