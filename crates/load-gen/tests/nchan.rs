@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{options, tempdir};
+use common::{assert_delivered_once, options, tempdir};
 use load_gen::profile::{ServerKind, NCHAN};
 use load_gen::runner;
 use load_gen::scenario::Scenario;
@@ -20,6 +20,15 @@ const SCENARIO: &str = "description = \"nchan\"\nseed = 5\ntransports = [\"short
 /// The tests that start nginx run one at a time: they look for this process's nginx children
 /// and its scratch directories, and must not see (or kill) another test's.
 static NGINX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// [`SCENARIO`] with its transports line replaced by `transports` (and any more keys).
+fn scenario_with(transports: &str) -> Scenario {
+    let text = SCENARIO.replace(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        transports,
+    );
+    Scenario::parse(&text, Path::new("nchan.toml")).unwrap()
+}
 
 /// nginx and the module, or `None` (and a note) where they are not installed and not required.
 fn installed() -> Option<load_gen::nchan::Install> {
@@ -66,23 +75,9 @@ async fn every_nchan_transport_delivers_everything_once() {
     assert_eq!(ran, served);
     for t in &summary.transports {
         let m = &t.messages;
-        assert_eq!(
-            t.status,
-            Status::Complete,
-            "{}: {:?}",
-            t.transport,
-            t.warnings
-        );
+        assert_delivered_once(t);
         assert!(m.published >= 100, "{}: {m:?}", t.transport);
-        assert_eq!(m.publish_failed, 0, "{}: {m:?}", t.transport);
         assert_eq!(m.expected, m.published * 3, "{}: {m:?}", t.transport);
-        assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
-        assert_eq!(
-            (m.seq.lost, m.seq.duplicated, m.seq.reordered),
-            (0, 0, 0),
-            "{}: {m:?}",
-            t.transport
-        );
         assert_eq!(
             t.client_errors, 0,
             "{}: {:?}",
@@ -188,11 +183,7 @@ async fn both_servers_run_side_by_side_in_one_folder() {
     let Some(_) = installed() else { return };
     let _serial = NGINX.lock().await;
     let results = tempdir("nchan-both");
-    let text = SCENARIO.replace(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
-        "transports = [\"sse\", \"iframe\"]",
-    );
-    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let scenario = scenario_with("transports = [\"sse\", \"iframe\"]");
     let mut opts = options(&results, None);
     opts.servers = vec![ServerKind::Pushbench, ServerKind::Nchan];
     let (summary, dir) = runner::run(&scenario, &opts, CancellationToken::new())
@@ -219,16 +210,7 @@ async fn both_servers_run_side_by_side_in_one_folder() {
         summary.warnings
     );
     for t in &summary.transports {
-        let m = &t.messages;
-        assert_eq!(
-            t.status,
-            Status::Complete,
-            "{}: {:?}",
-            t.transport,
-            t.warnings
-        );
-        assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
-        assert_eq!(m.seq.lost + m.seq.duplicated, 0, "{}: {m:?}", t.transport);
+        assert_delivered_once(t);
         assert!(
             dir.join(format!("{}.hlog", t.transport)).is_file(),
             "{}",
@@ -245,11 +227,7 @@ async fn a_sweep_judges_only_what_the_server_serves() {
     let Some(_) = installed() else { return };
     let _serial = NGINX.lock().await;
     let results = tempdir("nchan-sweep");
-    let text = SCENARIO.replace(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
-        "transports = [\"sse\", \"iframe\"]\nsweep = { rate = [20, 40] }\nslo = { p99 = \"2s\", loss = 0 }",
-    );
-    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let scenario = scenario_with("transports = [\"sse\", \"iframe\"]\nsweep = { rate = [20, 40] }\nslo = { p99 = \"2s\", loss = 0 }");
     let sweep = scenario.sweep.clone().expect("the scenario sweeps");
     let mut opts = options(&results, None);
     opts.servers = vec![ServerKind::Nchan];
@@ -272,11 +250,7 @@ async fn a_sweep_judges_only_what_the_server_serves() {
 async fn a_server_that_serves_none_of_the_transports_is_an_error() {
     let Some(_) = installed() else { return };
     let results = tempdir("nchan-none");
-    let text = SCENARIO.replace(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
-        "transports = [\"iframe\", \"raw-tcp\"]",
-    );
-    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let scenario = scenario_with("transports = [\"iframe\", \"raw-tcp\"]");
     let mut opts = options(&results, None);
     opts.servers = vec![ServerKind::Nchan];
     let err = runner::run(&scenario, &opts, CancellationToken::new())
@@ -293,11 +267,7 @@ async fn a_server_that_serves_none_of_the_transports_is_an_error() {
 #[tokio::test]
 async fn a_bidirectional_workload_is_refused_before_anything_starts() {
     let results = tempdir("nchan-all");
-    let text = SCENARIO.replace(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
-        "transports = [\"websocket\"]\ndirection = \"all\"",
-    );
-    let scenario = Scenario::parse(&text, Path::new("nchan.toml")).unwrap();
+    let scenario = scenario_with("transports = [\"websocket\"]\ndirection = \"all\"");
     let mut opts = options(&results, None);
     opts.servers = vec![ServerKind::Nchan];
     let err = runner::run(&scenario, &opts, CancellationToken::new())

@@ -6,11 +6,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{options, target_server, tempdir};
+use common::{assert_delivered_once, options, target_server, tempdir};
 use load_gen::profile::{self, ServerKind};
 use load_gen::runner;
 use load_gen::scenario::Scenario;
-use pushbench_results::Status;
 use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = "description = \"profile\"\nseed = 2\ntransports = [\"all\"]\nclients = 4\ntopics = 2\nrate = 40\npattern = \"constant\"\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"200ms\"\ndrain = \"1s\"\npoll_interval = \"50ms\"\n";
@@ -34,17 +33,7 @@ async fn a_profile_file_drives_a_target_on_every_transport() {
     assert_eq!(summary.setup.server_software.as_deref(), Some("pushbench"));
     assert_eq!(summary.transports.len(), 7);
     for t in &summary.transports {
-        let m = &t.messages;
-        assert_eq!(
-            t.status,
-            Status::Complete,
-            "{}: {:?}",
-            t.transport,
-            t.warnings
-        );
-        assert!(m.published > 0, "{}: {m:?}", t.transport);
-        assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
-        assert_eq!(m.seq.lost + m.seq.duplicated, 0, "{}: {m:?}", t.transport);
+        assert_delivered_once(t);
     }
     let _ = std::fs::remove_dir_all(results);
 }

@@ -51,3 +51,24 @@ pub async fn target_server(results: &Path) -> (ServerProcess, Target) {
     };
     (server, target)
 }
+
+/// A transport's run completed and delivered every message it expected exactly once, in order.
+pub fn assert_delivered_once(t: &pushbench_results::TransportResult) {
+    let m = &t.messages;
+    assert_eq!(
+        t.status,
+        pushbench_results::Status::Complete,
+        "{}: {:?}",
+        t.transport,
+        t.warnings
+    );
+    assert!(m.published > 0, "{}: {m:?}", t.transport);
+    assert_eq!(m.publish_failed, 0, "{}: {m:?}", t.transport);
+    assert_eq!(m.seq.delivered, m.expected, "{}: {m:?}", t.transport);
+    assert_eq!(
+        (m.seq.lost, m.seq.duplicated, m.seq.reordered),
+        (0, 0, 0),
+        "{}: {m:?}",
+        t.transport
+    );
+}
