@@ -369,29 +369,34 @@ impl State {
     }
 
     /// The headers that select `transport` on `shared`'s server and say where to resume, for
-    /// conventions other than `{after}` in the path.
-    pub fn subscribe_headers<'a>(
-        &'a self,
+    /// conventions other than `{after}` in the path. Owned, so the state stays free to change
+    /// while the request is made (push-server's profile has none: nothing is allocated).
+    pub fn subscribe_headers(
+        &self,
         shared: &Shared,
         transport: Transport,
-    ) -> Vec<(&'static str, &'a str)> {
+    ) -> Vec<(&'static str, String)> {
         let Some(sub) = shared.profile.subscribe(transport) else {
             return Vec::new();
         };
-        let mut headers: Vec<(&'static str, &'a str)> = sub.headers.to_vec();
+        let mut headers: Vec<(&'static str, String)> = sub
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
         match sub.resume {
             Resume::LastEventId => {
                 if let Some(id) = &self.cursor.last_event_id {
-                    headers.push(("last-event-id", id));
+                    headers.push(("last-event-id", id.clone()));
                 }
             }
             Resume::CacheHeaders => {
                 if let Some(v) = &self.cursor.validators {
                     if let Some(lm) = &v.last_modified {
-                        headers.push(("if-modified-since", lm));
+                        headers.push(("if-modified-since", lm.clone()));
                     }
                     if let Some(tag) = &v.etag {
-                        headers.push(("if-none-match", tag));
+                        headers.push(("if-none-match", tag.clone()));
                     }
                 }
             }
@@ -516,11 +521,7 @@ pub async fn stream_session(
 ) -> Result<(), ClientError> {
     let mut target = String::new();
     st.subscribe_path(shared, transport, topic, &mut target);
-    let headers: Vec<(&str, String)> = st
-        .subscribe_headers(shared, transport)
-        .into_iter()
-        .map(|(k, v)| (k, v.to_owned()))
-        .collect();
+    let headers = st.subscribe_headers(shared, transport);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let target = target.as_str();
     let framing = shared.profile.framing;

@@ -62,11 +62,7 @@ pub async fn session(
                 next_poll = (next_poll + shared.poll_interval).max(Instant::now());
             }
             st.subscribe_path(shared, transport, &client.topic, &mut target);
-            let headers: Vec<(&str, String)> = st
-                .subscribe_headers(shared, transport)
-                .into_iter()
-                .map(|(k, v)| (k, v.to_owned()))
-                .collect();
+            let headers = st.subscribe_headers(shared, transport);
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let mut retried = false;

@@ -30,6 +30,7 @@ pub async fn session(
     let mut request = url.into_client_request()?;
     let profile_headers = st.subscribe_headers(shared, Transport::WebSocket);
     let scenario_headers = shared.headers.iter().map(|(k, v)| (*k, v.as_str()));
+    let profile_headers = profile_headers.iter().map(|(k, v)| (*k, v.as_str()));
     for (name, value) in scenario_headers.chain(profile_headers) {
         let value = value.parse().map_err(|_| ClientError::BadHeader(name))?;
         request.headers_mut().insert(name, value);
