@@ -17,8 +17,10 @@
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
-//!   built in for push-server and Nchan; [`nchan`]: finding nginx and writing its configuration.
-//! - [`process`]: the server child (push-server, or nginx with Nchan) and `/proc` sampling;
+//!   built in for push-server and Nchan; [`nchan`]: Nchan's nginx configuration; [`proxy`]: the
+//!   `--via` reverse proxy's configurations and what each breaks; [`nginx`]: what the two share.
+//! - [`process`]: the server child (push-server, or nginx with Nchan), the proxy child, and
+//!   `/proc` sampling;
 //!   [`setup`]: machine info; [`affinity`]: disjoint cores for the server and load-gen.
 //!
 //! Data flows scenario → [`runner::plan`] → publishers ([`client::publish`], or upstream inside
@@ -33,9 +35,11 @@ pub mod http1;
 pub mod metrics;
 pub mod nchan;
 pub mod net;
+pub mod nginx;
 pub mod pacer;
 pub mod process;
 pub mod profile;
+pub mod proxy;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use load_gen::affinity;
 use load_gen::profile::ServerKind;
+use load_gen::proxy::Via;
 use load_gen::runner::{self, Options};
 use load_gen::scenario::Scenario;
 use pushbench_report::figures::terminal_table;
@@ -81,6 +82,13 @@ struct RunArgs {
     /// Transports a server does not serve are skipped.
     #[arg(long, value_delimiter = ',', default_value = "pushbench")]
     server: Vec<ServerKind>,
+    /// How subscribers reach the server (comma-separated, each run in turn): `direct`, `nginx`
+    /// (a real nginx reverse proxy with nothing but `proxy_pass`: nginx's defaults) or
+    /// `nginx-tuned` (configured for push: no buffering, upgrades passed on, long read
+    /// timeouts, kept-alive upstream). Publishers always publish to the server directly; raw-tcp
+    /// never goes through a proxy. With a proxy, results are named `<transport>@<server>+<via>`.
+    #[arg(long, value_delimiter = ',', default_value = "direct")]
+    via: Vec<Via>,
     /// Run only these transports (comma-separated), overriding the scenario.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<Transport>>,
@@ -275,6 +283,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         target,
         target_tcp,
         server,
+        via,
         transports,
         results,
         server_args,
@@ -359,6 +368,17 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
                 new
             });
             servers
+        },
+        via: {
+            // `--via nginx,nginx` is one way: its runs would share names and files.
+            let mut via = via;
+            let mut seen = Vec::new();
+            via.retain(|v| {
+                let new = !seen.contains(v);
+                seen.push(*v);
+                new
+            });
+            via
         },
     };
     if let Some(sweep) = &scenario.sweep {

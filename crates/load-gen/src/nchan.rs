@@ -31,55 +31,32 @@ pub struct Install {
     pub module: PathBuf,
 }
 
-/// Finds nginx (`$PUSHBENCH_NGINX`, else `nginx` on the `PATH` or in `/usr/sbin`) and the Nchan
-/// module (`$PUSHBENCH_NCHAN_MODULE`, else the usual module directories). The error says what
-/// to install.
+/// Finds nginx ([`crate::nginx::find`]) and the Nchan module (`$PUSHBENCH_NCHAN_MODULE`, else the
+/// usual module directories). The error says what to install.
 pub fn find() -> Result<Install, String> {
-    let nginx = match std::env::var_os("PUSHBENCH_NGINX") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-            .map(|d| d.join("nginx"))
-            .find(|p| p.is_file()),
-    };
-    let module = match std::env::var_os("PUSHBENCH_NCHAN_MODULE") {
-        Some(p) => Some(PathBuf::from(p)),
+    let nginx = crate::nginx::find().map_err(|e| format!("--server nchan needs nginx: {e}"))?;
+    match std::env::var_os("PUSHBENCH_NCHAN_MODULE") {
+        Some(p) if Path::new(&p).is_file() => Ok(Install {
+            nginx,
+            module: PathBuf::from(p),
+        }),
+        Some(p) => Err(format!(
+            "PUSHBENCH_NCHAN_MODULE={} is not a file",
+            Path::new(&p).display()
+        )),
         None => MODULE_DIRS
             .iter()
             .map(|d| Path::new(d).join("ngx_nchan_module.so"))
-            .find(|p| p.is_file()),
-    };
-    const INSTALL: &str = "on Debian: apt-get install nginx-light libnginx-mod-nchan";
-    match (nginx, module) {
-        (Some(nginx), Some(module)) if nginx.is_file() && module.is_file() => {
-            Ok(Install { nginx, module })
-        }
-        (None, _) => Err(format!("--server nchan needs nginx, which was not found ({INSTALL}, or set PUSHBENCH_NGINX)")),
-        (Some(n), _) if !n.is_file() => Err(format!("PUSHBENCH_NGINX={} is not a file", n.display())),
-        _ if std::env::var_os("PUSHBENCH_NCHAN_MODULE").is_some() => Err(format!(
-            "PUSHBENCH_NCHAN_MODULE={} is not a file",
-            std::env::var_os("PUSHBENCH_NCHAN_MODULE").unwrap_or_default().to_string_lossy()
-        )),
-        _ => Err(format!("--server nchan needs the Nchan module ngx_nchan_module.so, which was not found in {} ({INSTALL}, or set PUSHBENCH_NCHAN_MODULE)", MODULE_DIRS.join(", "))),
+            .find(|p| p.is_file())
+            .map(|module| Install { nginx, module })
+            .ok_or_else(|| format!("--server nchan needs the Nchan module ngx_nchan_module.so, which was not found in {} ({}, or set PUSHBENCH_NCHAN_MODULE)", MODULE_DIRS.join(", "), crate::nginx::INSTALL)),
     }
 }
 
 impl Install {
     /// `nginx/1.22.1`, from `nginx -v`.
     pub fn version(&self) -> Option<String> {
-        let out = std::process::Command::new(&self.nginx)
-            .arg("-v")
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        Some(
-            text.trim()
-                .trim_start_matches("nginx version:")
-                .trim()
-                .to_owned(),
-        )
+        crate::nginx::version(&self.nginx)
     }
 }
 
@@ -129,24 +106,14 @@ pub fn config(s: &Settings) -> String {
             "        location ~ ^/sub/{name}/([^/]+)$ {{\n            nchan_subscriber {kind};\n            nchan_channel_id $1;\n            nchan_subscriber_first_message oldest;\n{extra}        }}\n"
         )
     };
-    let prefix = s.prefix.display();
-    let mut c = format!(
-        "# Written by pushbench load-gen for `--server nchan`; see crates/load-gen/src/nchan.rs.\n\
-         load_module {module};\n\
-         worker_processes 1;\n\
-         worker_rlimit_nofile {files};\n\
-         daemon off;\n\
-         pid {prefix}/nginx.pid;\n\
-         error_log stderr warn;\n\
-         events {{\n    worker_connections {conns};\n    multi_accept on;\n}}\n\
-         http {{\n\
-         \x20   access_log off;\n\
-         \x20   client_body_temp_path {prefix}/body;\n\
-         \x20   proxy_temp_path {prefix}/proxy;\n\
-         \x20   fastcgi_temp_path {prefix}/fastcgi;\n\
-         \x20   uwsgi_temp_path {prefix}/uwsgi;\n\
-         \x20   scgi_temp_path {prefix}/scgi;\n\
-         \x20   keepalive_requests 1000000;\n\
+    let mut c = crate::nginx::head(
+        "--server nchan; see crates/load-gen/src/nchan.rs",
+        &s.prefix,
+        Some(&s.module),
+        s.connections,
+    );
+    c += &format!(
+        "\x20   keepalive_requests 1000000;\n\
          \x20   keepalive_timeout 3600s;\n\
          \x20   client_max_body_size {max};\n\
          \x20   client_body_buffer_size {max};\n\
@@ -158,9 +125,6 @@ pub fn config(s: &Settings) -> String {
          \x20           nchan_message_buffer_length {buffer};\n\
          \x20           nchan_message_timeout 0;\n\
          \x20       }}\n",
-        module = s.module.display(),
-        files = s.connections + 1024,
-        conns = s.connections + 256,
         max = s.max_message,
         port = s.port,
         buffer = s.buffer_length,

@@ -147,6 +147,27 @@ impl ServerProcess {
         conf: &Path,
         log: &Path,
     ) -> anyhow::Result<ServerProcess> {
+        Self::start_nginx(&install.nginx, cpus, conf, log, |port, prefix| {
+            crate::nchan::config(&crate::nchan::Settings::new(
+                install.module.clone(),
+                port,
+                prefix.to_owned(),
+                long_poll_timeout,
+            ))
+        })
+        .await
+    }
+
+    /// Starts nginx on a free loopback port with the configuration `config(port, prefix)`
+    /// writes (Nchan, or a `--via` proxy), its scratch files under a prefix of its own that is
+    /// removed when it stops. The configuration is kept in `conf`; nginx's messages go to `log`.
+    pub async fn start_nginx(
+        nginx: &Path,
+        cpus: Option<&[usize]>,
+        conf: &Path,
+        log: &Path,
+        config: impl FnOnce(u16, &Path) -> String,
+    ) -> anyhow::Result<ServerProcess> {
         // A port the kernel just handed out and took back: nginx binds it a moment later.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -156,37 +177,29 @@ impl ServerProcess {
             std::env::temp_dir().join(format!("pushbench-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&scratch)
             .with_context(|| format!("creating {}", scratch.display()))?;
-        let started =
-            Self::spawn_nchan(install, long_poll_timeout, cpus, conf, log, port, &scratch);
-        match started.await {
-            Ok(server) => Ok(server),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&scratch);
-                Err(e)
-            }
+        let written = std::fs::write(conf, config(port, &scratch))
+            .with_context(|| format!("writing {}", conf.display()));
+        let started = match written {
+            Ok(()) => Self::spawn_nginx(nginx, cpus, conf, log, port, &scratch).await,
+            Err(e) => Err(e),
+        };
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&scratch);
         }
+        started
     }
 
-    async fn spawn_nchan(
-        install: &crate::nchan::Install,
-        long_poll_timeout: Duration,
+    async fn spawn_nginx(
+        nginx: &Path,
         cpus: Option<&[usize]>,
         conf: &Path,
         log: &Path,
         port: u16,
         scratch: &Path,
     ) -> anyhow::Result<ServerProcess> {
-        let settings = crate::nchan::Settings::new(
-            install.module.clone(),
-            port,
-            scratch.to_owned(),
-            long_poll_timeout,
-        );
-        std::fs::write(conf, crate::nchan::config(&settings))
-            .with_context(|| format!("writing {}", conf.display()))?;
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("creating the server log {}", log.display()))?;
-        let mut command = Command::new(&install.nginx);
+        let mut command = Command::new(nginx);
         if let Some(cpus) = cpus {
             let cpus = cpus.to_vec();
             // SAFETY: as in `start`: one async-signal-safe call on data copied before the fork.
@@ -205,7 +218,7 @@ impl ServerProcess {
             .kill_on_drop(true)
             .process_group(0)
             .spawn()
-            .with_context(|| format!("starting {}", install.nginx.display()))?;
+            .with_context(|| format!("starting {}", nginx.display()))?;
         let pid = child.id().context("nginx exited at once")?;
         let http = SocketAddr::from(([127, 0, 0, 1], port));
         let mut server = ServerProcess {
@@ -213,7 +226,7 @@ impl ServerProcess {
             pid,
             http,
             tcp: None,
-            // Removed by `start_nchan` if this fails, by `drop` once it runs.
+            // Removed by `start_nginx` if this fails, by `drop` once it runs.
             scratch: Some(scratch.to_owned()),
             workers: Vec::new(),
             stopped: false,

@@ -279,7 +279,121 @@ pub fn flags(t: &TransportResult) -> Vec<Flag> {
     if t.kernel_difference != [0, 0] {
         add("bytes ≠ kernel".into(), false);
     }
+    if let Some(kind) = t
+        .proxy
+        .as_ref()
+        .and_then(|p| broken_kind(p.broken.as_deref()?))
+    {
+        add(kind.into(), true);
+    }
     f
+}
+
+/// The failure mode a proxy diagnosis starts with (`BUFFERED`, `BROKEN UPGRADE`, ...).
+fn broken_kind(diagnosis: &str) -> Option<&str> {
+    diagnosis.split_once(':').map(|(kind, _)| kind)
+}
+
+/// What a `--via` proxy did to one transport's run.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyRow<'a> {
+    /// The proxied run.
+    pub run: &'a TransportResult,
+    /// The same transport on the same server reached directly, when the run has it.
+    pub direct: Option<&'a TransportResult>,
+}
+
+impl ProxyRow<'_> {
+    /// What the proxy added to latency at p50 and p99, in µs (negative when the direct run was
+    /// slower, which is noise); `None` without a direct run or deliveries on both.
+    pub fn added_us(&self) -> Option<(i64, i64)> {
+        let d = self.direct?;
+        let (a, b) = (&self.run.latency, &d.latency);
+        (self.run.status.ran() && d.status.ran() && a.count > 0 && b.count > 0).then(|| {
+            (
+                a.p50_us as i64 - b.p50_us as i64,
+                a.p99_us as i64 - b.p99_us as i64,
+            )
+        })
+    }
+
+    /// The proxy's verdict: `delivers`, or the failure mode, or the run's status.
+    pub fn verdict(&self) -> String {
+        let p = self.run.proxy.as_ref();
+        match p.and_then(|p| p.broken.as_deref()) {
+            Some(b) => broken_kind(b).unwrap_or(b).to_owned(),
+            None if self.run.status == Status::Complete => "delivers".into(),
+            None => self.run.status.to_string(),
+        }
+    }
+}
+
+/// Every proxied run of `transports`, with its direct counterpart (`sse@pushbench` for
+/// `sse@pushbench+nginx`).
+pub fn proxy_rows<'a>(transports: &[&'a TransportResult]) -> Vec<ProxyRow<'a>> {
+    transports
+        .iter()
+        .filter_map(|t| {
+            let p = t.proxy.as_ref()?;
+            let direct_name = t.transport.strip_suffix(&format!("+{}", p.via))?;
+            Some(ProxyRow {
+                run: t,
+                direct: transports
+                    .iter()
+                    .find(|d| d.transport == direct_name)
+                    .copied(),
+            })
+        })
+        .collect()
+}
+
+/// The terminal's table of [`proxy_rows`]: added latency, the proxy's and the server's CPU per
+/// 1,000 messages, and the verdict. Empty without a proxied run.
+pub fn proxy_table(transports: &[&TransportResult]) -> String {
+    let rows = proxy_rows(transports);
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.run.transport.len())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    let _ = writeln!(
+        out,
+        "\nThrough a proxy (latency added against the direct run; CPU ms per 1,000 messages):"
+    );
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>9} {:>9} {:>9} {:>9}  verdict",
+        "transport", "+p50 ms", "+p99 ms", "proxy cpu", "srv cpu"
+    );
+    let ms = |us: i64| format!("{:+.3}", us as f64 / 1000.0);
+    for r in &rows {
+        let (p50, p99) = r
+            .added_us()
+            .map_or(("-".into(), "-".into()), |(a, b)| (ms(a), ms(b)));
+        let cpu = |ran: bool, v: f64| {
+            if ran {
+                style::num(v)
+            } else {
+                "-".into()
+            }
+        };
+        let delivered = r.run.messages.seq.delivered > 0;
+        let proxy_cpu = r.run.proxy.as_ref().map_or(0.0, |p| p.cpu_ms_per_1000_msgs);
+        let _ = writeln!(
+            out,
+            "{:<width$} {p50:>9} {p99:>9} {:>9} {:>9}  {}",
+            r.run.transport,
+            cpu(delivered, proxy_cpu),
+            cpu(delivered, r.run.server.cpu_ms_per_1000_msgs),
+            r.verdict()
+        );
+    }
+    out
 }
 
 /// Rows whose value is the best of the column (within 1%); none when every row is.
@@ -436,6 +550,7 @@ pub fn terminal_table(summary: &Summary) -> String {
         let _ = writeln!(out, "  {}", notes.join(" "));
     }
     spreads(&mut out, &transports, &shown);
+    out.push_str(&proxy_table(&transports));
     if let Some(floor) = Floor::of(summary) {
         let _ = writeln!(out, "\n{}", floor.sentence());
     }

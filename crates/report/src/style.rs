@@ -23,15 +23,30 @@ const UNKNOWN: RGBColor = RGBColor(0x88, 0x88, 0x88);
 /// The colour of a transport, the same in every chart and in the HTML. In a run against
 /// several servers (`sse@nchan`), push-server's rows keep the transport's colour and another
 /// server's get the same hue, darkened, so a chart pairs them by hue and tells them apart.
+/// Through a proxy (`sse@pushbench+nginx`) the server's colour is lightened: a little for
+/// `nginx-tuned`, more for `nginx`.
 pub fn colour(transport: &str) -> RGBColor {
     let base = Transport::ALL
         .iter()
         .position(|t| t.name() == pushbench_results::transport_of(transport))
         .map_or(UNKNOWN, |i| PALETTE[i]);
-    match pushbench_results::server_of(transport) {
-        None | Some("pushbench") => base,
-        Some(_) if base == PALETTE[6] => RGBColor(0x66, 0x66, 0x66),
-        Some(_) => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+    let setup = pushbench_results::server_of(transport).unwrap_or("pushbench");
+    let (server, via) = setup
+        .split_once('+')
+        .map_or((setup, None), |(s, v)| (s, Some(v)));
+    let c = match server {
+        "pushbench" => base,
+        _ if base == PALETTE[6] => RGBColor(0x66, 0x66, 0x66),
+        _ => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
+    };
+    let lighten = |f: f64| {
+        let l = |v: u8| v + ((255 - v) as f64 * f) as u8;
+        RGBColor(l(c.0), l(c.1), l(c.2))
+    };
+    match via {
+        None => c,
+        Some("nginx-tuned") => lighten(0.3),
+        Some(_) => lighten(0.55),
     }
 }
 
@@ -128,6 +143,14 @@ mod tests {
         assert_ne!(pb, nc);
         assert_eq!((nc.0, nc.1, nc.2), (pb.0 / 2, pb.1 / 2, pb.2 / 2));
         assert_eq!(css(colour("raw-tcp")), "#000000");
+        // Through a proxy: the server's colour, lightened, more for the untuned proxy.
+        let (tuned, untuned) = (
+            colour("sse@pushbench+nginx-tuned"),
+            colour("sse@pushbench+nginx"),
+        );
+        let lightness = |c: RGBColor| c.0 as u32 + c.1 as u32 + c.2 as u32;
+        assert!(lightness(pb) < lightness(tuned) && lightness(tuned) < lightness(untuned));
+        assert!(lightness(colour("sse@nchan+nginx")) < lightness(untuned));
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub fn figures(t: &mut TransportResult) {
     t.requests_per_message = per(t.requests as f64, delivered);
     t.server.cpu_ms_per_1000_msgs = cpu_ms_per_1000(t.server.cpu_s, delivered);
     t.generator.cpu_ms_per_1000_msgs = cpu_ms_per_1000(t.generator.cpu_s, delivered);
+    if let Some(p) = &mut t.proxy {
+        p.cpu_ms_per_1000_msgs = cpu_ms_per_1000(p.cpu_s, delivered);
+    }
     t.throughput_msgs_per_s = if t.measured_s > 0.0 {
         t.measured_deliveries as f64 / t.measured_s
     } else {

@@ -23,7 +23,7 @@ use crate::derive;
 use crate::error::Error;
 use crate::folder::Run;
 use crate::hlog::{TransportLog, ACTUAL, FANOUT, LATENCY, PUBLISH_LAG};
-use crate::model::{ByteCounts, KernelBytes, Percentiles, Status, TransportResult};
+use crate::model::{ByteCounts, KernelBytes, Percentiles, ProxyCost, Status, TransportResult};
 
 /// Merges runs of one scenario (shards or repeats): see the module doc.
 pub fn merge(mut runs: Vec<Run>) -> Result<Run, Error> {
@@ -332,6 +332,23 @@ pub fn combine(
         .iter()
         .map(|p| p.result.server.cores_used)
         .fold(0.0, f64::max);
+    // Each part went through its own proxy, configured alike: costs add up as the server's do,
+    // and what broke in any part is what the proxy does.
+    out.proxy = parts[0].result.proxy.as_ref().map(|first| ProxyCost {
+        via: first.via.clone(),
+        cpu_s: sum_f(&|t| t.proxy.as_ref().map_or(0.0, |p| p.cpu_s)),
+        cores_used: parts
+            .iter()
+            .filter_map(|p| p.result.proxy.as_ref())
+            .map(|p| p.cores_used)
+            .fold(0.0, f64::max),
+        rss_connected_bytes: max_u(&|t| t.proxy.as_ref().map_or(0, |p| p.rss_connected_bytes))
+            .unwrap_or(0),
+        broken: parts
+            .iter()
+            .find_map(|p| p.result.proxy.as_ref()?.broken.clone()),
+        ..Default::default()
+    });
     out.generator_bound = parts.iter().any(|p| p.result.generator_bound);
     out.server_bound = parts.iter().any(|p| p.result.server_bound);
     out.publish_path_slow = parts.iter().any(|p| p.result.publish_path_slow);

@@ -102,6 +102,25 @@ pub struct ServerCost {
     pub cores_used: f64,
 }
 
+/// A reverse proxy's cost, sampled from `/proc` over the same span as the server's, and what it
+/// did to the transport.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProxyCost {
+    /// Which proxy configuration: `nginx` (nginx's defaults) or `nginx-tuned`.
+    pub via: String,
+    /// CPU seconds (user + system).
+    pub cpu_s: f64,
+    /// CPU milliseconds per 1,000 delivered messages.
+    pub cpu_ms_per_1000_msgs: f64,
+    /// `cpu_s` divided by the span's wall time.
+    pub cores_used: f64,
+    /// RSS once every client had subscribed.
+    pub rss_connected_bytes: u64,
+    /// What the proxy broke, named by the nginx setting responsible (`BROKEN UPGRADE`,
+    /// `BUFFERED`, `IDLE DISCONNECTS`); `None` where it delivered as the server did.
+    pub broken: Option<String>,
+}
+
 /// The generator's own cost.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct GeneratorCost {
@@ -213,6 +232,10 @@ pub struct TransportResult {
     pub server: ServerCost,
     /// What generating cost.
     pub generator: GeneratorCost,
+    /// The reverse proxy the subscribers went through (`load-gen run --via`), what it cost and
+    /// what it broke. `None` for a direct run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyCost>,
     /// load-gen kept its cores nearly busy: figures may describe the generator more than the
     /// server. (Before saturation was attributed, also set when publishers fell behind.)
     pub generator_bound: bool,

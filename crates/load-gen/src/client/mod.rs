@@ -57,8 +57,10 @@ pub struct Target {
 /// What every subscriber of one transport's run shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The server.
+    /// Where subscribers connect: the server, or the proxy in front of it (`--via`).
     pub target: Target,
+    /// Where push publishers publish: always the server itself.
+    pub publish_target: Target,
     /// What its requests and messages look like.
     pub profile: &'static Profile,
     /// Cancelled to end the run (drain over, or Ctrl-C).

@@ -31,17 +31,21 @@ pub struct Publisher {
     pub topic_index: usize,
     /// When, and how big.
     pub schedule: Schedule,
+    /// A push workload's publisher: it publishes straight to the server, as a back end does,
+    /// even when subscribers go through a proxy (`--via`). A client's own upstream goes the
+    /// clients' way.
+    pub backend: bool,
 }
 
 /// Publishes on schedule, woken by the run's pacer, until the schedule ends or the run is
 /// cancelled.
 pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Recorder>) -> Traffic {
-    let (target, headers, cancel, pacer) = (
-        &shared.target,
-        &shared.header_block,
-        &shared.cancel,
-        &shared.pacer,
-    );
+    let target = if publisher.backend {
+        &shared.publish_target
+    } else {
+        &shared.target
+    };
+    let (headers, cancel, pacer) = (&shared.header_block, &shared.cancel, &shared.pacer);
     let mut report = Traffic::default();
     let mut conn: Option<Http1> = None;
     let mut conn_bytes = ByteCounts::default();

@@ -40,6 +40,7 @@ pub use plan::{Shard, TransportPlan};
 use crate::client::Target;
 use crate::metrics::Histos;
 use crate::profile::ServerKind;
+use crate::proxy::Via;
 use crate::scenario::Scenario;
 use transport::TransportRun;
 
@@ -72,6 +73,9 @@ pub struct Options {
     /// Which servers, each run with every transport it serves: started by load-gen, or (with
     /// `target`, then only one) the profile to drive that server with.
     pub servers: Vec<ServerKind>,
+    /// How subscribers reach each server: directly and/or through an nginx proxy, each run in
+    /// turn ([`crate::proxy`]).
+    pub via: Vec<Via>,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -82,6 +86,12 @@ pub async fn run(
 ) -> anyhow::Result<(Summary, PathBuf)> {
     if opts.servers.is_empty() {
         anyhow::bail!("no server to run against");
+    }
+    if opts.via.is_empty() {
+        anyhow::bail!("no way to reach the server: --via direct, nginx or nginx-tuned");
+    }
+    if opts.via.iter().any(|v| *v != Via::Direct) {
+        crate::nginx::find().map_err(|e| anyhow::anyhow!("--via nginx needs nginx: {e}"))?;
     }
     for kind in &opts.servers {
         let profile = kind.profile();
@@ -143,6 +153,19 @@ pub async fn run(
             (kind, _) => kind.to_string(),
         });
     }
+    let proxies: Vec<String> = opts
+        .via
+        .iter()
+        .filter(|v| **v != Via::Direct)
+        .map(|v| v.to_string())
+        .collect();
+    if !proxies.is_empty() {
+        let version = crate::nginx::find()
+            .ok()
+            .and_then(|n| crate::nginx::version(&n))
+            .unwrap_or_else(|| "nginx".into());
+        software.push(format!("via {} ({version})", proxies.join(", ")));
+    }
     let software = software.join(", ");
     let setup = crate::setup::capture(
         if opts.target.is_some() {
@@ -170,9 +193,12 @@ pub async fn run(
         .transports
         .clone()
         .unwrap_or_else(|| scenario.transports.clone());
-    // What runs: every asked transport each server serves. With several servers each result is
-    // named `<transport>@<server>`, so the report sets them side by side.
-    let mut entries: Vec<(ServerKind, Transport, String)> = Vec::new();
+    // What runs: every asked transport each server serves, each way it is reached. With several
+    // servers or a proxy, each result is named `<transport>@<server>` or
+    // `<transport>@<server>+<proxy>`, so the report sets them side by side.
+    let mut entries: Vec<(ServerKind, Via, Transport, String)> = Vec::new();
+    let side_by_side =
+        opts.servers.len() > 1 || opts.via.len() > 1 || opts.via.iter().any(|v| *v != Via::Direct);
     for &kind in &opts.servers {
         let profile = kind.profile();
         let served = profile.transports();
@@ -188,13 +214,22 @@ pub async fn run(
             eprintln!("{note}");
             summary.warnings.push(note);
         }
-        for t in run {
-            let name = if opts.servers.len() > 1 {
-                format!("{}@{}", t.name(), profile.name)
-            } else {
-                t.name().to_owned()
-            };
-            entries.push((kind, t, name));
+        for &via in &opts.via {
+            for &t in &run {
+                if via != Via::Direct && !via.proxies(t) {
+                    let note =
+                        format!("{t} is not HTTP: it does not go through --via {via}; skipped");
+                    eprintln!("{note}");
+                    summary.warnings.push(note);
+                    continue;
+                }
+                let name = match (side_by_side, via) {
+                    (false, _) => t.name().to_owned(),
+                    (true, Via::Direct) => format!("{}@{}", t.name(), profile.name),
+                    (true, via) => format!("{}@{}+{via}", t.name(), profile.name),
+                };
+                entries.push((kind, via, t, name));
+            }
         }
     }
     if entries.is_empty() {
@@ -210,11 +245,17 @@ pub async fn run(
         if cancel.is_cancelled() {
             break;
         }
-        let (kind, transport, name) = (entries[i].0, entries[i].1, entries[i].2.as_str());
+        let (kind, via, transport, name) = (
+            entries[i].0,
+            entries[i].1,
+            entries[i].2,
+            entries[i].3.as_str(),
+        );
         let files = RunFiles::new(&dir, &stamp, name, (repeat > 1).then_some(k));
         eprintln!("{}: starting", files.label);
         let entry_opts = Options {
             servers: vec![kind],
+            via: vec![via],
             ..opts.clone()
         };
         let (mut result, totals) =

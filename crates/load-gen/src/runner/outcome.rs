@@ -8,7 +8,9 @@
 //! measured against its own capacity: its pinned cores, or, unpinned, every core for the server
 //! and its threads for load-gen.
 
-use pushbench_results::model::{GeneratorCost, Messages, Percentiles, Pinning, ServerCost};
+use pushbench_results::model::{
+    GeneratorCost, Messages, Percentiles, Pinning, ProxyCost, ServerCost,
+};
 use pushbench_results::{derive, Status, Traffic, TransportResult};
 
 use super::plan::TransportPlan;
@@ -86,6 +88,8 @@ pub struct Measured {
     pub server_cpu_s: f64,
     /// Largest server RSS the ticker saw.
     pub server_rss_peak: u64,
+    /// The proxy's cost, when the subscribers went through one.
+    pub proxy: Option<ProxyMeasured>,
     /// Generator CPU seconds over the same span.
     pub generator_cpu_s: f64,
     /// load-gen's RSS at the end.
@@ -98,6 +102,19 @@ pub struct Measured {
     pub warnings: Vec<String>,
     /// The measured window's histograms, for adding up repeats.
     pub totals: crate::metrics::Histos,
+}
+
+/// What a `--via` proxy cost.
+#[derive(Debug, Clone)]
+pub struct ProxyMeasured {
+    /// Which one.
+    pub via: crate::proxy::Via,
+    /// Its RSS with every client connected.
+    pub connected: ProcSample,
+    /// Its CPU seconds over the server's span.
+    pub cpu_s: f64,
+    /// The hop-by-hop headers the profile selects this transport with.
+    pub hop_by_hop: Vec<(&'static str, &'static str)>,
 }
 
 /// The result of `plan`'s run from what it counted, each process measured against `capacity`.
@@ -205,8 +222,36 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
             )
         })
     });
+    // Through a proxy, a failure or a loss is read against the proxy's configuration: what
+    // it broke is named with the setting responsible, and replaces the bare symptom.
+    let broken = m.proxy.as_ref().and_then(|p| {
+        crate::proxy::diagnose(
+            p.via,
+            transport,
+            &crate::proxy::Evidence {
+                failure: failure.as_deref(),
+                clients_ready: m.clients_ready,
+                clients: plan.clients.len(),
+                undelivered: m.messages.expected.saturating_sub(m.messages.seq.delivered),
+                client_errors: clients.errors,
+                last_error: m
+                    .subscribers
+                    .last_error
+                    .as_deref()
+                    .or(m.upstream.last_error.as_deref()),
+                p50_us: m.latency.p50_us,
+                hop_by_hop: p.hop_by_hop.clone(),
+            },
+        )
+    });
+    let failure = match (&broken, failure) {
+        (Some(b), Some(_)) => Some(b.clone()),
+        (_, f) => f,
+    };
     if let Some(f) = &failure {
         warnings.insert(0, format!("{transport}: FAILED: {f}"));
+    } else if let Some(b) = &broken {
+        warnings.insert(0, format!("{transport}: {b}"));
     }
     let (idle, connected) = (m.server_idle.rss_bytes, m.server_connected.rss_bytes);
     let mut result = TransportResult {
@@ -261,6 +306,14 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
             threads: capacity.threads as u32,
             ..Default::default()
         },
+        proxy: m.proxy.map(|p| ProxyCost {
+            via: p.via.to_string(),
+            cpu_s: p.cpu_s,
+            cores_used: busy(p.cpu_s),
+            rss_connected_bytes: p.connected.rss_bytes,
+            broken,
+            ..Default::default()
+        }),
         generator_bound,
         server_bound,
         publish_path_slow,

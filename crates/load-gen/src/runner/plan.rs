@@ -217,6 +217,7 @@ impl<'s> TransportPlan<'s> {
                         topic: topic.clone(),
                         topic_index: t,
                         schedule: self.schedule(global, self.scenario.topics),
+                        backend: true,
                     }
                 })
                 .collect(),
@@ -228,6 +229,7 @@ impl<'s> TransportPlan<'s> {
                     topic: self.topics[topic_index].clone(),
                     topic_index,
                     schedule: self.schedule(i, self.scenario.clients),
+                    backend: false,
                 })
                 .collect(),
             Upstream::OwnSocket => Vec::new(),

@@ -29,6 +29,9 @@ pub async fn sweep(
     if opts.servers.len() > 1 {
         anyhow::bail!("a sweep runs against one server: give --server one name");
     }
+    if opts.via.len() > 1 {
+        anyhow::bail!("a sweep reaches its server one way: give --via one name");
+    }
     let (stamp, _) = utc_now();
     let dir = opts
         .results_root

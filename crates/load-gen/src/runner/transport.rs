@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::outcome::Measured;
+use super::outcome::{Measured, ProxyMeasured};
 use super::plan::{TransportPlan, Upstream, CONNECT_WAVE};
 use super::{ticker, Options};
 use crate::client::{self, publish, Target};
@@ -25,6 +25,7 @@ use crate::metrics::{Clock, Fanout, Recorder};
 use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
 use crate::profile::ServerKind;
+use crate::proxy::{self, Via};
 use crate::seqtrack::SeqTracker;
 use pushbench_wire::Transport;
 
@@ -37,6 +38,10 @@ pub struct TransportRun<'p> {
     server: Option<ServerProcess>,
     /// The server's pid, for `/proc` samples (none for `--target`).
     pid: Option<u32>,
+    /// The reverse proxy in front of the server (`--via`), sampled and stopped like it.
+    proxy: Option<ServerProcess>,
+    /// Which proxy, if any, the subscribers go through.
+    via: Via,
     /// The server's RSS and CPU before any client connected.
     idle: ProcSample,
     /// Cancelled when the drain ends, or with `ctrl_c` on Ctrl-C: ends every client task.
@@ -69,6 +74,8 @@ pub struct Connected {
     ready: usize,
     /// The server's RSS with every client connected.
     server: ProcSample,
+    /// The proxy's, likewise.
+    proxy: ProcSample,
     /// load-gen's own RSS before the first client was spawned and once all were ready.
     generator_rss: (u64, u64),
 }
@@ -87,6 +94,8 @@ pub struct Published {
     publishers: Vec<JoinHandle<Traffic>>,
     /// CPU seconds of server and generator when the schedule started.
     cpu0: (f64, f64),
+    /// The proxy's CPU seconds then.
+    proxy_cpu0: f64,
 }
 
 impl<'p> TransportRun<'p> {
@@ -134,7 +143,7 @@ impl<'p> TransportRun<'p> {
                 )
             }
         };
-        let target = match (&opts.target, &server) {
+        let server_target = match (&opts.target, &server) {
             (Some(t), _) => t.clone(),
             (None, Some(s)) => Target {
                 http: s.http,
@@ -143,12 +152,51 @@ impl<'p> TransportRun<'p> {
             },
             (None, None) => unreachable!("a server was started above"),
         };
+        let via = opts.via.first().copied().unwrap_or(Via::Direct);
+        let proxy = if via.proxies(plan.transport) {
+            let nginx = crate::nginx::find().map_err(|e| anyhow::anyhow!("--via {via}: {e}"))?;
+            let log_name = server_log.file_name().unwrap_or_default().to_string_lossy();
+            let beside =
+                |ext: &str| server_log.with_file_name(log_name.replace(".server.log", ext));
+            let settings = |port, prefix: &Path| proxy::Settings {
+                upstream: server_target.http,
+                port,
+                prefix: prefix.to_owned(),
+                heartbeat: server_heartbeat(&opts.server_args),
+                long_poll_timeout: scenario.long_poll_timeout,
+                connections: plan.clients.len() + 256,
+            };
+            // On the server's cores: the proxy is part of what serves the clients, and
+            // load-gen's cores stay its own.
+            Some(
+                ServerProcess::start_nginx(
+                    &nginx,
+                    cpus,
+                    &beside(".proxy.conf"),
+                    &beside(".proxy.log"),
+                    |port, prefix| proxy::config(via, &settings(port, prefix)),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        // Subscribers go through the proxy when there is one; publishers never do.
+        let target = match &proxy {
+            Some(p) => Target {
+                http: p.http,
+                tcp: server_target.tcp,
+                host: p.http.to_string(),
+            },
+            None => server_target.clone(),
+        };
         let pid = server.as_ref().map(|s| s.pid);
         let stop = ctrl_c.child_token();
         let headers = client::request_headers(scenario.request_headers, &target.host);
         let (start, start_rx) = watch::channel(None);
         let shared = Arc::new(client::Shared {
             target,
+            publish_target: server_target,
             profile: opts.servers[0].profile(),
             cancel: stop.clone(),
             ready: Default::default(),
@@ -165,6 +213,8 @@ impl<'p> TransportRun<'p> {
         Ok(TransportRun {
             plan,
             server,
+            via: if proxy.is_some() { via } else { Via::Direct },
+            proxy,
             idle: pid.and_then(process::sample).unwrap_or_default(),
             pid,
             stop,
@@ -173,6 +223,11 @@ impl<'p> TransportRun<'p> {
             start,
             warnings: Vec::new(),
         })
+    }
+
+    /// The proxy's CPU and RSS now, if there is one and it is alive.
+    fn proxy_sample(&self) -> Option<ProcSample> {
+        self.proxy.as_ref().and_then(|p| process::sample(p.pid))
     }
 
     /// Waits while fewer than `n` subscribers are ready, until the connect deadline.
@@ -222,6 +277,7 @@ impl<'p> TransportRun<'p> {
             handles,
             ready,
             server: self.pid.and_then(process::sample).unwrap_or_default(),
+            proxy: self.proxy_sample().unwrap_or_default(),
             generator_rss: (generator_before, process::sample_self().rss_bytes),
         }
     }
@@ -249,6 +305,7 @@ impl<'p> TransportRun<'p> {
             self.pid.and_then(process::sample).unwrap_or_default().cpu_s,
             process::sample_self().cpu_s,
         );
+        let proxy_cpu0 = self.proxy_sample().unwrap_or_default().cpu_s;
         let tasks: Vec<JoinHandle<Traffic>> = plan
             .publishers()
             .into_iter()
@@ -276,6 +333,7 @@ impl<'p> TransportRun<'p> {
             ticker,
             publishers: tasks,
             cpu0,
+            proxy_cpu0,
         })
     }
 
@@ -305,13 +363,35 @@ impl<'p> TransportRun<'p> {
             Some(s) => s
                 .failure()
                 .map(|why| format!("{} {why}", self.shared.profile.process)),
-            None => answering(&self.shared.target, plan.transport)
+            None => answering(&self.shared.publish_target, plan.transport)
                 .await
                 .err()
                 .map(|e| format!("the server stopped answering: {e}")),
-        };
+        }
+        .or_else(|| {
+            let proxy = self.proxy.as_mut()?;
+            proxy.failure().map(|why| format!("the nginx proxy {why}"))
+        });
         // A dead server has no `/proc` entry: its CPU is unknown, not the negative of its start.
         let server_end = self.pid.and_then(process::sample);
+        let proxy_measured = self.proxy.as_ref().map(|_| ProxyMeasured {
+            via: self.via,
+            connected: p.connected.proxy,
+            // A dead proxy's CPU is unknown, as a dead server's is.
+            cpu_s: self
+                .proxy_sample()
+                .map_or(0.0, |end| end.cpu_s - p.proxy_cpu0),
+            hop_by_hop: self
+                .shared
+                .profile
+                .subscribe(plan.transport)
+                .map(|s| s.headers)
+                .unwrap_or_default()
+                .iter()
+                .filter(|(name, _)| proxy::HOP_BY_HOP.contains(name))
+                .copied()
+                .collect(),
+        });
         let generator_cpu_s = process::sample_self().cpu_s - p.cpu0.1;
         let rss_peak = p.ticker.stop().await?;
 
@@ -360,6 +440,14 @@ impl<'p> TransportRun<'p> {
                 plan.transport, plan.scenario.drain
             ));
         }
+        if let Some(proxy) = self.proxy.take() {
+            if !proxy.stop().await? && failure.is_none() {
+                self.warnings.push(format!(
+                    "{}: the nginx proxy did not exit cleanly on SIGTERM",
+                    plan.transport
+                ));
+            }
+        }
         let clean_exit = match self.server.take() {
             Some(s) => s.stop().await?,
             None => true,
@@ -397,6 +485,7 @@ impl<'p> TransportRun<'p> {
             server_connected: p.connected.server,
             server_cpu_s: server_end.map_or(0.0, |end| end.cpu_s - p.cpu0.0),
             server_rss_peak: rss_peak,
+            proxy: proxy_measured,
             generator_cpu_s,
             generator_rss_end: process::sample_self().rss_bytes,
             generator_rss_connect: p.connected.generator_rss,
@@ -406,6 +495,23 @@ impl<'p> TransportRun<'p> {
             totals,
         })
     }
+}
+
+/// The stream heartbeat of the server: push-server's `--heartbeat-ms` among `args`, else its
+/// default, which the Nchan configuration shares. A tuned proxy's read timeout stays above it.
+fn server_heartbeat(args: &[String]) -> Duration {
+    let mut args = args.iter().map(String::as_str);
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--heartbeat-ms") {
+            Some("") => args.next(),
+            Some(rest) => rest.strip_prefix('='),
+            None => continue,
+        };
+        if let Some(ms) = value.and_then(|v| v.parse().ok()) {
+            return Duration::from_millis(ms);
+        }
+    }
+    pushbench_server::config::Config::default().heartbeat
 }
 
 /// Whether the server still accepts connections on the port `transport` uses (and its HTTP

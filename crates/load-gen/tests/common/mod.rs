@@ -28,6 +28,7 @@ pub fn options(results: &Path, target: Option<Target>) -> Options {
         pinning: None,
         repeat: None,
         servers: vec![load_gen::profile::ServerKind::Pushbench],
+        via: vec![load_gen::proxy::Via::Direct],
     }
 }
 

@@ -123,6 +123,7 @@ pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
     warnings(&mut h, run);
     verdict(&mut h, run);
     table(&mut h, run);
+    proxies(&mut h, run);
 
     let _ = writeln!(h, "<h2>Charts</h2>");
     for c in charts {
@@ -357,6 +358,75 @@ fn table(h: &mut String, run: &Run) {
         let _ = writeln!(h, "<td>{}</td></tr>", notes.join(" "));
     }
     let _ = writeln!(h, "</tbody></table>");
+}
+
+/// What each `--via` proxy did to each transport: latency added against the direct run, the
+/// proxy's own CPU, and what it broke with the setting responsible.
+fn proxies(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let rows = figures::proxy_rows(&ts);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Through a proxy</h2>\n<p class=\"small\">Subscribers reached the server through a \
+         real nginx reverse proxy: <code>nginx</code> is nginx's defaults behind a bare \
+         <code>proxy_pass</code>, <code>nginx-tuned</code> is configured for push (no buffering, \
+         upgrade headers passed on, kept-alive upstream, read timeouts above the heartbeat). \
+         Publishers published to the server directly. Added latency is against the same \
+         transport on the same server reached directly in this run; CPU is milliseconds per \
+         1,000 delivered messages. Each proxy's configuration is in the run folder \
+         (<code>&lt;name&gt;.proxy.conf</code>).</p>"
+    );
+    let _ = writeln!(
+        h,
+        "<table><thead><tr><th>transport</th><th>added p50<br><span class=\"unit\">ms</span></th>\
+         <th>added p99<br><span class=\"unit\">ms</span></th><th>proxy CPU<br><span class=\"unit\">ms / 1k msgs</span></th>\
+         <th>server CPU<br><span class=\"unit\">ms / 1k msgs</span></th><th>verdict</th></tr></thead><tbody>"
+    );
+    let mut diagnoses = Vec::new();
+    for r in &rows {
+        let added = r.added_us();
+        let ms = |us: i64| format!("{:+.3}", us as f64 / 1000.0);
+        let delivered = r.run.messages.seq.delivered > 0;
+        let cpu = |v: f64| {
+            if delivered {
+                style::num(v)
+            } else {
+                "–".into()
+            }
+        };
+        let proxy = r.run.proxy.as_ref();
+        let verdict = r.verdict();
+        let class = if verdict == "delivers" {
+            ""
+        } else {
+            " class=\"badge\""
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td><span{class}>{}</span></td></tr>",
+            swatch(&r.run.transport),
+            added.map_or("–".into(), |a| ms(a.0)),
+            added.map_or("–".into(), |a| ms(a.1)),
+            cpu(proxy.map_or(0.0, |p| p.cpu_ms_per_1000_msgs)),
+            cpu(r.run.server.cpu_ms_per_1000_msgs),
+            escape(&verdict)
+        );
+        if let Some(b) = proxy.and_then(|p| p.broken.as_deref()) {
+            diagnoses.push(format!(
+                "<li><strong>{}</strong>: {}</li>",
+                escape(&r.run.transport),
+                escape(b)
+            ));
+        }
+    }
+    let _ = writeln!(h, "</tbody></table>");
+    if !diagnoses.is_empty() {
+        let _ = writeln!(h, "<ul class=\"small\">{}</ul>", diagnoses.join("\n"));
+    }
 }
 
 /// Opens a table with a column per figure of [`FIGURES`] after the transport, then `extra`
