@@ -189,3 +189,23 @@ async fn the_default_proxy_buffers_nchans_streams_and_drops_its_te_header() {
     assert_eq!(nginx_children(), Vec::<u32>::new(), "nginx left running");
     let _ = std::fs::remove_dir_all(results);
 }
+
+#[tokio::test]
+async fn a_sweep_through_a_proxy_is_refused_before_anything_runs() {
+    let results = tempdir("proxy-sweep");
+    let scenario = Scenario::parse(
+        &format!("transports = [\"sse\"]\n{SCENARIO}sweep = {{ rate = [20, 40] }}\nslo = {{ p99 = \"2s\", loss = 0 }}\n"),
+        Path::new("proxy.toml"),
+    )
+    .unwrap();
+    let sweep = scenario.sweep.clone().expect("the scenario sweeps");
+    let mut opts = options(&results, None);
+    opts.via = vec![Via::NginxTuned];
+    let err = runner::sweep::sweep(&scenario, &sweep, &opts, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--via is not supported in sweeps"), "{err}");
+    assert_eq!(std::fs::read_dir(&results).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(results);
+}
