@@ -133,6 +133,17 @@ struct RunArgs {
     pacer_early_us: u64,
 }
 
+/// `items` without repeats, in the order each first appears.
+fn first_of_each<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
 /// The cores for `run`: split between the embedded server and load-gen unless `--no-pin`, a
 /// `--target` or a single core says otherwise. load-gen's own pinning happens here, on the main
 /// thread before any other starts, so every thread it starts later inherits it.
@@ -358,28 +369,10 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         pacer_early: std::time::Duration::from_micros(pacer_early_us),
         pinning,
         repeat: repeat.map(usize::from),
-        servers: {
-            let mut servers = server;
-            // `--server nchan,nchan` is one server: its runs would share names and files.
-            let mut seen = Vec::new();
-            servers.retain(|s| {
-                let new = !seen.contains(s);
-                seen.push(*s);
-                new
-            });
-            servers
-        },
-        via: {
-            // `--via nginx,nginx` is one way: its runs would share names and files.
-            let mut via = via;
-            let mut seen = Vec::new();
-            via.retain(|v| {
-                let new = !seen.contains(v);
-                seen.push(*v);
-                new
-            });
-            via
-        },
+        // `--server nchan,nchan` is one server, `--via nginx,nginx` one way: their runs would
+        // share names and files.
+        servers: first_of_each(server),
+        via: first_of_each(via),
     };
     if let Some(sweep) = &scenario.sweep {
         let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())
@@ -434,4 +427,12 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repeats_are_dropped_and_the_order_kept() {
+        assert_eq!(super::first_of_each(vec![2, 1, 2, 3, 1]), [2, 1, 3]);
+    }
 }
