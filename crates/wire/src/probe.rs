@@ -64,6 +64,18 @@ pub fn parse(payload: &str) -> Option<Probe> {
     })
 }
 
+/// Where a probe's fields (`<intended_ns>:<sent_ns>:<publisher>:`) start in `bytes`, however a
+/// server framed or escaped the message around them. load-gen looks for this in a stream its
+/// decoder has found nothing in: a probe there means the server delivered the message and the
+/// target profile names the wrong framing.
+pub fn find(bytes: &[u8]) -> Option<usize> {
+    (0..bytes.len()).find(|&i| {
+        let starts_number = bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit());
+        let mut rest = &bytes[i..];
+        starts_number && (0..3).all(|_| field(&mut rest).is_some())
+    })
+}
+
 /// A decimal `u64` of at least one digit followed by `:`, taken off the front of `rest`.
 fn field(rest: &mut &[u8]) -> Option<u64> {
     let mut n = 0u64;
@@ -117,6 +129,33 @@ mod tests {
                 seq: None,
             })
         );
+    }
+
+    #[test]
+    fn a_probe_is_found_inside_any_framing() {
+        let mut probe = String::new();
+        let p = Probe {
+            intended_ns: 20_000_000,
+            sent_ns: 20_000_100,
+            publisher: 3,
+            seq: Some(1),
+        };
+        write(&mut probe, p, 40);
+        let sse = format!("id: 1700000000:0\ndata: {{\"seq\":1,\"payload\":\"{probe}\"}}\n\n");
+        let at = find(sse.as_bytes()).unwrap();
+        assert_eq!(&sse[at..at + 18], "20000000:20000100:");
+        assert_eq!(find(probe.as_bytes()), Some(0));
+        // Two fields (an SSE id of Nchan's), a clock, a heartbeat: no probe.
+        for text in [
+            "id: 1700000000:0\n\n",
+            "12:30:45",
+            ": heartbeat\n",
+            "<script>p(0)</script>",
+        ] {
+            assert_eq!(find(text.as_bytes()), None, "{text}");
+        }
+        // A number's tail is not a probe's start.
+        assert_eq!(find(b"a12:3:4:"), Some(1));
     }
 
     #[test]

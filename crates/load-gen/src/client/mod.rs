@@ -83,6 +83,9 @@ pub struct Shared {
     pub header_block: Arc<str>,
     /// Wakes publishers at their intended send times (see [`crate::pacer`]).
     pub pacer: Pacer,
+    /// Set by the first subscriber whose decoder cannot read what the server sent (see
+    /// [`ClientError::is_mismatch`]); that subscriber also cancels the run, which fails with this.
+    pub mismatch: std::sync::OnceLock<String>,
 }
 
 /// The headers a request carries besides `host` for a scenario's `request_headers`: nothing, or
@@ -183,6 +186,15 @@ pub enum ClientError {
     /// alone, carries no sequence number), so it cannot be measured: the start of what came.
     #[error("protocol: payload is not a pushbench probe (its start: {0:?})")]
     NotAProbe(String),
+    /// Bytes from the server the profile's decoder cannot read as messages: the profile does not
+    /// describe this server's framing.
+    #[error("protocol: {why}; the server sent: {seen:?}")]
+    Undecodable {
+        /// What did not match.
+        why: String,
+        /// The bytes, quoted up to [`QUOTED`] bytes.
+        seen: String,
+    },
     /// The target has no raw TCP address (`--target` without `--target-tcp`).
     #[error("the target has no raw TCP port")]
     NoRawTcpPort,
@@ -191,11 +203,41 @@ pub enum ClientError {
     BadHeader(&'static str),
 }
 
+/// How much of what a server sent an error quotes.
+pub const QUOTED: usize = 200;
+
+/// A stream whose decoder has produced nothing though a probe has arrived in its bytes fails
+/// this long after the probe came: time for the rest of a message split across reads.
+pub const NOTHING_DECODED_AFTER: Duration = Duration::from_secs(1);
+
+fn quote(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
 impl ClientError {
     /// A payload that is not a probe, quoted up to 60 bytes.
     pub fn not_a_probe(payload: &[u8]) -> Self {
-        ClientError::NotAProbe(
-            String::from_utf8_lossy(&payload[..payload.len().min(60)]).into_owned(),
+        ClientError::NotAProbe(quote(payload, 60))
+    }
+
+    /// `bytes` from the server that could not be decoded, for the reason `why`.
+    pub fn undecodable(why: impl ToString, bytes: &[u8]) -> Self {
+        ClientError::Undecodable {
+            why: why.to_string(),
+            seen: quote(bytes, QUOTED),
+        }
+    }
+
+    /// The server answered, and what it sent is not what the profile says: the framing is
+    /// wrong, or the payloads are not load-gen's probes. Reconnecting cannot help, and every
+    /// other subscriber will see the same, so the run stops at once with the bytes.
+    pub fn is_mismatch(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Undecodable { .. }
+                | ClientError::NotAProbe(_)
+                | ClientError::Frame(_)
+                | ClientError::Envelope(_)
         )
     }
 
@@ -292,7 +334,8 @@ impl State {
     /// Decodes one envelope as received; [`State::flush`] records it once the read that carried
     /// it is fully decoded.
     pub fn envelope(&mut self, bytes: &[u8], encoding: Encoding) -> Result<(), ClientError> {
-        let decoded = envelope::decode(encoding, bytes)?;
+        let decoded =
+            envelope::decode(encoding, bytes).map_err(|e| ClientError::undecodable(e, bytes))?;
         self.decoded(bytes.len(), decoded)
     }
 
@@ -458,6 +501,18 @@ pub async fn run_subscriber(
             Err(e) => {
                 st.report.errors += 1;
                 st.report.last_error = Some(e.to_string());
+                if e.is_mismatch() {
+                    let framing = match shared.profile.framing {
+                        Framing::Envelope => "envelope",
+                        Framing::Body => "body",
+                    };
+                    let _ = shared.mismatch.set(format!(
+                        "the {} profile does not describe what the server sent on {transport} (framing = \"{framing}\"): {e}",
+                        shared.profile.name
+                    ));
+                    shared.cancel.cancel();
+                    break;
+                }
                 if shared.cancel.is_cancelled() {
                     break;
                 }
@@ -511,6 +566,44 @@ impl StreamParser for ChunkBodies {
     }
 }
 
+/// A stream's body until its first message decodes: if a probe shows up in it and no message
+/// comes out of the decoder within [`NOTHING_DECODED_AFTER`], the decoder does not match the
+/// server's framing. Heartbeats and a slow server carry no probe, so neither is mistaken for it.
+#[derive(Debug, Default)]
+struct FirstMessage {
+    /// The stream's first bytes, up to [`QUOTED`], for the error.
+    seen: Vec<u8>,
+    /// Body bytes so far.
+    bytes: u64,
+    /// A message has decoded: nothing more to watch.
+    matched: bool,
+    /// When a probe was seen with nothing decoded.
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl FirstMessage {
+    /// Takes one read's body bytes; returns a deadline the first time a probe is seen in them
+    /// while `nothing_decoded`.
+    fn watch(&mut self, data: &[u8], nothing_decoded: bool) -> Option<tokio::time::Instant> {
+        if self.matched {
+            return None;
+        }
+        if !nothing_decoded {
+            self.matched = true;
+            self.deadline = None;
+            return None;
+        }
+        self.bytes += data.len() as u64;
+        let room = QUOTED.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&data[..data.len().min(room)]);
+        if self.deadline.is_none() && probe::find(data).is_some() {
+            self.deadline = Some(tokio::time::Instant::now() + NOTHING_DECODED_AFTER);
+            return self.deadline;
+        }
+        None
+    }
+}
+
 /// The session shared by xhr-stream, iframe and SSE: one GET for `transport`'s path on the
 /// profile, then a chunked body (or one that runs until close) parsed by `parser`. The request
 /// and response heads count as connection setup.
@@ -548,12 +641,24 @@ pub async fn stream_session(
         // One cancellation waiter for the session, not one registered per read.
         let cancelled = shared.cancel.cancelled();
         tokio::pin!(cancelled);
+        let mut first = FirstMessage::default();
+        let never = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(never);
         loop {
             let done = tokio::select! {
                 _ = &mut cancelled => return Ok(()),
                 r = http.read_stream(chunked, &mut decoder, &mut data, &mut ends) => r?,
+                _ = &mut never, if first.deadline.is_some() => {
+                    return Err(ClientError::undecodable(
+                        format!("a probe arrived {NOTHING_DECODED_AFTER:?} ago and the decoder has found no message in the {} bytes of the stream", first.bytes),
+                        &first.seen,
+                    ));
+                }
             };
             parser.push(&data, &ends, &mut messages);
+            if let Some(deadline) = first.watch(&data, messages.is_empty()) {
+                never.as_mut().reset(deadline);
+            }
             data.clear();
             ends.clear();
             for m in messages.drain(..) {
@@ -571,4 +676,42 @@ pub async fn stream_session(
     .await;
     st.finish_conn(&http.io);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_probe_the_decoder_cannot_read_starts_the_clock() {
+        let mut first = FirstMessage::default();
+        // Heartbeats, a prelude, an SSE id of Nchan's: no probe, however long they go on.
+        let quiet = [
+            &b": hb\n\n"[..],
+            b"<script>p(0)</script>\n",
+            b"id: 1700000000:0\n",
+        ];
+        for bytes in quiet {
+            assert_eq!(first.watch(bytes, true), None);
+        }
+        let probe = b"data: 20000000:20000100:0:xxxx";
+        assert!(first.watch(probe, true).is_some());
+        assert_eq!(first.watch(b"more", true), None, "armed once");
+        let quiet_len: usize = quiet.iter().map(|b| b.len()).sum();
+        assert_eq!(first.bytes as usize, quiet_len + probe.len() + 4);
+        assert!(first.seen.starts_with(b": hb\n\n<script>"));
+        // The message completes: the decoder matches, and nothing is watched any more.
+        assert_eq!(first.watch(b"\n\n", false), None);
+        assert!(first.deadline.is_none() && first.matched);
+        assert_eq!(first.watch(b"20000000:20000100:0:", true), None);
+    }
+
+    #[tokio::test]
+    async fn the_quote_stops_at_its_limit() {
+        let mut first = FirstMessage::default();
+        first.watch(&[b'a'; 150], true);
+        first.watch(&[b'b'; 150], true);
+        assert_eq!(first.seen.len(), QUOTED);
+        assert_eq!(first.bytes, 300);
+    }
 }

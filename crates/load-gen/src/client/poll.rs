@@ -113,8 +113,9 @@ pub async fn session(
             let (mut empty, mut advanced) = (true, false);
             match framing {
                 Framing::Envelope => {
-                    for env in poll::envelopes(&body)? {
-                        let (raw, decoded) = env?;
+                    let undecodable = |e| ClientError::undecodable(e, &body);
+                    for env in poll::envelopes(&body).map_err(undecodable)? {
+                        let (raw, decoded) = env.map_err(undecodable)?;
                         st.decoded(raw.len(), decoded)?;
                         empty = false;
                     }

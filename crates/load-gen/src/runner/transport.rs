@@ -209,6 +209,7 @@ impl<'p> TransportRun<'p> {
             headers,
             pacer: Pacer::start(opts.pacer_spin, opts.pacer_early)
                 .context("starting the pacer thread")?,
+            mismatch: Default::default(),
         });
         Ok(TransportRun {
             plan,
@@ -359,6 +360,8 @@ impl<'p> TransportRun<'p> {
         let wall_s = recorder.clock.now_ns() as f64 / 1e9;
         // Asked before anything is stopped: a server that died or stopped answering fails the
         // run, whatever the clients counted.
+        // A profile that does not match the server stopped the run early: that is the failure.
+        let mismatch = self.shared.mismatch.get().cloned();
         let failure = match &mut self.server {
             Some(s) => s
                 .failure()
@@ -372,6 +375,7 @@ impl<'p> TransportRun<'p> {
             let proxy = self.proxy.as_mut()?;
             proxy.failure().map(|why| format!("the nginx proxy {why}"))
         });
+        let failure = mismatch.or(failure);
         // A dead server has no `/proc` entry: its CPU is unknown, not the negative of its start.
         let server_end = self.pid.and_then(process::sample);
         let proxy_measured = self.proxy.as_ref().map(|_| ProxyMeasured {
