@@ -72,6 +72,9 @@ pub struct Head {
     /// `Last-Modified` and `Etag`, when the server sent either (push-server sends neither, so
     /// its answers allocate nothing here).
     pub validators: Option<Box<Validators>>,
+    /// The boundary of a `multipart/*` answer's `Content-Type` (nothing is allocated for
+    /// other answers).
+    pub boundary: Option<Box<str>>,
 }
 
 /// One client connection.
@@ -179,6 +182,7 @@ impl Http1 {
                     let bodiless = matches!(body, BodyKind::Length(0));
                     let mut keep_alive = resp.version == Some(1);
                     let mut validators: Option<Box<Validators>> = None;
+                    let mut boundary = None;
                     for h in resp.headers.iter() {
                         let value = || Some(String::from_utf8_lossy(h.value).into_owned());
                         if h.name.eq_ignore_ascii_case("last-modified") {
@@ -204,6 +208,14 @@ impl Http1 {
                             body = BodyKind::Chunked;
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             keep_alive = !h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("content-type")
+                            && h.value.len() > 10
+                            && h.value[..10].eq_ignore_ascii_case(b"multipart/")
+                        {
+                            boundary = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(pushbench_wire::multipart::boundary)
+                                .map(Box::from);
                         }
                     }
                     if matches!(body, BodyKind::UntilClose) {
@@ -216,6 +228,7 @@ impl Http1 {
                         body,
                         keep_alive,
                         validators,
+                        boundary,
                     });
                 }
                 Ok(httparse::Status::Partial) => {

@@ -141,6 +141,7 @@ pub fn config(s: &Settings) -> String {
             ),
         ),
         sub("chunked", "chunked", ""),
+        sub("multipart", "multipart-mixed", ""),
         sub(
             "sse",
             "eventsource",

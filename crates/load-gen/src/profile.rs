@@ -135,9 +135,9 @@ impl Profile {
             .map(|(_, s)| s)
     }
 
-    /// The transports this server serves, in [`Transport::ALL`] order.
+    /// The transports this server serves, in [`Transport::KNOWN`] order.
     pub fn transports(&self) -> Vec<Transport> {
-        Transport::ALL
+        Transport::KNOWN
             .into_iter()
             .filter(|t| self.subscribe(*t).is_some())
             .collect()
@@ -256,7 +256,8 @@ pub static PUSHBENCH: Profile = Profile {
 
 /// Nchan, as configured by [`crate::nchan::config`]: one location per subscriber type, the
 /// channel id in the path. Its interval-poll is short polling, `chunked` is XHR streaming,
-/// `eventsource` is SSE. It serves neither iframe (htmlfile) streaming nor raw TCP.
+/// `eventsource` is SSE, and `multipart-mixed` a transport push-server does not serve. It serves
+/// neither iframe (htmlfile) streaming nor raw TCP.
 pub static NCHAN: Profile = Profile {
     name: "nchan",
     process: "nginx (Nchan)",
@@ -290,6 +291,16 @@ pub static NCHAN: Profile = Profile {
                 // Nchan picks its subscriber type from the request: chunked needs `TE: chunked`.
                 headers: &[("te", "chunked")],
                 resume: Resume::None,
+            },
+        ),
+        (
+            Transport::MultipartMixed,
+            Subscribe {
+                path: "/sub/multipart/{topic}",
+                // Without it Nchan answers 403. Each part carries `Last-Modified` and `Etag`,
+                // which Nchan takes back as `If-Modified-Since` and `If-None-Match`.
+                headers: &[("accept", "multipart/mixed")],
+                resume: Resume::CacheHeaders,
             },
         ),
         (
@@ -419,7 +430,7 @@ pub fn parse(text: &str, path: &std::path::Path) -> Result<Profile, String> {
                 path.display(),
                 line_of(name.span().start),
                 name.get_ref(),
-                Transport::ALL.map(|t| t.name()).join(", ")
+                Transport::KNOWN.map(|t| t.name()).join(", ")
             )
         })?;
         if transport == Transport::RawTcp && body {
@@ -447,14 +458,14 @@ pub fn parse(text: &str, path: &std::path::Path) -> Result<Profile, String> {
         let resumable = match transport {
             Transport::RawTcp => resume == Resume::After,
             Transport::Sse => matches!(resume, Resume::After | Resume::LastEventId | Resume::None),
-            Transport::ShortPoll | Transport::LongPoll if body => {
+            Transport::ShortPoll | Transport::LongPoll | Transport::MultipartMixed if body => {
                 matches!(resume, Resume::After | Resume::CacheHeaders | Resume::None)
             }
             _ => matches!(resume, Resume::After | Resume::None),
         };
         if !resumable {
             return Err(format!(
-                "{}: load-gen's {} client cannot resume that way with framing = \"{}\" (last-event-id is for sse, cache-headers for polls with framing = \"body\", raw-tcp resumes by sequence number: after)",
+                "{}: load-gen's {} client cannot resume that way with framing = \"{}\" (last-event-id is for sse, cache-headers for polls and multipart-mixed with framing = \"body\", raw-tcp resumes by sequence number: after)",
                 at("resume"),
                 transport,
                 if body { "body" } else { "envelope" }
@@ -492,7 +503,7 @@ pub fn parse(text: &str, path: &std::path::Path) -> Result<Profile, String> {
             },
         ));
     }
-    subscribe.sort_by_key(|(t, _)| Transport::ALL.iter().position(|a| a == t));
+    subscribe.sort_by_key(|(t, _)| Transport::KNOWN.iter().position(|a| a == t));
     check_path(&file.publish.path).map_err(|why| {
         let line = text
             .lines()
@@ -641,7 +652,7 @@ mod tests {
     }
 
     #[test]
-    fn nchan_serves_five_transports_and_pushbench_all() {
+    fn nchan_serves_six_transports_and_pushbench_seven() {
         assert_eq!(PUSHBENCH.transports(), Transport::ALL.to_vec());
         assert_eq!(
             NCHAN.transports(),
@@ -649,6 +660,7 @@ mod tests {
                 Transport::ShortPoll,
                 Transport::LongPoll,
                 Transport::XhrStream,
+                Transport::MultipartMixed,
                 Transport::Sse,
                 Transport::WebSocket
             ]

@@ -231,7 +231,11 @@ pub fn diagnose(via: Via, transport: Transport, e: &Evidence<'_>) -> Option<Stri
     }
     let streams = matches!(
         transport,
-        Transport::XhrStream | Transport::Iframe | Transport::Sse | Transport::WebSocket
+        Transport::XhrStream
+            | Transport::MultipartMixed
+            | Transport::Iframe
+            | Transport::Sse
+            | Transport::WebSocket
     );
     if streams
         && via == Via::Nginx
@@ -431,7 +435,7 @@ mod tests {
             clients: 4,
             ..Default::default()
         };
-        for t in Transport::ALL {
+        for t in Transport::KNOWN {
             assert_eq!(diagnose(Via::Nginx, t, &clean), None, "{t}");
             assert_eq!(diagnose(Via::NginxTuned, t, &clean), None, "{t}");
         }

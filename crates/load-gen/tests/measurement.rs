@@ -192,6 +192,7 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
             assert_eq!(b.framing_down, 5, "{name}");
             assert_eq!(b.framing_up, 0, "{name}");
         }
+        Transport::MultipartMixed => unreachable!("push-server does not serve {name}"),
     }
     let _ = summary;
 }

@@ -14,8 +14,9 @@ use load_gen::scenario::Scenario;
 use pushbench_results::Status;
 use tokio_util::sync::CancellationToken;
 
-/// Six subscribers on two topics, 40 messages/s per topic for 1.5 s, every Nchan transport.
-const SCENARIO: &str = "description = \"nchan\"\nseed = 5\ntransports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]\nclients = 6\ntopics = 2\nrate = 40\npattern = \"constant\"\nmessage_size = 100\nduration = \"1500ms\"\nwarmup = \"200ms\"\ndrain = \"2s\"\npoll_interval = \"50ms\"\n";
+/// Six subscribers on two topics, 40 messages/s per topic for 1.5 s, every Nchan transport
+/// (multipart-mixed among them, which push-server does not serve).
+const SCENARIO: &str = "description = \"nchan\"\nseed = 5\ntransports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"multipart-mixed\", \"sse\", \"websocket\"]\nclients = 6\ntopics = 2\nrate = 40\npattern = \"constant\"\nmessage_size = 100\nduration = \"1500ms\"\nwarmup = \"200ms\"\ndrain = \"2s\"\npoll_interval = \"50ms\"\n";
 
 /// The tests that start nginx run one at a time: they look for this process's nginx children
 /// and its scratch directories, and must not see (or kill) another test's.
@@ -24,7 +25,7 @@ static NGINX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// [`SCENARIO`] with its transports line replaced by `transports` (and any more keys).
 fn scenario_with(transports: &str) -> Scenario {
     let text = SCENARIO.replace(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"multipart-mixed\", \"sse\", \"websocket\"]",
         transports,
     );
     Scenario::parse(&text, Path::new("nchan.toml")).unwrap()
@@ -140,7 +141,7 @@ async fn a_worker_that_dies_fails_the_run_and_nothing_is_left_behind() {
     let results = tempdir("nchan-worker");
     let text = SCENARIO
         .replace(
-            "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"sse\", \"websocket\"]",
+            "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"multipart-mixed\", \"sse\", \"websocket\"]",
             "transports = [\"sse\"]",
         )
         .replace("duration = \"1500ms\"", "duration = \"4s\"");

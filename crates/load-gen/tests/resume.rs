@@ -19,6 +19,7 @@ use load_gen::profile::{self, ServerKind};
 use load_gen::runner;
 use load_gen::scenario::Scenario;
 use pushbench_results::TransportResult;
+use pushbench_wire::multipart;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -187,6 +188,14 @@ async fn connection(server: Arc<Scripted>, mut sock: TcpStream) {
                 stream(&server, &mut sock, &topic, from, Framing::Events).await;
                 false
             }
+            "mp" => {
+                let Some(from) = validated(&req) else {
+                    let _ = sock.write_all(REFUSED).await;
+                    return;
+                };
+                stream(&server, &mut sock, &topic, from, Framing::Parts).await;
+                false
+            }
             "poll" | "lp" => poll(&server, &mut sock, &topic, &req, route == "lp").await,
             other => panic!("no route {other}"),
         };
@@ -196,24 +205,42 @@ async fn connection(server: Arc<Scripted>, mut sock: TcpStream) {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Framing {
     /// One published body per HTTP chunk.
     Chunks,
     /// One SSE event per body, with the server's id.
     Events,
+    /// One `multipart/mixed` part per body, with its validators, in a body that runs until the
+    /// connection closes (as Nchan sends it).
+    Parts,
+}
+
+/// The answer to a request whose validators the server never sent.
+const REFUSED: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+
+/// The message after the one the request's `If-None-Match` names (the first when it names
+/// none); `None` when only one validator came back, or one the server never sent.
+fn validated(req: &Request) -> Option<usize> {
+    match (req.header("if-none-match"), req.header("if-modified-since")) {
+        (Some(tag), Some(since)) if since == LAST_MODIFIED => {
+            Some(tag.trim_matches('"').parse::<usize>().ok()? + 1)
+        }
+        (None, None) => Some(0),
+        _ => None,
+    }
 }
 
 /// Streams `topic` from message `from` until [`STREAM_LIFE`] after its first message, then drops
 /// the connection (no final chunk: a broken stream, which a client must resume from).
 async fn stream(server: &Scripted, sock: &mut TcpStream, topic: &str, from: usize, f: Framing) {
-    let content_type = match f {
-        Framing::Chunks => "text/plain",
-        Framing::Events => "text/event-stream",
+    let head = match f {
+        Framing::Chunks => "content-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n",
+        Framing::Events => "content-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        // No length, not chunked: the body runs until close, and opens with the first boundary.
+        Framing::Parts => "content-type: multipart/mixed; boundary=\"s/b\"\r\n\r\n--s/b",
     };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
-    );
+    let head = format!("HTTP/1.1 200 OK\r\n{head}");
     if sock.write_all(head.as_bytes()).await.is_err() {
         return;
     }
@@ -224,7 +251,7 @@ async fn stream(server: &Scripted, sock: &mut TcpStream, topic: &str, from: usiz
     loop {
         for body in server.messages_from(topic, next) {
             let item = match f {
-                Framing::Chunks => body,
+                Framing::Chunks | Framing::Parts => body.clone(),
                 Framing::Events => {
                     let mut e = format!("id: m-{next}\ndata: ").into_bytes();
                     e.extend_from_slice(&body);
@@ -232,9 +259,14 @@ async fn stream(server: &Scripted, sock: &mut TcpStream, topic: &str, from: usiz
                     e
                 }
             };
-            let mut chunk = format!("{:x}\r\n", item.len()).into_bytes();
-            chunk.extend_from_slice(&item);
-            chunk.extend_from_slice(b"\r\n");
+            let chunk = if f == Framing::Parts {
+                multipart::frame("s/b", next as u64, LAST_MODIFIED, &body).to_vec()
+            } else {
+                let mut chunk = format!("{:x}\r\n", item.len()).into_bytes();
+                chunk.extend_from_slice(&item);
+                chunk.extend_from_slice(b"\r\n");
+                chunk
+            };
             if sock.write_all(&chunk).await.is_err() {
                 return;
             }
@@ -259,18 +291,10 @@ async fn poll(
     req: &Request,
     long: bool,
 ) -> bool {
-    let next = match (req.header("if-none-match"), req.header("if-modified-since")) {
-        (Some(tag), Some(since)) if since == LAST_MODIFIED => {
-            tag.trim_matches('"').parse::<usize>().unwrap() + 1
-        }
-        (None, None) => 0,
-        // One validator alone, or one the server never sent: refused, so the run fails.
-        _ => {
-            let _ = sock
-                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                .await;
-            return false;
-        }
+    let Some(next) = validated(req) else {
+        // Refused, so the run fails.
+        let _ = sock.write_all(REFUSED).await;
+        return false;
     };
     let mut published = server.published.subscribe();
     let hold = tokio::time::Instant::now() + LONG_POLL_HOLD;
@@ -332,6 +356,11 @@ resume = "cache-headers"
 path = "/chunk/{topic}?after={after}"
 resume = "after"
 
+[transports.multipart-mixed]
+path = "/mp/{topic}"
+headers = { accept = "multipart/mixed" }
+resume = "cache-headers"
+
 [transports.sse]
 path = "/sse/{topic}"
 headers = { accept = "text/event-stream" }
@@ -383,7 +412,7 @@ fn assert_once_over_reconnects(t: &TransportResult) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_resume_convention_resumes_where_the_client_left_off() {
     let (results, seen) = run(PROFILE, "resume").await;
-    assert_eq!(results.len(), 4, "{results:?}");
+    assert_eq!(results.len(), 5, "{results:?}");
     for t in &results {
         assert_once_over_reconnects(t);
     }
@@ -414,7 +443,12 @@ async fn every_resume_convention_resumes_where_the_client_left_off() {
     assert!(ids.iter().all(|id| id.starts_with("m-")), "{ids:?}");
     assert!(sse.iter().all(|s| s.query.is_empty()));
 
-    // cache-headers: after the first answer with a message, every poll sends both validators.
+    // cache-headers, on polls and on the multipart stream's reconnects: after the first message,
+    // every request sends back both of the last one's validators.
+    let mp = resumed(&seen, "mp");
+    assert!(mp.len() >= 3 * 3, "{}", mp.len());
+    let validated = mp.iter().filter(|s| s.if_none_match.is_some()).count();
+    assert!(validated >= 3 * 2, "{validated} of {}", mp.len());
     for route in ["poll", "lp"] {
         let polls = resumed(&seen, route);
         let validated = polls

@@ -5,12 +5,13 @@ use plotters::style::RGBColor;
 use pushbench_wire::Transport;
 
 /// Okabe & Ito's colour-blind-safe palette, with black in place of its yellow (too pale for a
-/// line on white). Indexed like [`Transport::ALL`]: polling in warm colours, streams in greens
-/// and blues, raw TCP (the floor) in black.
-const PALETTE: [RGBColor; 7] = [
+/// line on white), and Paul Tol's olive for the eighth. Indexed like [`Transport::KNOWN`]:
+/// polling in warm colours, streams in greens and blues, raw TCP (the floor) in black.
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0xE6, 0x9F, 0x00), // short-poll: orange
     RGBColor(0xD5, 0x5E, 0x00), // long-poll: vermillion
     RGBColor(0x00, 0x9E, 0x73), // xhr-stream: bluish green
+    RGBColor(0x99, 0x99, 0x33), // multipart-mixed: olive
     RGBColor(0xCC, 0x79, 0xA7), // iframe: reddish purple
     RGBColor(0x56, 0xB4, 0xE9), // sse: sky blue
     RGBColor(0x00, 0x72, 0xB2), // websocket: blue
@@ -26,7 +27,7 @@ const UNKNOWN: RGBColor = RGBColor(0x88, 0x88, 0x88);
 /// Through a proxy (`sse@pushbench+nginx`) the server's colour is lightened: a little for
 /// `nginx-tuned`, more for `nginx`.
 pub fn colour(transport: &str) -> RGBColor {
-    let base = Transport::ALL
+    let base = Transport::KNOWN
         .iter()
         .position(|t| t.name() == pushbench_results::transport_of(transport))
         .map_or(UNKNOWN, |i| PALETTE[i]);
@@ -36,7 +37,8 @@ pub fn colour(transport: &str) -> RGBColor {
         .map_or((setup, None), |(s, v)| (s, Some(v)));
     let c = match server {
         "pushbench" => base,
-        _ if base == PALETTE[6] => RGBColor(0x66, 0x66, 0x66),
+        // Black cannot darken: raw TCP on another server is grey.
+        _ if base == RGBColor(0, 0, 0) => RGBColor(0x66, 0x66, 0x66),
         _ => RGBColor(base.0 / 2, base.1 / 2, base.2 / 2),
     };
     let lighten = |f: f64| {
@@ -133,9 +135,10 @@ mod tests {
 
     #[test]
     fn every_transport_has_its_own_colour() {
-        let mut seen: Vec<RGBColor> = Transport::ALL.iter().map(|t| colour(t.name())).collect();
+        let mut seen: Vec<RGBColor> = Transport::KNOWN.iter().map(|t| colour(t.name())).collect();
+        seen.sort_by_key(|c| (c.0, c.1, c.2));
         seen.dedup();
-        assert_eq!(seen.len(), 7);
+        assert_eq!(seen.len(), Transport::KNOWN.len());
         assert_eq!(colour("carrier-pigeon"), UNKNOWN);
         // Side by side: the same hue per transport, another server's darker.
         assert_eq!(colour("sse@pushbench"), colour("sse"));

@@ -36,14 +36,14 @@ pub use model::{Status, Summary, Traffic, TransportResult};
 
 use pushbench_wire::Transport;
 
-/// Sort key putting known transports in [`Transport::ALL`] order (the report's order), unknown
-/// ones (from a newer results folder) after.
+/// Sort key putting known transports in [`Transport::KNOWN`] order (the report's order),
+/// unknown ones (from a newer results folder) after.
 pub fn transport_order(transport: &str) -> usize {
     let base = transport_of(transport);
-    Transport::ALL
+    Transport::KNOWN
         .iter()
         .position(|t| t.name() == base)
-        .unwrap_or(Transport::ALL.len())
+        .unwrap_or(Transport::KNOWN.len())
 }
 
 /// The transport of a result's name: names are the transport (`sse`), or in a run against

@@ -311,6 +311,7 @@ impl Sub {
                 }
                 Sub::Raw { conn, last: 0 }
             }
+            Transport::MultipartMixed => unreachable!("push-server does not serve {transport}"),
         }
     }
 

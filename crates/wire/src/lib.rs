@@ -4,10 +4,11 @@
 //! - [`envelope`]: the application message every transport carries byte-for-byte (topic,
 //!   sequence number, payload), in a text (JSON) and a binary form, plus the explicit gap notice
 //!   a subscriber gets when the server no longer holds what it asked for.
-//! - [`transport`]: the seven transports by name, with their endpoints.
+//! - [`transport`]: the transports by name, with push-server's endpoints.
 //! - One module per transport's framing, named as the server and load-gen modules are:
 //!   [`poll`] (short and long polling share a response body), [`xhr_stream`] (NDJSON),
-//!   [`iframe`] (htmlfile `<script>` calls), [`sse`] (event stream), [`websocket`] (frame sizes and
+//!   [`iframe`] (htmlfile `<script>` calls), [`multipart`] (`multipart/mixed` parts, as Nchan
+//!   streams them; push-server does not serve it), [`sse`] (event stream), [`websocket`] (frame sizes and
 //!   client masking; the frames themselves come from tungstenite) and [`raw_tcp`]
 //!   (length-prefixed frames).
 //! - [`chunked`]: HTTP/1.1 chunked decoding with framing counted, for clients that account bytes.
@@ -22,6 +23,7 @@
 pub mod chunked;
 pub mod envelope;
 pub mod iframe;
+pub mod multipart;
 pub mod poll;
 pub mod probe;
 pub mod raw_tcp;

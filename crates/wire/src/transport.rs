@@ -20,14 +20,31 @@ pub enum Transport {
     WebSocket,
     /// Length-prefixed frames on a second TCP port: the floor.
     RawTcp,
+    /// A `multipart/mixed` body, one part per message ([`crate::multipart`]): Nchan serves it,
+    /// push-server does not. Last, so push-server's per-transport arrays (indexed by
+    /// [`Transport::index`] and sized by [`Transport::ALL`]) never reach it.
+    MultipartMixed,
 }
 
 impl Transport {
-    /// Every transport, in the order reports list them.
+    /// Every transport push-server serves, in the order reports list them.
     pub const ALL: [Transport; 7] = [
         Transport::ShortPoll,
         Transport::LongPoll,
         Transport::XhrStream,
+        Transport::Iframe,
+        Transport::Sse,
+        Transport::WebSocket,
+        Transport::RawTcp,
+    ];
+
+    /// Every transport load-gen can drive, in the order reports list them: [`Transport::ALL`]
+    /// and those only other servers serve.
+    pub const KNOWN: [Transport; 8] = [
+        Transport::ShortPoll,
+        Transport::LongPoll,
+        Transport::XhrStream,
+        Transport::MultipartMixed,
         Transport::Iframe,
         Transport::Sse,
         Transport::WebSocket,
@@ -44,10 +61,12 @@ impl Transport {
             Transport::Sse => "sse",
             Transport::WebSocket => "websocket",
             Transport::RawTcp => "raw-tcp",
+            Transport::MultipartMixed => "multipart-mixed",
         }
     }
 
-    /// The HTTP path push-server serves the transport on; `None` for raw TCP, which has its own port.
+    /// The HTTP path push-server serves the transport on; `None` for raw TCP, which has its own
+    /// port, and for a transport push-server does not serve.
     pub const fn path(self) -> Option<&'static str> {
         match self {
             Transport::ShortPoll => Some("/poll"),
@@ -56,11 +75,12 @@ impl Transport {
             Transport::Iframe => Some("/iframe"),
             Transport::Sse => Some("/sse"),
             Transport::WebSocket => Some("/ws"),
-            Transport::RawTcp => None,
+            Transport::RawTcp | Transport::MultipartMixed => None,
         }
     }
 
-    /// Position in [`Transport::ALL`], for per-transport counter arrays.
+    /// Position in [`Transport::ALL`] (for the transports push-server serves), for
+    /// per-transport counter arrays.
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -77,16 +97,16 @@ impl fmt::Display for Transport {
     }
 }
 
-/// A transport name that is not one of [`Transport::ALL`].
+/// A transport name that is not one of [`Transport::KNOWN`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown transport {0:?}; expected one of short-poll, long-poll, xhr-stream, iframe, sse, websocket, raw-tcp")]
+#[error("unknown transport {0:?}; expected one of short-poll, long-poll, xhr-stream, multipart-mixed, iframe, sse, websocket, raw-tcp")]
 pub struct UnknownTransport(pub String);
 
 impl FromStr for Transport {
     type Err = UnknownTransport;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Transport::ALL
+        Transport::KNOWN
             .into_iter()
             .find(|t| t.name() == s)
             .ok_or_else(|| UnknownTransport(s.to_owned()))
@@ -100,12 +120,21 @@ mod tests {
     #[test]
     fn names_round_trip_and_indexes_match_order() {
         for (i, t) in Transport::ALL.into_iter().enumerate() {
-            assert_eq!(t.name().parse::<Transport>().unwrap(), t);
             assert_eq!(t.index(), i);
             if let Some(p) = t.path() {
                 assert_eq!(Transport::from_path(p), Some(t));
             }
         }
+        for t in Transport::KNOWN {
+            assert_eq!(t.name().parse::<Transport>().unwrap(), t);
+            assert!(t.index() < Transport::ALL.len() || !Transport::ALL.contains(&t));
+        }
+        let mut known = Transport::KNOWN.to_vec();
+        known.sort();
+        assert!(
+            known.windows(2).all(|w| w[0] != w[1])
+                && Transport::ALL.iter().all(|t| known.contains(t))
+        );
         assert!("websockets".parse::<Transport>().is_err());
         assert_eq!(Transport::from_path("/nope"), None);
     }

@@ -7,11 +7,17 @@ use pushbench_wire::Transport;
 use super::{stream_session, Client, ClientError, Shared, State, StreamParser};
 
 impl StreamParser for ScriptParser {
-    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
+    fn push(
+        &mut self,
+        data: &[u8],
+        _ends: &[usize],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ClientError> {
         ScriptParser::push(self, data);
         while let Some(env) = self.next_envelope() {
             out.push(env);
         }
+        Ok(())
     }
 }
 

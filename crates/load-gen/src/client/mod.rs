@@ -11,6 +11,7 @@
 //! reads the kernel's `TCP_INFO` for the cross-check.
 
 pub mod iframe;
+pub mod multipart;
 pub mod poll;
 pub mod publish;
 pub mod raw_tcp;
@@ -488,6 +489,7 @@ pub async fn run_subscriber(
             Transport::ShortPoll => poll::session(&shared, &client, &mut st, false).await,
             Transport::LongPoll => poll::session(&shared, &client, &mut st, true).await,
             Transport::XhrStream => xhr_stream::session(&shared, &client, &mut st).await,
+            Transport::MultipartMixed => multipart::session(&shared, &client, &mut st).await,
             Transport::Iframe => iframe::session(&shared, &client, &mut st).await,
             Transport::Sse => sse::session(&shared, &client, &mut st).await,
             Transport::WebSocket => websocket::session(&shared, &mut client, &mut st).await,
@@ -538,12 +540,29 @@ pub async fn run_subscriber(
 
 /// Turns each chunk of a streamed body into complete messages (envelopes, or bodies).
 pub trait StreamParser: Send {
+    /// Takes what the parser needs from the response head (a multipart boundary), before any
+    /// of the body.
+    fn head(&mut self, _head: &crate::http1::Head) -> Result<(), ClientError> {
+        Ok(())
+    }
+
     /// Adds `data` and appends every message it completes to `out`. `ends` are the offsets in
     /// `data` where an HTTP chunk ended, for servers that send one message per chunk.
-    fn push(&mut self, data: &[u8], ends: &[usize], out: &mut Vec<Bytes>);
+    fn push(
+        &mut self,
+        data: &[u8],
+        ends: &[usize],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ClientError>;
 
     /// The id to resume from, for parsers of streams that carry one (SSE).
     fn resume_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// The validators to resume from, for parsers of streams whose messages carry them
+    /// (multipart parts).
+    fn validators(&self) -> Option<&crate::http1::Validators> {
         None
     }
 }
@@ -555,7 +574,12 @@ pub struct ChunkBodies {
 }
 
 impl StreamParser for ChunkBodies {
-    fn push(&mut self, data: &[u8], ends: &[usize], out: &mut Vec<Bytes>) {
+    fn push(
+        &mut self,
+        data: &[u8],
+        ends: &[usize],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ClientError> {
         let mut start = 0;
         for &end in ends {
             self.partial.extend_from_slice(&data[start..end]);
@@ -563,6 +587,7 @@ impl StreamParser for ChunkBodies {
             start = end;
         }
         self.partial.extend_from_slice(&data[start..]);
+        Ok(())
     }
 }
 
@@ -631,6 +656,7 @@ pub async fn stream_session(
             let (body, _) = http.read_body(&head).await?;
             return Err(ClientError::refused(target, head.status, &body));
         }
+        parser.head(&head)?;
         let Some(_) = st.ready(shared).await else {
             return Ok(());
         };
@@ -655,7 +681,7 @@ pub async fn stream_session(
                     ));
                 }
             };
-            parser.push(&data, &ends, &mut messages);
+            parser.push(&data, &ends, &mut messages)?;
             if let Some(deadline) = first.watch(&data, messages.is_empty()) {
                 never.as_mut().reset(deadline);
             }
@@ -665,7 +691,7 @@ pub async fn stream_session(
                 st.item(&m, framing, Encoding::Text)?;
             }
             if framing == Framing::Body {
-                st.advance_cursor(parser.resume_id(), None);
+                st.advance_cursor(parser.resume_id(), parser.validators());
             }
             st.flush();
             if done {

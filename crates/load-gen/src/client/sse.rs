@@ -16,7 +16,12 @@ struct Parser {
 }
 
 impl StreamParser for Parser {
-    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
+    fn push(
+        &mut self,
+        data: &[u8],
+        _ends: &[usize],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ClientError> {
         self.inner.push(data, &mut self.events);
         if let Some(e) = self.events.last() {
             if e.last_event_id != self.last_id {
@@ -25,6 +30,7 @@ impl StreamParser for Parser {
         }
         // Both `message` and `gap` events carry an envelope; the envelope says which it is.
         out.extend(self.events.drain(..).map(|e| Bytes::from(e.data)));
+        Ok(())
     }
 
     fn resume_id(&self) -> Option<&str> {

@@ -9,11 +9,17 @@ use super::{stream_session, ChunkBodies, Client, ClientError, Shared, State, Str
 use crate::profile::Framing;
 
 impl StreamParser for LineParser {
-    fn push(&mut self, data: &[u8], _ends: &[usize], out: &mut Vec<Bytes>) {
+    fn push(
+        &mut self,
+        data: &[u8],
+        _ends: &[usize],
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ClientError> {
         LineParser::push(self, data);
         while let Some(line) = self.next_line() {
             out.push(line);
         }
+        Ok(())
     }
 }
 

@@ -196,6 +196,20 @@ pub async fn run(
     // What runs: every asked transport each server serves, each way it is reached. With several
     // servers or a proxy, each result is named `<transport>@<server>` or
     // `<transport>@<server>+<proxy>`, so the report sets them side by side.
+    // "all" is every transport some server in this run serves: push-server alone does not
+    // list multipart-mixed as skipped, nor Nchan alone iframe.
+    let asked: Vec<Transport> = if asked == Transport::KNOWN {
+        asked
+            .into_iter()
+            .filter(|t| {
+                opts.servers
+                    .iter()
+                    .any(|s| s.profile().transports().contains(t))
+            })
+            .collect()
+    } else {
+        asked
+    };
     let mut entries: Vec<(ServerKind, Via, Transport, String)> = Vec::new();
     let side_by_side =
         opts.servers.len() > 1 || opts.via.len() > 1 || opts.via.iter().any(|v| *v != Via::Direct);

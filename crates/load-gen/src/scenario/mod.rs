@@ -130,7 +130,8 @@ pub struct Scenario {
     /// `description`, required: what real use the workload models, shown in reports.
     pub description: String,
     /// `transports`, required: the transports to measure, one after the other, in the order
-    /// given; `["all"]` means [`Transport::ALL`]. Never empty, never a duplicate.
+    /// given; `["all"]` means [`Transport::KNOWN`] (the runner leaves out those no server in the run
+    /// serves). Never empty, never a duplicate.
     pub transports: Vec<Transport>,
     /// `clients`, required, 1 to 1,000,000: subscribers per transport.
     pub clients: usize,

@@ -443,12 +443,12 @@ impl Doc<'_> {
                      or transport names without \"all\"",
                 ));
             }
-            return Ok(Transport::ALL.to_vec());
+            return Ok(Transport::KNOWN.to_vec());
         }
         let mut transports = Vec::with_capacity(names.len());
         for name in names {
             let Ok(t) = name.get_ref().parse::<Transport>() else {
-                let known: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
+                let known: Vec<&str> = Transport::KNOWN.iter().map(|t| t.name()).collect();
                 return Err(self.error(
                     name.span(),
                     FIELD,

@@ -266,7 +266,9 @@ async fn dispatch(
                 open_stream(&req, shared).map(Stream::into_response)
             }
             Transport::WebSocket => websocket::handle(req, shared),
-            Transport::RawTcp => unreachable!("raw TCP has no HTTP path"),
+            Transport::RawTcp | Transport::MultipartMixed => {
+                unreachable!("push-server has no HTTP path for {t}")
+            }
         },
         (_, "/publish", _) => Err(not_allowed("POST")),
         (_, "/stats" | "/", _) | (_, _, Some(_)) => Err(not_allowed("GET")),

@@ -319,6 +319,7 @@ impl Sub {
                 }
                 Conn::Raw { stream, buf }
             }
+            Transport::MultipartMixed => unreachable!("push-server does not serve {transport}"),
         };
         Sub {
             transport,
