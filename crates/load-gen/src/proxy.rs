@@ -267,6 +267,18 @@ pub fn diagnose(via: Via, transport: Transport, e: &Evidence<'_>) -> Option<Stri
             "BUFFERED: nginx buffers a proxied response (proxy_buffering on, the default) and passes it on only as its buffers fill, unless the server answers X-Accel-Buffering: no or the proxy says proxy_buffering off; {seen}"
         ));
     }
+    let polls = matches!(transport, Transport::ShortPoll | Transport::LongPoll);
+    if polls && via == Via::Nginx && !cut_off && !refused && e.undelivered > 0 {
+        return Some(format!(
+            "FELL BEHIND: the polls did not keep up through the proxy: {} deliveries had not arrived when the drain ended{}; nginx's default upstream is HTTP/1.0 with Connection: close, so every poll costs a new connection to the server (proxy_http_version 1.1 with an upstream keepalive pool reuses them), which a server answering one message per poll pays for every message",
+            e.undelivered,
+            if e.p50_us > 0 {
+                format!(", and what came arrived {:.1} ms late at p50", e.p50_us as f64 / 1000.0)
+            } else {
+                String::new()
+            }
+        ));
+    }
     if cut_off {
         let setting = match via {
             Via::Nginx => format!(
@@ -414,8 +426,19 @@ mod tests {
         };
         let d = diagnose(Via::Nginx, Transport::XhrStream, &held).unwrap();
         assert!(d.contains("7 deliveries were still held"), "{d}");
-        // A poll's undelivered messages are not the proxy's buffering.
-        assert_eq!(diagnose(Via::Nginx, Transport::LongPoll, &held), None);
+        // A poll's undelivered messages are not the proxy's buffering: through the default
+        // proxy they are polls falling behind, each on a new upstream connection; through the
+        // tuned one no setting explains them (the run's loss still shows).
+        let d = diagnose(Via::Nginx, Transport::LongPoll, &held).unwrap();
+        assert!(
+            d.starts_with("FELL BEHIND") && d.contains("7 deliveries had not arrived"),
+            "{d}"
+        );
+        assert!(
+            d.contains("proxy_http_version 1.1") && !d.contains("BUFFERED"),
+            "{d}"
+        );
+        assert_eq!(diagnose(Via::NginxTuned, Transport::ShortPoll, &held), None);
 
         let timed_out = Evidence {
             clients_ready: 4,

@@ -317,11 +317,16 @@ impl ProxyRow<'_> {
         })
     }
 
-    /// The proxy's verdict: `delivers`, or the failure mode, or the run's status.
+    /// The proxy's verdict: the failure mode it caused, `delivers` (a complete run with every
+    /// delivery), `LOSS` (complete, but deliveries missing), or the run's status.
     pub fn verdict(&self) -> String {
         let p = self.run.proxy.as_ref();
+        let m = &self.run.messages;
         match p.and_then(|p| p.broken.as_deref()) {
             Some(b) => broken_kind(b).unwrap_or(b).to_owned(),
+            None if self.run.status == Status::Complete && m.seq.delivered < m.expected => {
+                "LOSS".into()
+            }
             None if self.run.status == Status::Complete => "delivers".into(),
             None => self.run.status.to_string(),
         }
@@ -583,6 +588,33 @@ mod tests {
         t.latency.p50_us = 1500;
         t.messages.seq.delivered = 10;
         t
+    }
+
+    #[test]
+    fn a_proxied_run_that_lost_deliveries_is_not_called_delivering() {
+        let mut run = result("long-poll@nchan+nginx");
+        run.proxy = Some(pushbench_results::model::ProxyCost {
+            via: "nginx".into(),
+            ..Default::default()
+        });
+        run.messages.expected = 10;
+        let row = ProxyRow {
+            run: &run,
+            direct: None,
+        };
+        assert_eq!(row.verdict(), "delivers");
+        run.messages.expected = 14;
+        let row = ProxyRow {
+            run: &run,
+            direct: None,
+        };
+        assert_eq!(row.verdict(), "LOSS");
+        run.proxy.as_mut().unwrap().broken = Some("FELL BEHIND: the polls did not keep up".into());
+        let row = ProxyRow {
+            run: &run,
+            direct: None,
+        };
+        assert_eq!(row.verdict(), "FELL BEHIND");
     }
 
     #[test]

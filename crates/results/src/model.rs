@@ -117,7 +117,8 @@ pub struct ProxyCost {
     /// RSS once every client had subscribed.
     pub rss_connected_bytes: u64,
     /// What the proxy broke, named by the nginx setting responsible (`BROKEN UPGRADE`,
-    /// `BUFFERED`, `IDLE DISCONNECTS`); `None` where it delivered as the server did.
+    /// `BUFFERED`, `HOP-BY-HOP HEADER DROPPED`, `IDLE DISCONNECTS`, `FELL BEHIND`); `None` where
+    /// no setting explains a failure or it delivered as the server did.
     pub broken: Option<String>,
 }
 
