@@ -186,6 +186,47 @@ pub struct Evidence<'a> {
     /// Headers the profile selects the transport with that are hop-by-hop, which a proxy does
     /// not pass on (Nchan's chunked subscriber is chosen by `TE: chunked`).
     pub hop_by_hop: Vec<(&'a str, &'a str)>,
+    /// Why a stream of this transport can be quiet longer than the proxy's read timeout (see
+    /// [`quiet_stream`]); `None` when the server's heartbeat keeps it busier.
+    pub quiet: Option<&'a str>,
+}
+
+/// Why a `transport` stream from the server `profile` names can sit quiet for longer than the
+/// proxy's `read_timeout`, after which nginx ends it: the server's heartbeat on it is longer, or
+/// it has none. `None` for a transport that is not a stream, or one the heartbeat keeps busy.
+pub fn quiet_stream(
+    transport: Transport,
+    profile: &str,
+    heartbeat: Duration,
+    read_timeout: Duration,
+) -> Option<String> {
+    if matches!(
+        transport,
+        Transport::ShortPoll | Transport::LongPoll | Transport::RawTcp
+    ) {
+        return None;
+    }
+    // Nchan pings EventSource and WebSocket subscribers only; push-server heartbeats every
+    // stream; of another server the profile does not say.
+    let beats = match profile {
+        "pushbench" => Some(true),
+        "nchan" => Some(matches!(transport, Transport::Sse | Transport::WebSocket)),
+        _ => None,
+    };
+    let timeout = read_timeout.as_secs();
+    match beats {
+        Some(true) if heartbeat <= read_timeout => None,
+        Some(true) => Some(format!(
+            "its heartbeat on {transport} ({} s) is longer than the read timeout ({timeout} s)",
+            heartbeat.as_secs()
+        )),
+        Some(false) => Some(format!(
+            "{profile} sends no heartbeat on {transport}, so a stream with nothing to deliver for {timeout} s is quiet that long"
+        )),
+        None => Some(format!(
+            "the {profile} profile does not say whether the server heartbeats {transport} streams more often than every {timeout} s"
+        )),
+    }
 }
 
 /// The hop-by-hop request headers (RFC 9110 §7.6.1) a proxy drops: nginx clears these unless a
@@ -207,7 +248,15 @@ pub fn diagnose(via: Via, transport: Transport, e: &Evidence<'_>) -> Option<Stri
         return None;
     }
     let last = e.last_error.or(e.failure).unwrap_or("none");
-    let cut_off = e.client_errors > 0 && (last.contains(" 504") || last.contains(" 502"));
+    // A poll held past the read timeout is answered 504; a stream whose head was sent is ended
+    // mid-body, which its client sees as the server ending it.
+    let ended = e.client_errors > 0
+        && e.quiet.is_some()
+        && (last.contains("ended the stream")
+            || last.contains("ended the websocket")
+            || last.contains("connection closed"));
+    let cut_off =
+        ended || (e.client_errors > 0 && (last.contains(" 504") || last.contains(" 502")));
     let refused = e.client_errors > 0 && last.contains("answered ");
     if let (Some((name, value)), true) = (e.hop_by_hop.first(), refused || e.failure.is_some()) {
         return Some(format!(
@@ -287,8 +336,9 @@ pub fn diagnose(via: Via, transport: Transport, e: &Evidence<'_>) -> Option<Stri
             ),
             _ => "proxy_read_timeout".to_owned(),
         };
+        let why = e.quiet.map(|q| format!(" ({q})")).unwrap_or_default();
         return Some(format!(
-            "IDLE DISCONNECTS: the proxy ended requests or streams that were quiet longer than its {setting}; {} client errors, last: {last}",
+            "IDLE DISCONNECTS: the proxy ended requests or streams that were quiet longer than its {setting}{why}; {} client errors, last: {last}",
             e.client_errors
         ));
     }
@@ -351,6 +401,28 @@ mod tests {
             ..settings()
         };
         assert_eq!(slow.tuned_read_timeout(), Duration::from_secs(91));
+    }
+
+    #[test]
+    fn which_streams_can_be_quieter_than_the_read_timeout() {
+        let minute = DEFAULT_READ_TIMEOUT;
+        let beat = Duration::from_secs(15);
+        assert_eq!(
+            quiet_stream(Transport::Sse, "pushbench", beat, minute),
+            None
+        );
+        assert_eq!(quiet_stream(Transport::Sse, "nchan", beat, minute), None);
+        assert_eq!(
+            quiet_stream(Transport::LongPoll, "nchan", beat, minute),
+            None
+        );
+        let parts = quiet_stream(Transport::MultipartMixed, "nchan", beat, minute).unwrap();
+        assert!(
+            parts.contains("nchan sends no heartbeat on multipart-mixed"),
+            "{parts}"
+        );
+        let other = quiet_stream(Transport::Sse, "mine", beat, minute).unwrap();
+        assert!(other.contains("the mine profile does not say"), "{other}");
     }
 
     #[test]
@@ -452,6 +524,37 @@ mod tests {
             d.starts_with("IDLE DISCONNECTS") && d.contains("60 s by default"),
             "{d}"
         );
+
+        // A stream the proxy ended mid-body after its read timeout: its client sees the server
+        // end it. Named only where the stream can be that quiet.
+        let quiet = quiet_stream(
+            Transport::Sse,
+            "pushbench",
+            Duration::from_secs(90),
+            DEFAULT_READ_TIMEOUT,
+        );
+        assert_eq!(
+            quiet.as_deref(),
+            Some("its heartbeat on sse (90 s) is longer than the read timeout (60 s)")
+        );
+        let ended = Evidence {
+            clients_ready: 4,
+            clients: 4,
+            client_errors: 4,
+            last_error: Some("protocol: the server ended the stream"),
+            quiet: quiet.as_deref(),
+            ..Default::default()
+        };
+        let d = diagnose(Via::Nginx, Transport::Sse, &ended).unwrap();
+        assert!(
+            d.starts_with("IDLE DISCONNECTS") && d.contains("(its heartbeat on sse (90 s)"),
+            "{d}"
+        );
+        let busy = Evidence {
+            quiet: None,
+            ..ended
+        };
+        assert_eq!(diagnose(Via::Nginx, Transport::Sse, &busy), None);
 
         let clean = Evidence {
             clients_ready: 4,

@@ -209,3 +209,55 @@ async fn a_sweep_through_a_proxy_is_refused_before_anything_runs() {
     assert_eq!(std::fs::read_dir(&results).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(results);
 }
+
+/// nginx's default `proxy_read_timeout` (60 s) ends what is quiet longer: a long poll held 70 s
+/// is answered 504, and an SSE stream whose heartbeat comes every 130 s is cut mid-body. Both
+/// runs say IDLE DISCONNECTS and name the setting, not just "the server ended the stream". One
+/// message at the start, then a minute of silence: this test takes two minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_proxy_ends_what_is_quiet_longer_than_its_read_timeout() {
+    if !installed(false) {
+        return;
+    }
+    let _serial = NGINX.lock().await;
+    let results = tempdir("proxy-idle");
+    let text = "transports = [\"long-poll\", \"sse\"]\ndescription = \"idle\"\nseed = 5\nclients = 2\ntopics = 1\nrate = 0.01\npattern = \"constant\"\nmessage_size = 100\nduration = \"63s\"\nwarmup = \"0s\"\ndrain = \"1s\"\nlong_poll_timeout = \"70s\"\n";
+    let scenario = Scenario::parse(text, Path::new("idle.toml")).unwrap();
+    let mut opts = options(&results, None);
+    opts.via = vec![Via::Nginx];
+    // A connection's first heartbeat comes between half an interval and a whole one after it
+    // connected: at 130 s, not before 65 s, so the stream is quiet past the proxy's 60 s.
+    opts.server_args = vec!["--heartbeat-ms=130000".into()];
+    let (summary, _) = runner::run(&scenario, &opts, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.transports.len(), 2);
+    for t in &summary.transports {
+        let name = &t.transport;
+        assert_eq!(t.messages.published, 1, "{name}: {:?}", t.messages);
+        assert!(t.client_errors >= 2, "{name}: {:?}", t.last_client_error);
+        let b = broken(t);
+        assert!(
+            b.starts_with("IDLE DISCONNECTS") && b.contains("proxy_read_timeout, 60 s by default"),
+            "{name}: {b}"
+        );
+    }
+    let sse = summary
+        .transports
+        .iter()
+        .find(|t| t.transport.starts_with("sse"))
+        .unwrap();
+    assert!(
+        broken(sse).contains("its heartbeat on sse (130 s) is longer than the read timeout (60 s)"),
+        "{}",
+        broken(sse)
+    );
+    let long_poll = &summary.transports[0];
+    assert!(
+        broken(long_poll).contains("answered 504"),
+        "{}",
+        broken(long_poll)
+    );
+    assert_eq!(nginx_children(), Vec::<u32>::new(), "nginx left running");
+    let _ = std::fs::remove_dir_all(results);
+}

@@ -115,6 +115,9 @@ pub struct ProxyMeasured {
     pub cpu_s: f64,
     /// The hop-by-hop headers the profile selects this transport with.
     pub hop_by_hop: Vec<(&'static str, &'static str)>,
+    /// Why this transport's streams can be quiet longer than the proxy's read timeout
+    /// ([`crate::proxy::quiet_stream`]).
+    pub quiet: Option<String>,
 }
 
 /// The result of `plan`'s run from what it counted, each process measured against `capacity`.
@@ -241,6 +244,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
                     .or(m.upstream.last_error.as_deref()),
                 p50_us: m.latency.p50_us,
                 hop_by_hop: p.hop_by_hop.clone(),
+                quiet: p.quiet.as_deref(),
             },
         )
     });

@@ -40,6 +40,8 @@ pub struct TransportRun<'p> {
     pid: Option<u32>,
     /// The reverse proxy in front of the server (`--via`), sampled and stopped like it.
     proxy: Option<ServerProcess>,
+    /// Why the proxied streams can outlast its read timeout in silence, if they can.
+    proxy_quiet: Option<String>,
     /// Which proxy, if any, the subscribers go through.
     via: Via,
     /// The server's RSS and CPU before any client connected.
@@ -153,6 +155,8 @@ impl<'p> TransportRun<'p> {
             (None, None) => unreachable!("a server was started above"),
         };
         let via = opts.via.first().copied().unwrap_or(Via::Direct);
+        let heartbeat = server_heartbeat(&opts.server_args);
+        let mut proxy_quiet = None;
         let proxy = if via.proxies(plan.transport) {
             let nginx = crate::nginx::find().map_err(|e| anyhow::anyhow!("--via {via}: {e}"))?;
             let log_name = server_log.file_name().unwrap_or_default().to_string_lossy();
@@ -162,10 +166,20 @@ impl<'p> TransportRun<'p> {
                 upstream: server_target.http,
                 port,
                 prefix: prefix.to_owned(),
-                heartbeat: server_heartbeat(&opts.server_args),
+                heartbeat,
                 long_poll_timeout: scenario.long_poll_timeout,
                 connections: plan.clients.len() + 256,
             };
+            let read_timeout = match via {
+                Via::NginxTuned => settings(0, Path::new("")).tuned_read_timeout(),
+                _ => proxy::DEFAULT_READ_TIMEOUT,
+            };
+            proxy_quiet = proxy::quiet_stream(
+                plan.transport,
+                opts.servers[0].profile().name,
+                heartbeat,
+                read_timeout,
+            );
             // On the server's cores: the proxy is part of what serves the clients, and
             // load-gen's cores stay its own.
             Some(
@@ -216,6 +230,7 @@ impl<'p> TransportRun<'p> {
             server,
             via: if proxy.is_some() { via } else { Via::Direct },
             proxy,
+            proxy_quiet,
             idle: pid.and_then(process::sample).unwrap_or_default(),
             pid,
             stop,
@@ -385,6 +400,7 @@ impl<'p> TransportRun<'p> {
             cpu_s: self
                 .proxy_sample()
                 .map_or(0.0, |end| end.cpu_s - p.proxy_cpu0),
+            quiet: self.proxy_quiet.clone(),
             hop_by_hop: self
                 .shared
                 .profile
