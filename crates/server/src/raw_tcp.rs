@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::counting::CountingIo;
+use crate::heartbeat;
 use crate::hub::{frame_gap, Event, Framing, Start, Subscription};
 use crate::pending::Waiting;
 use crate::shared::Shared;
@@ -79,7 +80,10 @@ async fn handle_connection(
     let mut frames: Vec<Bytes> = Vec::new();
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
-    let mut heartbeat = shared.heartbeats.subscribe();
+    // Armed once for the connection and once per tick, not once per message; it also brings
+    // the shutdown (see `heartbeat::tick`).
+    let beat = heartbeat::tick(shared.heartbeats.subscribe());
+    tokio::pin!(beat);
     // The first frame, and any frame once begun, must arrive whole within the idle timeout:
     // a connection that sends nothing, or a length and then nothing, would hold its place for
     // ever. Between frames a connection may idle (a subscriber sends nothing more). The timer
@@ -90,7 +94,13 @@ async fn handle_connection(
     let reason = loop {
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => break "server shutting down".to_owned(),
+            rx = &mut beat => match rx {
+                Some(rx) => {
+                    beat.set(heartbeat::tick(rx));
+                    io.write_all(raw_tcp::HEARTBEAT).await?;
+                }
+                None => break "server shutting down".to_owned(),
+            },
             _ = until(&mut timer) => break format!("no complete frame within {deadline:?}"),
             _ = until(&mut evicted) => {
                 break "closed to make room: too many connections waiting for a first frame".to_owned();
@@ -135,7 +145,6 @@ async fn handle_connection(
                 }
                 vectored::write_all(&mut io, &mut frames).await?;
             }
-            _ = heartbeat.changed() => io.write_all(raw_tcp::HEARTBEAT).await?,
         }
     };
     io.write_all(&raw_tcp::error(&reason)).await?;

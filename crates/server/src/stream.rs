@@ -31,6 +31,7 @@ use pushbench_wire::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::heartbeat;
 use crate::http::reply::Body;
 use crate::hub::{frame_gap, Event, Framing, Subscription};
 use crate::shared::Shared;
@@ -123,13 +124,19 @@ impl Stream {
         // at the next write, and anything it does send (a pipelined request this stream will
         // never let through) ends the stream rather than being read and dropped for ever.
         let mut input = [0u8; 1];
+        // Armed once for the stream and once per tick, not once per message; it also brings the
+        // shutdown (see `heartbeat::tick`).
+        let beat = heartbeat::tick(self.heartbeat.clone());
+        tokio::pin!(beat);
         loop {
             let first = tokio::select! {
                 biased;
-                _ = self.shared.shutdown.cancelled() => None,
+                rx = &mut beat => rx.map(|rx| {
+                    beat.set(heartbeat::tick(rx));
+                    Bytes::from_static(self.spec.heartbeat)
+                }),
                 _ = io.read(&mut input) => return Ok(()),
                 event = self.sub.next() => Some(self.frame(event)),
-                _ = self.heartbeat.changed() => Some(Bytes::from_static(self.spec.heartbeat)),
             };
             let Some(first) = first else {
                 io.write_all(LAST_CHUNK).await?;

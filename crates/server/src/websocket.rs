@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::heartbeat;
 use crate::http::reply::{full, Body, Query, Rejection};
 use crate::hub::{Event, HubError, Subscription};
 use crate::shared::Shared;
@@ -181,12 +182,21 @@ async fn session(
     encoding: Encoding,
     shared: &Shared,
 ) -> Result<(), WsError> {
-    let mut heartbeat = shared.heartbeats.subscribe();
+    // Armed once for the session and once per tick, not once per message; it also brings the
+    // shutdown (see `heartbeat::tick`).
+    let beat = heartbeat::tick(shared.heartbeats.subscribe());
+    tokio::pin!(beat);
     let topic = sub.topic().to_owned();
     let close = loop {
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => break (CloseCode::Away, "server shutting down".to_owned()),
+            rx = &mut beat => match rx {
+                Some(rx) => {
+                    beat.set(heartbeat::tick(rx));
+                    ws.send(WsMessage::Ping(Bytes::new())).await?;
+                }
+                None => break (CloseCode::Away, "server shutting down".to_owned()),
+            },
             incoming = ws.next() => match incoming {
                 // The peer closed (tungstenite has already answered a close frame) or vanished.
                 None | Some(Err(WsError::ConnectionClosed)) => return Ok(()),
@@ -214,7 +224,6 @@ async fn session(
                 }
                 ws.flush().await?;
             }
-            _ = heartbeat.changed() => ws.send(WsMessage::Ping(Bytes::new())).await?,
         }
     };
     let (code, reason) = close;

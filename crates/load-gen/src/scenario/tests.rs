@@ -454,6 +454,8 @@ fn every_shipped_scenario_parses() {
             "chat",
             "collab",
             "connections",
+            "efficiency",
+            "efficiency-1000",
             "game",
             "notify",
             "quick",
