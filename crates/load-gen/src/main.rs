@@ -18,6 +18,11 @@ use pushbench_wire::Transport;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
+/// The embedded push-server runs in this binary: the same allocator as `push-server`'s (see its
+/// `main.rs`), so both measure the same server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drives the same workload through every push transport and measures each.
 #[derive(Debug, Parser)]
 #[command(name = "load-gen", version)]
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
     };
     let runtime = match &cli.command {
         Command::Run(args) => generator_runtime(args.threads, pinning.as_ref()),
+        Command::PushServer(args) => args.runtime(),
         _ => Runtime::new(),
     }
     .expect("a tokio runtime");

@@ -59,6 +59,7 @@ pub fn capture(server: &str, software: &str, pinning: Option<Pinning>) -> Setup 
         load_gen_version: env!("CARGO_PKG_VERSION").into(),
         server: server.into(),
         server_software: Some(software.into()),
+        server_threads: None,
         pinning,
     }
 }

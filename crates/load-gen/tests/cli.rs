@@ -235,6 +235,7 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".setup.pinning.server",
         ".setup.pinning.generator",
         ".setup.server_software",
+        ".setup.server_threads",
     ];
     // quick.toml repeats every transport: each run's full entry under `runs`, and each
     // aggregate's medians and intervals under `repeats`.
@@ -273,6 +274,8 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         let (server, generator) = (cores("server"), cores("generator"));
         assert!(!server.is_empty() && !generator.is_empty());
         assert!(server.iter().all(|c| !generator.contains(c)));
+        // The embedded server runs one thread per core it is pinned to.
+        assert_eq!(setup["server_threads"].as_u64(), Some(server.len() as u64));
     } else {
         assert!(setup.get("pinning").is_none());
     }

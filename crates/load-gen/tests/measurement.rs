@@ -327,7 +327,9 @@ async fn a_pinned_server_runs_only_on_its_cores() {
     let results = tempdir("pinned");
     let cpus = load_gen::affinity::available();
     let mine = &cpus[cpus.len() - 1..];
-    let server = ServerProcess::start(Some(&exe()), &[], Some(mine), &results.join("server.log"))
+    // Two threads, where it would run one on one core: every one of them must be pinned.
+    let args = ["--threads=2".to_owned()];
+    let server = ServerProcess::start(Some(&exe()), &args, Some(mine), &results.join("server.log"))
         .await
         .unwrap();
     // Every thread of the server, not just its first.
@@ -344,7 +346,7 @@ async fn a_pinned_server_runs_only_on_its_cores() {
         assert_eq!(allowed, mine[0].to_string());
         threads += 1;
     }
-    assert!(threads > 1, "a tokio server runs several threads");
+    assert!(threads > 2, "two runtime workers and the main thread");
     assert!(server.stop().await.unwrap());
     std::fs::remove_dir_all(&results).unwrap();
 }

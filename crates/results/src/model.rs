@@ -585,6 +585,10 @@ pub struct Setup {
     /// profiles, which were all push-server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_software: Option<String>,
+    /// Threads the embedded push-server served with (its `--threads`, by default one per core
+    /// it was pinned to); absent for other servers, `--target` and older folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_threads: Option<usize>,
     /// The cores the server and load-gen were pinned to; absent when they shared every core
     /// (one core, `--no-pin`, `--target`, or a folder from before pinning).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,8 +2,8 @@
 //! transport, inside push-server's [`Hub`] with no sockets.
 //!
 //! One iteration publishes one message, then every subscriber takes it with `try_next()` and
-//! takes the bytes its transport would write: `message.framed(Framing::X)` for the streams and raw
-//! TCP, `ws_text()` for WebSocket, the text envelope for polls. The first subscriber frames the
+//! takes the bytes its transport would write: `message.framed(Framing::X)` for the streams,
+//! WebSocket and raw TCP, the text envelope for polls. The first subscriber frames the
 //! message; every other one clones a `Bytes` (a reference count), so the cost is one framing plus
 //! N cheap clones. Throughput is deliveries, so `elem/s` reads as messages delivered per second.
 //!
@@ -14,10 +14,9 @@
 //! Where it is deliberately unfair:
 //!
 //! - Only the hub's share of a delivery is here: no task wake-ups, no syscalls. What each
-//!   connection does next is left out, and it is not the same for every transport: hyper writes
-//!   the shared stream frames with vectored writes and raw TCP does too (no copy), but
-//!   tungstenite copies each WebSocket payload into that connection's write buffer, once per
-//!   subscriber.
+//!   connection does next is left out, and it is not the same for every transport: the streams,
+//!   WebSocket and raw TCP write the shared frames with vectored writes (no copy), hyper copies
+//!   a poll's answer into its own buffer.
 //! - Polls are modelled as the server runs them, so they pay per subscriber what the streams do
 //!   not: `long-poll` builds each waiting poll's answer (`poll::body`, a copy of the envelope)
 //!   and subscribes the next poll; `short-poll` answers one `hub.poll` per subscriber, each
@@ -64,19 +63,9 @@ fn message(event: Option<Event>) -> Arc<Message> {
     }
 }
 
-/// How one transport takes its bytes from a delivered message.
-#[derive(Clone, Copy)]
-enum Take {
-    Framed(Framing),
-    WsText,
-}
-
-/// Takes what the transport's writer would hold: a shared `Bytes` (or `Utf8Bytes`) clone.
-fn take(m: &Message, how: Take) {
-    match how {
-        Take::Framed(f) => drop(black_box(m.framed(f).clone())),
-        Take::WsText => drop(black_box(m.ws_text().clone())),
-    }
+/// Takes what the transport's writer would hold: a shared `Bytes` clone.
+fn take(m: &Message, framing: Framing) {
+    drop(black_box(m.framed(framing).clone()));
 }
 
 fn fanout(c: &mut Criterion) {
@@ -88,11 +77,11 @@ fn fanout(c: &mut Criterion) {
 
         // The streams and raw TCP: a subscription each, the shared frame each.
         for (name, how) in [
-            ("xhr-stream", Take::Framed(Framing::XhrStream)),
-            ("iframe", Take::Framed(Framing::Iframe)),
-            ("sse", Take::Framed(Framing::Sse)),
-            ("websocket", Take::WsText),
-            ("raw-tcp", Take::Framed(Framing::RawTcpText)),
+            ("xhr-stream", Framing::XhrStream),
+            ("iframe", Framing::Iframe),
+            ("sse", Framing::Sse),
+            ("websocket", Framing::WebSocketText),
+            ("raw-tcp", Framing::RawTcpText),
         ] {
             let hub = hub();
             let mut subs: Vec<Subscription> = (0..n)

@@ -72,9 +72,38 @@ pub struct Args {
     /// has waited longest.
     #[arg(long, default_value_t = Config::default().max_pending_connections)]
     max_pending_connections: usize,
+    /// Threads that serve connections [default: one per core this process may use]. One thread
+    /// is a single event loop with no hand-offs between threads, the cheapest per message.
+    #[arg(long)]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 impl Args {
+    /// How many threads serve connections: `--threads`, or one per core this process may use
+    /// (its CPU affinity, so a server pinned to one core runs one event loop).
+    pub fn threads(&self) -> usize {
+        self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n.get(),
+        )
+    }
+
+    /// The runtime these flags ask for. With one thread, a current-thread runtime: a wake-up
+    /// is a push onto a local queue, where the multi-threaded scheduler (even with a single
+    /// worker) goes through its shared inject queue, atomics and the idle-worker bookkeeping.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self.threads() {
+            1 => tokio::runtime::Builder::new_current_thread(),
+            n => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(n);
+                b
+            }
+        }
+        .enable_all()
+        .build()
+    }
+
     /// The limits these flags ask for.
     pub fn config(&self) -> Config {
         Config {

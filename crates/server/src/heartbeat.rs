@@ -12,12 +12,17 @@
 //! connected (as with one timer per connection, nothing is sent to a connection that has just
 //! been greeted), and a burst of connections spreads over half the slots.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use futures_util::Stream;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, ReusableBoxFuture};
+
+use crate::woken::OnWake;
 
 /// Most slots per interval: at 19,000 connections, about 19 heartbeats per tick. With 128
 /// slots (about 150 per tick) the WebSocket clients' bursts of pongs every 117 ms held
@@ -56,7 +61,7 @@ impl Heartbeats {
     }
 }
 
-/// Waits for `rx`'s next tick and hands the receiver back; `None` once the clock has stopped,
+/// One connection's heartbeat: yields once per tick of its slot, and ends when the clock stops,
 /// which it does at shutdown ([`Clock::run`]).
 ///
 /// A streaming connection waits on this alone besides its socket and its subscription, and
@@ -65,10 +70,56 @@ impl Heartbeats {
 /// and the server-wide shutdown token's: on SSE at 200 subscribers × 100 messages/s
 /// (`scenarios/efficiency.toml`) those waits took 5.9% of push-server's CPU samples (`perf`),
 /// and 2.5% with this one wait kept armed and shutdown told through the clock. (Keeping both
-/// waits armed instead left 4.9%: the shutdown wait was still polled on every wake.)
-pub async fn tick(mut rx: watch::Receiver<u64>) -> Option<watch::Receiver<u64>> {
+/// waits armed instead left 4.9%: the shutdown wait was still polled on every wake.) What was
+/// left was the armed wait being polled at every message, each poll locking the slot's waiter
+/// list to look; behind [`OnWake`] it is polled only when the slot has ticked.
+pub type Beat = OnWake<Ticks>;
+
+/// A connection's heartbeat (see [`Beat`]), listening to the slot `rx` belongs to.
+pub fn beat(rx: watch::Receiver<u64>) -> Beat {
+    OnWake::new(Ticks {
+        wait: Some(ReusableBoxFuture::new(changed(rx))),
+    })
+}
+
+/// The ticks of one slot, as a stream.
+pub struct Ticks {
+    /// The armed wait for the next tick; `None` once the clock has stopped.
+    wait: Option<ReusableBoxFuture<'static, Option<watch::Receiver<u64>>>>,
+}
+
+impl std::fmt::Debug for Ticks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticks")
+            .field("stopped", &self.wait.is_none())
+            .finish()
+    }
+}
+
+/// Waits for `rx`'s next tick and hands the receiver back; `None` once the clock has stopped.
+async fn changed(mut rx: watch::Receiver<u64>) -> Option<watch::Receiver<u64>> {
     rx.changed().await.ok()?;
     Some(rx)
+}
+
+impl Stream for Ticks {
+    type Item = ();
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        let Some(wait) = self.wait.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(wait.poll(cx)) {
+            Some(rx) => {
+                wait.set(changed(rx));
+                Poll::Ready(Some(()))
+            }
+            None => {
+                self.wait = None;
+                Poll::Ready(None)
+            }
+        }
+    }
 }
 
 /// The clock's side: ticks the slots in turn.
@@ -81,7 +132,7 @@ pub struct Clock {
 
 impl Clock {
     /// Ticks until `shutdown`, one slot every `interval / slots`, then drops the slots: every
-    /// connection's [`tick`] then returns `None`, which is how streams learn of the shutdown.
+    /// connection's [`Beat`] then ends, which is how streams learn of the shutdown.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(self.spacing);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -20,6 +20,8 @@
 //! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
 //!   connections' heartbeats, spread over the interval in slots, [`pending`]: connections that
 //!   have not sent their first request, bounded apart from the clients being served.
+//! - [`woken`]: [`woken::OnWake`], which lets a connection task look at its socket and its
+//!   heartbeat only when they wake it, not at every message.
 //! - [`page`]: `GET /`, a page that watches every browser transport side by side.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
@@ -43,6 +45,7 @@ pub mod stats;
 pub mod stream;
 pub mod vectored;
 pub mod websocket;
+pub mod woken;
 pub mod xhr_stream;
 
 use std::future::Future;

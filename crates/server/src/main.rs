@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: hyper allocates for every request it serves, and
+/// with glibc's malloc, allocating and freeing took 11% of push-server's CPU on long polls at
+/// 200 subscribers × 100 messages/s.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One hub, seven push transports: short-poll, long-poll, xhr-stream, iframe, sse, websocket on
 /// the HTTP port, raw TCP on its own.
 #[derive(Debug, Parser)]
@@ -11,8 +17,8 @@ struct Cli {
     args: pushbench_server::cli::Args,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args = Cli::parse().args;
     pushbench_server::cli::init_logging();
-    pushbench_server::cli::serve(Cli::parse().args).await
+    args.runtime()?.block_on(pushbench_server::cli::serve(args))
 }

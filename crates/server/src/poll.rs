@@ -56,8 +56,7 @@ fn answer(shared: &Shared, transport: Transport, topic: &str, events: &[Event]) 
         })
         .collect();
     shared.stats.delivered(transport, delivered);
-    let parts = poll::parts(&envelopes);
-    let length: usize = parts.iter().map(Bytes::len).sum();
+    let length = poll::body_len(&envelopes);
     if length <= COPY_LIMIT {
         return response(
             StatusCode::OK,
@@ -67,6 +66,7 @@ fn answer(shared: &Shared, transport: Transport, topic: &str, events: &[Event]) 
     }
     // Large answers: the shared envelopes go out as they are, between brackets and commas, in
     // vectored writes, with no per-answer copy. The length is known, so it is not chunked.
+    let parts = poll::parts(&envelopes);
     let frames = futures_util::stream::iter(parts.into_iter().map(|b| Ok(Frame::data(b))));
     let mut r = response(
         StatusCode::OK,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use bytes::BytesMut;
+use futures_util::StreamExt;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::raw_tcp::{self, Frame};
 use pushbench_wire::Transport;
@@ -80,10 +81,9 @@ async fn handle_connection(
     let mut frames: Vec<Bytes> = Vec::new();
     let max_frame = shared.config.max_message_size + 512;
     let mut sub: Option<(Subscription, Framing)> = None;
-    // Armed once for the connection and once per tick, not once per message; it also brings
-    // the shutdown (see `heartbeat::tick`).
-    let beat = heartbeat::tick(shared.heartbeats.subscribe());
-    tokio::pin!(beat);
+    // Armed once for the connection, polled only when it ticks; its end is the shutdown (see
+    // `heartbeat::Beat`).
+    let mut beat = heartbeat::beat(shared.heartbeats.subscribe());
     // The first frame, and any frame once begun, must arrive whole within the idle timeout:
     // a connection that sends nothing, or a length and then nothing, would hold its place for
     // ever. Between frames a connection may idle (a subscriber sends nothing more). The timer
@@ -94,11 +94,8 @@ async fn handle_connection(
     let reason = loop {
         tokio::select! {
             biased;
-            rx = &mut beat => match rx {
-                Some(rx) => {
-                    beat.set(heartbeat::tick(rx));
-                    io.write_all(raw_tcp::HEARTBEAT).await?;
-                }
+            tick = beat.next() => match tick {
+                Some(()) => io.write_all(raw_tcp::HEARTBEAT).await?,
                 None => break "server shutting down".to_owned(),
             },
             _ = until(&mut timer) => break format!("no complete frame within {deadline:?}"),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
@@ -124,17 +124,13 @@ impl Stream {
         // at the next write, and anything it does send (a pipelined request this stream will
         // never let through) ends the stream rather than being read and dropped for ever.
         let mut input = [0u8; 1];
-        // Armed once for the stream and once per tick, not once per message; it also brings the
-        // shutdown (see `heartbeat::tick`).
-        let beat = heartbeat::tick(self.heartbeat.clone());
-        tokio::pin!(beat);
+        // Armed once for the stream, polled only when it ticks; its end is the shutdown (see
+        // `heartbeat::Beat`).
+        let mut beat = heartbeat::beat(self.heartbeat.clone());
         loop {
             let first = tokio::select! {
                 biased;
-                rx = &mut beat => rx.map(|rx| {
-                    beat.set(heartbeat::tick(rx));
-                    Bytes::from_static(self.spec.heartbeat)
-                }),
+                tick = beat.next() => tick.map(|()| Bytes::from_static(self.spec.heartbeat)),
                 _ = io.read(&mut input) => return Ok(()),
                 event = self.sub.next() => Some(self.frame(event)),
             };

@@ -12,6 +12,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// keep it from reading its socket.
 pub const BATCH: usize = 64;
 
+/// Most pieces one write hands the kernel (a chunked stream's frame is three pieces).
+const SLICES: usize = 64;
+
 /// Writes every frame in `frames`, in order, through partial writes; clears `frames` when done.
 pub async fn write_all<W: AsyncWrite + Unpin>(
     io: &mut W,
@@ -19,12 +22,18 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let mut first = 0;
     let mut offset = 0;
+    // On the stack, not a `Vec` per write: a write is most often one frame (or a chunk's three
+    // pieces), and up to SLICES go in one syscall; the loop takes the rest.
+    let mut slices = [IoSlice::new(&[]); SLICES];
     while first < frames.len() {
-        let slices: Vec<IoSlice<'_>> = std::iter::once(&frames[first][offset..])
-            .chain(frames[first + 1..].iter().map(|f| &f[..]))
-            .map(IoSlice::new)
-            .collect();
-        let mut written = io.write_vectored(&slices).await?;
+        let pieces = std::iter::once(&frames[first][offset..])
+            .chain(frames[first + 1..].iter().map(|f| &f[..]));
+        let mut n = 0;
+        for (slot, piece) in slices.iter_mut().zip(pieces) {
+            *slot = IoSlice::new(piece);
+            n += 1;
+        }
+        let mut written = io.write_vectored(&slices[..n]).await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -49,7 +58,7 @@ mod tests {
         // A 7-byte pipe takes a few bytes of one frame at a time, so every write is partial
         // and most end inside a frame.
         let (mut tx, mut rx) = tokio::io::duplex(7);
-        let frames: Vec<Bytes> = (0..50u32)
+        let frames: Vec<Bytes> = (0..150u32)
             .map(|i| Bytes::from(format!("frame {i}:{}|", "x".repeat(i as usize % 13))))
             .collect();
         let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();

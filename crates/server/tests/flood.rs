@@ -66,7 +66,7 @@ async fn a_websocket_ping_flood_that_never_reads_keeps_memory_bounded() {
         grown < bound,
         "{sent} bytes of pings grew the process by {grown} bytes (bound {bound}; the server's \
          own queue is capped at {} bytes)",
-        pushbench_server::websocket::max_write_buffer(MAX_MESSAGE)
+        pushbench_server::websocket::MAX_WRITE_BUFFER
     );
     server.shutdown().await.unwrap();
 }

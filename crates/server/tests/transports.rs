@@ -231,3 +231,70 @@ async fn stats_count_request_bytes_under_their_transport() {
     assert_eq!(stats.transports["short-poll"].requests, 10);
     server.shutdown().await.unwrap();
 }
+
+/// A WebSocket client that pings after every message of a stream, over a real socket with a
+/// 4 KiB receive buffer, gets every message once and in order and every ping's own pong, the
+/// last one included: the session answers a ping as soon as it has read it, not when the
+/// socket next wakes it.
+#[tokio::test]
+async fn a_websocket_answers_every_ping_during_a_stream_of_messages() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const MESSAGES: u64 = 300;
+    // No heartbeat ping within the test: every ping the client sees would be unexpected.
+    let server = TestServer::start(Config {
+        heartbeat: Duration::from_secs(120),
+        ..Config::default()
+    })
+    .await;
+    let topic = "pings";
+    let url = format!("ws://{}/ws?topic={topic}&after=0", server.http);
+    let socket = util::small_buffer_connect(server.http).await;
+    let (mut ws, _) = tokio_tungstenite::client_async(url, socket).await.unwrap();
+    let publisher = {
+        let http = server.http;
+        tokio::spawn(async move {
+            let payload = bytes::Bytes::from("p".repeat(4096));
+            for _ in 0..MESSAGES {
+                util::send_on(
+                    tokio::net::TcpStream::connect(http).await.unwrap(),
+                    "POST",
+                    &format!("/publish?topic={topic}"),
+                    &[],
+                    payload.clone(),
+                )
+                .await;
+            }
+        })
+    };
+    let (mut seqs, mut pongs, mut pinged) = (Vec::new(), Vec::new(), 0u64);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while seqs.len() < MESSAGES as usize || pongs.len() < pinged as usize {
+            match ws.next().await.expect("the stream stays open") {
+                Ok(Message::Text(t)) => {
+                    match pushbench_wire::envelope::decode_text(t.as_bytes()).unwrap() {
+                        pushbench_wire::envelope::Decoded::Message(m) => seqs.push(m.seq),
+                        gap => panic!("unexpected {gap:?}"),
+                    }
+                    pinged += 1;
+                    ws.send(Message::Ping(pinged.to_be_bytes().to_vec().into()))
+                        .await
+                        .unwrap();
+                }
+                Ok(Message::Pong(p)) => pongs.push(u64::from_be_bytes(p[..].try_into().unwrap())),
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(e) => panic!(
+                    "after {} messages and {} pongs: {e}",
+                    seqs.len(),
+                    pongs.len()
+                ),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} messages, {} pongs", seqs.len(), pongs.len()));
+    publisher.await.unwrap();
+    assert_eq!(seqs, (1..=MESSAGES).collect::<Vec<_>>());
+    assert_eq!(pongs, (1..=pinged).collect::<Vec<_>>());
+    server.shutdown().await.unwrap();
+}

@@ -27,13 +27,32 @@ pub fn parts<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Vec<Bytes> {
     out
 }
 
-/// Joins already-encoded text envelopes into one contiguous poll body (what [`parts`] sends).
-pub fn body<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> Bytes {
-    let parts = parts(envelopes);
-    let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-    for p in &parts {
-        out.extend_from_slice(p);
+/// Bytes of the poll body carrying `envelopes`: the brackets, the envelopes and a comma between
+/// each two.
+pub fn body_len<'a>(envelopes: impl IntoIterator<Item = &'a Bytes>) -> usize {
+    let (count, bytes) = envelopes
+        .into_iter()
+        .fold((0usize, 0), |(n, len), e| (n + 1, len + e.len()));
+    2 + bytes + count.saturating_sub(1)
+}
+
+/// Joins already-encoded text envelopes into one contiguous poll body (what [`parts`] sends),
+/// in one allocation of the exact size.
+pub fn body<'a, I>(envelopes: I) -> Bytes
+where
+    I: IntoIterator<Item = &'a Bytes>,
+    I::IntoIter: Clone,
+{
+    let envelopes = envelopes.into_iter();
+    let mut out = BytesMut::with_capacity(body_len(envelopes.clone()));
+    out.extend_from_slice(b"[");
+    for (i, env) in envelopes.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(env);
     }
+    out.extend_from_slice(b"]");
     out.freeze()
 }
 
@@ -195,6 +214,10 @@ mod tests {
         let c = encode_text("t", 4, "y");
         let joined = body([&a, &b, &c]);
         assert_eq!(joined.len(), a.len() + b.len() + c.len() + 4);
+        assert_eq!(body_len([&a, &b, &c]), joined.len());
+        assert_eq!(body_len([]), 2);
+        let pieces: Vec<u8> = parts([&a, &b, &c]).concat();
+        assert_eq!(pieces, joined);
         let parsed = parse(&joined).unwrap();
         assert_eq!(parsed.len(), 3);
         assert_eq!(parsed[1], decode_text(&b).unwrap());

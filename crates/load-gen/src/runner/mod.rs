@@ -176,6 +176,13 @@ pub async fn run(
         &software,
         opts.pinning.clone(),
     );
+    let mut setup = setup;
+    if opts.target.is_none() && opts.servers.contains(&ServerKind::Pushbench) {
+        setup.server_threads = Some(embedded_threads(
+            &opts.server_args,
+            opts.pinning.as_ref().map(|p| p.server.len()),
+        ));
+    }
     folder::write_setup(&setup, &dir)?;
     let mut summary = Summary {
         schema: SCHEMA.into(),
@@ -466,6 +473,26 @@ pub fn utc_now() -> (String, String) {
     )
 }
 
+/// The threads the embedded push-server serves with: its `--threads` among `server_args`, or
+/// what it defaults to, one per core it may use (`pinned_cores` of them, or every core).
+fn embedded_threads(server_args: &[String], pinned_cores: Option<usize>) -> usize {
+    let mut args = server_args.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--threads") {
+            Some(rest) if rest.starts_with('=') => Some(rest[1..].to_owned()),
+            Some("") => args.next().cloned(),
+            _ => None,
+        };
+        if let Some(n) = value
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+        {
+            return n;
+        }
+    }
+    pinned_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,5 +511,20 @@ mod tests {
         assert_eq!(stamp.len(), 16);
         assert!(rfc.starts_with("20"));
         assert_eq!(&stamp[..8], &rfc[..10].replace('-', ""));
+    }
+
+    #[test]
+    fn the_server_threads_are_its_flag_or_its_cores() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(embedded_threads(&args(&["--threads=3"]), Some(1)), 3);
+        assert_eq!(
+            embedded_threads(&args(&["--ring-size=9", "--threads", "2"]), None),
+            2
+        );
+        assert_eq!(embedded_threads(&args(&["--ring-size=9"]), Some(1)), 1);
+        assert_eq!(
+            embedded_threads(&[], None),
+            std::thread::available_parallelism().unwrap().get()
+        );
     }
 }

@@ -83,10 +83,23 @@ pub struct Query<'a> {
 
 impl<'a> Query<'a> {
     /// Parses `application/x-www-form-urlencoded` pairs; a missing query is an empty one.
+    ///
+    /// Pairs with nothing to decode (no `%`, no `+`), which is what clients send for topics,
+    /// sequence numbers and timeouts, are borrowed as they are; only the others go through
+    /// `form_urlencoded`. Decoding every pair, with its UTF-8 check, was 2% of push-server's
+    /// CPU on long polls at 200 subscribers × 100 messages/s.
     pub fn parse(query: Option<&'a str>) -> Self {
-        Query {
-            pairs: form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect(),
+        let query = query.unwrap_or("");
+        let mut pairs = Vec::with_capacity(4);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                pairs.extend(form_urlencoded::parse(pair.as_bytes()));
+            } else {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                pairs.push((Cow::Borrowed(k), Cow::Borrowed(v)));
+            }
         }
+        Query { pairs }
     }
 
     /// The value of `key`; a key given twice is refused rather than guessed at. Keys push-server
@@ -130,5 +143,39 @@ impl<'a> Query<'a> {
             )));
         }
         Ok(padding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The borrowed fast path and `form_urlencoded` agree on every query, encoded or not.
+    #[test]
+    fn queries_parse_as_form_urlencoded_does() {
+        for q in [
+            "",
+            "topic=a&after=3",
+            "topic=a&&after=3&",
+            "topic",
+            "topic=&x=1",
+            "=v&topic=a=b",
+            "topic=a%2Eb&after=1",
+            "topic=a+b&padding=%32",
+            "t%6Fpic=x&after=2",
+            "topic=%E2%82%AC&bad=%ZZ",
+            "topic=%FF",
+        ] {
+            let fast: Vec<(String, String)> = Query::parse(Some(q))
+                .pairs
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let reference: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(fast, reference, "{q:?}");
+        }
+        assert_eq!(Query::parse(None).pairs, Vec::new());
     }
 }

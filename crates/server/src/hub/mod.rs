@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use pushbench_wire::envelope::{self, validate_topic, Encoding};
+use pushbench_wire::websocket::{self, Opcode};
 use pushbench_wire::{iframe, raw_tcp, sse, xhr_stream};
 use tokio::sync::broadcast;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::Config;
 
@@ -80,9 +80,13 @@ pub enum Framing {
     RawTcpText,
     /// A raw TCP envelope frame holding a binary envelope.
     RawTcpBinary,
+    /// A WebSocket text frame holding a text envelope.
+    WebSocketText,
+    /// A WebSocket binary frame holding a binary envelope.
+    WebSocketBinary,
 }
 
-const FRAMINGS: usize = 5;
+const FRAMINGS: usize = 7;
 
 /// One published message and its lazily computed encodings.
 #[derive(Debug)]
@@ -95,7 +99,6 @@ pub struct Message {
     pub payload: Bytes,
     text: OnceLock<Bytes>,
     binary: OnceLock<Bytes>,
-    ws_text: OnceLock<Utf8Bytes>,
     framed: [OnceLock<Bytes>; FRAMINGS],
     /// How many encodings were computed: what the "encode once" test checks.
     encodes: AtomicU32,
@@ -134,14 +137,12 @@ impl Message {
             payload,
             text: OnceLock::new(),
             binary: OnceLock::new(),
-            ws_text: OnceLock::new(),
             framed: Default::default(),
             encodes: AtomicU32::new(0),
         }
     }
 
-    /// Bytes it holds: its payload and every encoding computed so far (`ws_text` shares the
-    /// text envelope's bytes and is not counted again).
+    /// Bytes it holds: its payload and every encoding computed so far.
     fn held(&self) -> u64 {
         let encodings = [self.text.get(), self.binary.get()]
             .into_iter()
@@ -185,14 +186,6 @@ impl Message {
         }
     }
 
-    /// The text envelope as a WebSocket text payload (UTF-8 checked once, not per subscriber).
-    pub fn ws_text(&self) -> &Utf8Bytes {
-        self.once(&self.ws_text, || {
-            Utf8Bytes::try_from(self.envelope(Encoding::Text).clone())
-                .expect("a text envelope is UTF-8")
-        })
-    }
-
     /// The message framed for one transport; computed by the first subscriber that asks.
     pub fn framed(&self, framing: Framing) -> &Bytes {
         self.once_counted(&self.framed[framing as usize], || {
@@ -203,6 +196,10 @@ impl Message {
                 Framing::Sse => sse::frame(self.seq, text()),
                 Framing::RawTcpText => raw_tcp::envelope(text()),
                 Framing::RawTcpBinary => raw_tcp::envelope(self.envelope(Encoding::Binary)),
+                Framing::WebSocketText => websocket::server_frame(Opcode::Text, text()),
+                Framing::WebSocketBinary => {
+                    websocket::server_frame(Opcode::Binary, self.envelope(Encoding::Binary))
+                }
             }
         })
     }
@@ -226,6 +223,11 @@ pub fn frame_gap(framing: Framing, topic: &str, first_missing: u64, first_availa
             first_missing,
             first_available,
         )),
+        Framing::WebSocketText => websocket::server_frame(Opcode::Text, &text()),
+        Framing::WebSocketBinary => websocket::server_frame(
+            Opcode::Binary,
+            &envelope::encode_binary_gap(topic, first_missing, first_available),
+        ),
     }
 }
 
@@ -508,7 +510,10 @@ impl Subscription {
     /// nothing, so it can sit in a `select!` beside heartbeats and shutdown.
     pub async fn next(&mut self) -> Event {
         loop {
-            if let Some(event) = self.try_next() {
+            // What the subscription holds, then the channel: `recv` takes a message already
+            // there as `try_recv` would, so asking `try_recv` first would only look twice
+            // (and lock the channel twice) when nothing is there, which is nearly every time.
+            if let Some(event) = self.take_held() {
                 return event;
             }
             match self.live.recv().await {
@@ -529,16 +534,8 @@ impl Subscription {
 
     /// The next event if one is ready now: lets a writer batch what is queued into one write.
     pub fn try_next(&mut self) -> Option<Event> {
-        if let Some((first_missing, first_available)) = self.gap.take() {
-            self.last = first_available - 1;
-            return Some(Event::Gap {
-                first_missing,
-                first_available,
-            });
-        }
-        if let Some(m) = self.backlog.pop_front() {
-            self.last = m.seq;
-            return Some(Event::Message(m));
+        if let Some(event) = self.take_held() {
+            return Some(event);
         }
         loop {
             match self.live.try_recv() {
@@ -554,6 +551,21 @@ impl Subscription {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// A gap or a message the subscription holds itself (from the ring, at the start or after
+    /// a resync), before anything from the live channel.
+    fn take_held(&mut self) -> Option<Event> {
+        if let Some((first_missing, first_available)) = self.gap.take() {
+            self.last = first_available - 1;
+            return Some(Event::Gap {
+                first_missing,
+                first_available,
+            });
+        }
+        let m = self.backlog.pop_front()?;
+        self.last = m.seq;
+        Some(Event::Message(m))
     }
 
     fn accept(&mut self, m: Arc<Message>) -> Option<Event> {

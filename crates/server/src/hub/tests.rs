@@ -138,7 +138,7 @@ fn each_framing_is_encoded_once_whatever_the_number_of_subscribers() {
             };
             let sse = m.framed(Framing::Sse).clone();
             m.framed(Framing::RawTcpBinary);
-            m.ws_text();
+            m.framed(Framing::WebSocketText);
             if let Some(f) = &first {
                 // The very same allocation, not an equal copy.
                 assert_eq!(f.framed(Framing::Sse).as_ptr(), sse.as_ptr());
@@ -147,7 +147,7 @@ fn each_framing_is_encoded_once_whatever_the_number_of_subscribers() {
         }
         first.unwrap().encode_count()
     };
-    // text envelope, SSE event, binary envelope, raw TCP frame, WebSocket text.
+    // text envelope, SSE event, binary envelope, raw TCP frame, WebSocket text frame.
     assert_eq!(encodes_with(1), 5);
     assert_eq!(encodes_with(1000), 5);
 }
@@ -161,21 +161,21 @@ fn memory_counts_each_encoding_once_and_is_given_back_with_the_message() {
     });
     let m = hub.publish("a", Bytes::from("x".repeat(100))).unwrap();
     assert_eq!(hub.memory(), (100, 10_000));
-    // Every framing, some asked for twice: each counted once, the WebSocket text view of the
-    // text envelope not at all.
+    // Every framing, each asked for twice and counted once.
     let framings = [
         Framing::XhrStream,
         Framing::Iframe,
         Framing::Sse,
         Framing::RawTcpText,
         Framing::RawTcpBinary,
+        Framing::WebSocketText,
+        Framing::WebSocketBinary,
     ];
     let mut expected = 100 + m.envelope(Encoding::Text).len() + m.envelope(Encoding::Binary).len();
     for f in framings {
         expected += m.framed(f).len();
         m.framed(f);
     }
-    m.ws_text();
     assert_eq!(hub.memory().0, expected as u64);
     // Pushed out of the ring, it is still held while anyone has it, and freed after.
     hub.publish("a", Bytes::from("y")).unwrap();
