@@ -65,7 +65,7 @@ enum Parsed {
 }
 
 /// What an HTTP/2 client sends first (RFC 9113 §3.4), before its SETTINGS frame.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// An HTTP/2 frame header: 3 bytes of length, type, flags, 4 bytes of stream id.
 const H2_FRAME_HEADER: usize = 9;

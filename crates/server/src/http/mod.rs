@@ -12,17 +12,20 @@ pub mod first;
 pub mod reply;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use pushbench_wire::Transport;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,6 +35,7 @@ use crate::pending::Waiting;
 use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
 use crate::stream::Stream;
+use crate::woken::OnWake;
 use crate::{iframe, page, poll, sse, websocket, xhr_stream};
 use first::{First, Rewind};
 use reply::{full, response, Body, Query, Rejection};
@@ -132,13 +136,15 @@ async fn handle_connection(
             Err(_) => pre,
         },
     };
+    let http2 = pre.starts_with(first::H2_PREFACE);
     // Boxed: hyper's connection state is about 2 KiB, which every directly served stream
     // would otherwise carry in its task too.
-    Box::pin(serve_with_hyper(Rewind::new(io, pre), shared, tag)).await
+    Box::pin(serve_with_hyper(Rewind::new(io, pre), http2, shared, tag)).await
 }
 
 async fn serve_with_hyper(
     io: Rewind<CountingIo<TcpStream>>,
+    http2: bool,
     shared: Arc<Shared>,
     tag: Arc<ConnTag>,
 ) -> Result<(), BoxError> {
@@ -151,27 +157,50 @@ async fn serve_with_hyper(
             async move { Ok::<_, Infallible>(route(req, &shared, &tag).await) }
         })
     };
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.idle_timeout)
-        .max_buf_size(shared.config.max_request_head);
-    // An HTTP/2 connection is pinged once a heartbeat interval, and closed when a ping goes
-    // unanswered for the idle timeout: a peer that vanished does not hold its place for ever.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(shared.config.heartbeat)
-        .keep_alive_timeout(shared.config.idle_timeout);
-    let conn = builder.serve_connection_with_upgrades(io, service);
+    // The protocol is known from the first bytes, so each gets its own builder rather than
+    // hyper-util's auto-detecting one, whose layer every poll of the connection went through.
+    if http2 {
+        // An HTTP/2 connection is pinged once a heartbeat interval, and closed when a ping goes
+        // unanswered for the idle timeout: a peer that vanished does not hold its place for ever.
+        let conn = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(shared.config.heartbeat)
+            .keep_alive_timeout(shared.config.idle_timeout)
+            .serve_connection(io, service);
+        until_shutdown(conn, &shared, |c| c.graceful_shutdown()).await
+    } else {
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.config.idle_timeout)
+            .max_buf_size(shared.config.max_request_head)
+            .serve_connection(io, service)
+            .with_upgrades();
+        until_shutdown(conn, &shared, |c| c.graceful_shutdown()).await
+    }
+}
+
+/// Serves `conn` to its end; at shutdown, finishes what is in flight (streams end themselves on
+/// shutdown) and takes nothing new. The shutdown wait is looked at only when it fires, not at
+/// every request the connection serves (see `OnWake`).
+async fn until_shutdown<C, E>(
+    conn: C,
+    shared: &Shared,
+    graceful: impl FnOnce(Pin<&mut C>),
+) -> Result<(), BoxError>
+where
+    C: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
     tokio::pin!(conn);
+    let mut shutdown = OnWake::new(futures_util::stream::once(Box::pin(
+        shared.shutdown.cancelled(),
+    )));
     tokio::select! {
-        result = conn.as_mut() => result,
-        _ = shared.shutdown.cancelled() => {
-            // Finish what is in flight (streams end themselves on shutdown), take nothing new.
-            conn.as_mut().graceful_shutdown();
-            conn.await
+        biased;
+        result = conn.as_mut() => result.map_err(Into::into),
+        _ = shutdown.next() => {
+            graceful(conn.as_mut());
+            conn.await.map_err(Into::into)
         }
     }
 }
