@@ -261,10 +261,11 @@ impl<'p> TransportRun<'p> {
         let deadline = Instant::now() + self.plan.connect_timeout;
         // Memory an earlier transport's run freed would otherwise be reused by these clients
         // and hide their cost; returned to the kernel first, what connecting adds is theirs.
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free heap memory; it touches no live allocation.
+        // load-gen allocates with mimalloc (see `main.rs`), so it is mimalloc's free memory
+        // that is given back (glibc's `malloc_trim` did this before).
+        // SAFETY: mi_collect only releases free memory; it touches no live allocation.
         unsafe {
-            libc::malloc_trim(0);
+            libmimalloc_sys::mi_collect(true);
         }
         let generator_before = process::sample_self().rss_bytes;
         let clients = self.plan.subscribers();
