@@ -167,7 +167,7 @@ pub async fn run(
         software.push(format!("via {} ({version})", proxies.join(", ")));
     }
     let software = software.join(", ");
-    let setup = crate::setup::capture(
+    let mut setup = crate::setup::capture(
         if opts.target.is_some() {
             "target"
         } else {
@@ -176,7 +176,6 @@ pub async fn run(
         &software,
         opts.pinning.clone(),
     );
-    let mut setup = setup;
     if opts.target.is_none() && opts.servers.contains(&ServerKind::Pushbench) {
         setup.server_threads = Some(embedded_threads(
             &opts.server_args,
