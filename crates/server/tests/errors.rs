@@ -650,3 +650,46 @@ async fn an_http2_peer_that_stops_answering_is_closed() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A kept-alive connection of polls (served without hyper) is closed when its next request does
+/// not come within the idle timeout of the last answer, and not before: a poll made part-way
+/// through the timeout is answered and starts the wait again. A head left unfinished is closed
+/// the same way.
+#[tokio::test]
+async fn a_connection_of_polls_is_closed_when_its_next_request_does_not_come() {
+    let idle = Duration::from_millis(800);
+    let server = TestServer::start(Config {
+        idle_timeout: idle,
+        ..Config::default()
+    })
+    .await;
+    let poll = b"GET /poll?topic=a HTTP/1.1\r\nhost: x\r\n\r\n";
+    for unfinished in [&b""[..], b"GET /poll?topic=a HTTP/1.1\r\nx-slow"] {
+        let mut s = TcpStream::connect(server.http).await.unwrap();
+        let mut answer = [0u8; 4096];
+        for _ in 0..2 {
+            s.write_all(poll).await.unwrap();
+            let n = tokio::time::timeout(STEP, s.read(&mut answer))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(answer[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+            assert!(answer[..n].ends_with(b"\r\n\r\n[]"));
+            // Past half the timeout: the second poll's wait starts after the first's deadline.
+            tokio::time::sleep(idle * 6 / 10).await;
+        }
+        let answered = std::time::Instant::now() - idle * 6 / 10;
+        s.write_all(unfinished).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(STEP, s.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0))),
+            "closed, with nothing more: {closed:?}"
+        );
+        // Closing at the deadline of the first wait would be 0.4 of the timeout after the
+        // answer; the margin is for when each side reads its clock.
+        let after = answered.elapsed();
+        assert!(after >= idle * 8 / 10, "closed {after:?} after the answer");
+    }
+    server.shutdown().await.unwrap();
+}

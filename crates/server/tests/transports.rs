@@ -298,3 +298,107 @@ async fn a_websocket_answers_every_ping_during_a_stream_of_messages() {
     assert_eq!(pongs, (1..=pinged).collect::<Vec<_>>());
     server.shutdown().await.unwrap();
 }
+
+/// Sends `request` on `socket` and reads one answer with a `content-length` (bounded).
+async fn exchange(socket: &mut tokio::net::TcpStream, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    socket.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = async {
+        loop {
+            if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .expect("a content-length")
+                    .parse()
+                    .unwrap();
+                if answer.len() >= end + 4 + len {
+                    assert_eq!(answer.len(), end + 4 + len, "nothing after the answer");
+                    return;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(util::STEP, read)
+        .await
+        .expect("answered");
+    answer
+}
+
+/// The answer with its `date` value blanked, to compare answers from different seconds.
+fn undated(answer: &[u8]) -> String {
+    let text = String::from_utf8_lossy(answer).into_owned();
+    match text.find("date: ") {
+        Some(at) => format!("{}date: _{}", &text[..at], &text[at + 35..]),
+        None => text,
+    }
+}
+
+/// A connection whose first request is a poll is served without hyper: its answers are byte for
+/// byte what hyper writes for the same polls, its bytes are counted under its transport, and
+/// the first request that is not a plain poll (a refused poll, a publish) is answered by hyper
+/// as before, with the connection carrying on through hyper.
+#[tokio::test]
+async fn a_connection_of_polls_answers_as_hyper_does_and_hands_anything_else_to_hyper() {
+    let server = TestServer::start(Config::default()).await;
+    server.publish("p", "one").await;
+    server.publish("p", "two").await;
+    let poll = b"GET /poll?topic=p&after=0 HTTP/1.1\r\nhost: x\r\n\r\n";
+    let long = b"GET /long-poll?topic=p&after=1&timeout=0 HTTP/1.1\r\nhost: x\r\n\r\n";
+    let connect = || tokio::net::TcpStream::connect(server.http);
+    // Through hyper: a connection whose first request is not a poll.
+    let mut hyper_conn = connect().await.unwrap();
+    let stats = exchange(&mut hyper_conn, b"GET /stats HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(stats.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let by_hyper = [
+        exchange(&mut hyper_conn, poll).await,
+        exchange(&mut hyper_conn, long).await,
+    ];
+    // Directly: a connection of polls.
+    let mut direct = connect().await.unwrap();
+    let served = [
+        exchange(&mut direct, poll).await,
+        exchange(&mut direct, long).await,
+    ];
+    for (hyper, direct) in by_hyper.iter().zip(&served) {
+        assert_eq!(undated(direct), undated(hyper));
+    }
+    assert!(undated(&served[1]).ends_with(r#"[{"topic":"p","seq":2,"data":"two"}]"#));
+    let before = server.stats().await.transports["short-poll"].clone();
+    // A poll the handler refuses, then a publish, then a poll: hyper's from the refusal on.
+    let refused = exchange(
+        &mut direct,
+        b"GET /poll?after=0 HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await;
+    assert!(refused.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    assert!(undated(&refused).ends_with("missing query parameter topic\n"));
+    let published = exchange(
+        &mut direct,
+        b"POST /publish?topic=p HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nthree",
+    )
+    .await;
+    assert!(undated(&published).ends_with("{\"topic\":\"p\",\"seq\":3}\n"));
+    let after = exchange(&mut direct, poll).await;
+    assert!(undated(&after).ends_with(r#"{"topic":"p","seq":3,"data":"three"}]"#));
+    // Every byte of the direct path's polls was counted under short-poll and long-poll.
+    let stats = server.stats().await;
+    let short = &stats.transports["short-poll"];
+    assert_eq!(short.requests, 4);
+    assert_eq!(
+        short.bytes_written - before.bytes_written,
+        after.len() as u64 + refused.len() as u64
+    );
+    assert_eq!(stats.transports["long-poll"].requests, 2);
+    assert_eq!(
+        stats.transports["long-poll"].bytes_written,
+        (by_hyper[1].len() + served[1].len()) as u64
+    );
+    server.shutdown().await.unwrap();
+}

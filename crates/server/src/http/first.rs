@@ -2,17 +2,19 @@
 //!
 //! Two things need it. A stream subscription (SSE, xhr-stream, iframe) asked for on a fresh
 //! HTTP/1.1 connection is served directly, without hyper's per-connection buffers (see
-//! [`crate::stream`]). And a connection must send its first complete request head (for
+//! [`crate::stream`]), and so is a connection whose requests are polls (see [`super::polls`],
+//! which reads each next head with [`read_head`]). And a connection must send its first complete request head (for
 //! HTTP/2, the preface and its SETTINGS frame) within `--idle-timeout-ms` of being accepted or be
 //! closed: hyper-util's protocol detection and hyper's HTTP/2 handshake wait without any deadline,
 //! so a connection that sent nothing held its slot, and `--max-connections` of them locked
 //! everyone out.
 //!
 //! The head is parsed with `httparse` (hyper's own parser). Anything that is not a stream
-//! subscription, malformed heads included, is handed to hyper with the bytes read so far
+//! subscription or a poll, malformed heads included, is handed to hyper with the bytes read so far
 //! replayed first ([`Rewind`]), so hyper answers it exactly as if it had read it itself.
 
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -35,6 +37,9 @@ pub enum First {
     /// `GET` of a streaming transport over HTTP/1.1 with nothing after its head, and the bytes
     /// it came in (for hyper, should the stream be refused).
     Stream(Box<Request<()>>, Bytes),
+    /// `GET` of a poll over HTTP/1.1 with nothing after its head: the buffer it came in and
+    /// where its request target is in it.
+    Poll(BytesMut, Range<usize>),
     /// Anything else, with the bytes read so far.
     Other(Bytes),
 }
@@ -43,17 +48,49 @@ pub enum First {
 /// (which hyper then refuses with 431).
 pub async fn read<T: AsyncRead + Unpin>(io: &mut T, max_head: usize) -> io::Result<First> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    Ok(match read_head(io, &mut buf, max_head).await? {
+        Head::Closed => First::Closed,
+        Head::Stream(request) => First::Stream(request, buf.freeze()),
+        Head::Poll(target) => First::Poll(buf, target),
+        Head::Other => First::Other(buf.freeze()),
+    })
+}
+
+/// What a request head read into a buffer is.
+#[derive(Debug)]
+pub enum Head {
+    /// The client closed before sending a complete head.
+    Closed,
+    /// As [`First::Stream`].
+    Stream(Box<Request<()>>),
+    /// As [`First::Poll`]: where the request target is in the buffer.
+    Poll(Range<usize>),
+    /// Anything else: hyper's, with the bytes in the buffer.
+    Other,
+}
+
+/// Reads into `buf` until it holds a complete head, or more than `max_head` bytes of an
+/// incomplete one. Cancel-safe: the bytes read so far stay in `buf`, and reading on parses them
+/// with what follows.
+pub async fn read_head<T: AsyncRead + Unpin>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    max_head: usize,
+) -> io::Result<Head> {
     loop {
         if buf.capacity() == buf.len() {
             buf.reserve(READ_CHUNK);
         }
-        if io.read_buf(&mut buf).await? == 0 {
-            return Ok(First::Closed);
+        // A read shorter than the room left (a head nearly always is) tells tokio the socket is
+        // drained, so the next read waits for readiness instead of asking the kernel again.
+        if io.read_buf(buf).await? == 0 {
+            return Ok(Head::Closed);
         }
-        match parse(&buf) {
+        match parse(buf) {
             Parsed::Partial if buf.len() <= max_head => {}
-            Parsed::Partial | Parsed::Other => return Ok(First::Other(buf.freeze())),
-            Parsed::Stream(request) => return Ok(First::Stream(request, buf.freeze())),
+            Parsed::Partial | Parsed::Other => return Ok(Head::Other),
+            Parsed::Stream(request) => return Ok(Head::Stream(request)),
+            Parsed::Poll(target) => return Ok(Head::Poll(target)),
         }
     }
 }
@@ -61,6 +98,7 @@ pub async fn read<T: AsyncRead + Unpin>(io: &mut T, max_head: usize) -> io::Resu
 enum Parsed {
     Partial,
     Stream(Box<Request<()>>),
+    Poll(Range<usize>),
     Other,
 }
 
@@ -94,7 +132,13 @@ fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) => Parsed::Partial,
         // A body or a pipelined request follows: hyper's business.
         Ok(httparse::Status::Complete(len)) if len == buf.len() => {
-            stream_request(&head).map_or(Parsed::Other, Parsed::Stream)
+            if !plain_get(&head) {
+                Parsed::Other
+            } else if let Some(target) = poll_target(&head, buf) {
+                Parsed::Poll(target)
+            } else {
+                stream_request(&head).map_or(Parsed::Other, Parsed::Stream)
+            }
         }
         // More fields than the direct path parses: hyper's business, but only once the head is
         // whole, so the deadline and the pending limit still apply to it until then.
@@ -105,10 +149,37 @@ fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
-fn stream_request(head: &httparse::Request<'_, '_>) -> Option<Box<Request<()>>> {
-    if head.method != Some("GET") || head.version != Some(1) {
+/// A `GET` over HTTP/1.1 without a body and without `Connection` or `Expect`: what the direct
+/// paths serve. Anything else is hyper's, which answers it in kind.
+fn plain_get(head: &httparse::Request<'_, '_>) -> bool {
+    head.method == Some("GET")
+        && head.version == Some(1)
+        && !head.headers.iter().any(|field| {
+            let name = field.name;
+            // A GET announcing a body is unusual enough to leave to hyper.
+            name.eq_ignore_ascii_case("content-length") && field.value != b"0"
+                || name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("expect")
+                || name.eq_ignore_ascii_case("connection")
+        })
+}
+
+/// Where in `buf` the target of a poll (`/poll`, `/long-poll`) is.
+fn poll_target(head: &httparse::Request<'_, '_>, buf: &[u8]) -> Option<Range<usize>> {
+    let target = head.path?;
+    let path = target.split('?').next().unwrap_or(target);
+    if !matches!(
+        Transport::from_path(path)?,
+        Transport::ShortPoll | Transport::LongPoll
+    ) {
         return None;
     }
+    // httparse hands out the target as a slice of `buf`.
+    let start = target.as_ptr() as usize - buf.as_ptr() as usize;
+    Some(start..start + target.len())
+}
+
+fn stream_request(head: &httparse::Request<'_, '_>) -> Option<Box<Request<()>>> {
     let target = head.path?;
     let path = target.split('?').next().unwrap_or(target);
     if !matches!(
@@ -122,17 +193,7 @@ fn stream_request(head: &httparse::Request<'_, '_>) -> Option<Box<Request<()>>> 
         .uri(target)
         .version(Version::HTTP_11);
     for field in head.headers.iter() {
-        // A GET announcing a body is unusual enough to leave to hyper.
-        let name = field.name;
-        // `Connection` (close, or anything else) is left to hyper, which answers it in kind.
-        if name.eq_ignore_ascii_case("content-length") && field.value != b"0"
-            || name.eq_ignore_ascii_case("transfer-encoding")
-            || name.eq_ignore_ascii_case("expect")
-            || name.eq_ignore_ascii_case("connection")
-        {
-            return None;
-        }
-        request = request.header(name, field.value);
+        request = request.header(field.name, field.value);
     }
     request.body(()).ok().map(Box::new)
 }
@@ -252,9 +313,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_poll_is_recognised_with_its_target_and_read_on_in_the_same_buffer() {
+        let head: &[u8] = b"GET /long-poll?topic=a&after=3 HTTP/1.1\r\nhost: x\r\n\r\n";
+        let First::Poll(mut buf, target) = first(&[&head[..9], &head[9..]], 8192).await else {
+            panic!("a poll");
+        };
+        assert_eq!(&buf[target], b"/long-poll?topic=a&after=3");
+        // The next request on the connection is read into the same buffer.
+        buf.clear();
+        let mut next = chunked_reader(&[b"GET /poll HTTP/1.1\r\n\r\n"]);
+        match read_head(&mut next, &mut buf, 8192).await.unwrap() {
+            Head::Poll(target) => assert_eq!(&buf[target], b"/poll"),
+            other => panic!("{other:?}"),
+        }
+        buf.clear();
+        let mut next = chunked_reader(&[b"POST /publish?topic=a HTTP/1.1\r\n\r\n"]);
+        assert!(matches!(
+            read_head(&mut next, &mut buf, 8192).await.unwrap(),
+            Head::Other
+        ));
+    }
+
+    #[tokio::test]
     async fn everything_else_goes_to_hyper_with_every_byte_read() {
         let others: [&[u8]; 8] = [
-            b"GET /poll?topic=a HTTP/1.1\r\nhost: x\r\n\r\n",
+            b"GET /poll?topic=a HTTP/1.1\r\nconnection: close\r\n\r\n",
             b"GET /sse?topic=a HTTP/1.0\r\n\r\n",
             b"HEAD /sse?topic=a HTTP/1.1\r\n\r\n",
             b"POST /publish?topic=a HTTP/1.1\r\ncontent-length: 2\r\n\r\nhi",

@@ -2,13 +2,15 @@
 //!
 //! Each accepted socket is wrapped in a [`CountingIo`], and its first request head is read here
 //! ([`first`]), within `--idle-timeout-ms`: a stream subscription on HTTP/1.1 is then served
-//! directly ([`crate::stream`]), and everything else by hyper (HTTP/1.1 with upgrades, or HTTP/2
-//! by prior knowledge), which reads the head again. Requests are routed by path to the transport modules;
+//! directly ([`crate::stream`]), a connection of polls too ([`polls`]), until it asks for
+//! something else, and everything else by hyper (HTTP/1.1 with upgrades, or HTTP/2 by prior
+//! knowledge), which reads the head again. Requests are routed by path to the transport modules;
 //! anything malformed is answered with a 4xx, a one-line reason and a log line. What the handlers
 //! share (body type, response builders, query parsing, [`Rejection`]) lives in [`reply`], which
 //! imports no transport, so only this router depends on the transport modules.
 
 pub mod first;
+mod polls;
 pub mod reply;
 
 use std::convert::Infallible;
@@ -18,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::Once;
 use futures_util::StreamExt;
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode};
@@ -29,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pushbench_wire::Transport;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::counting::CountingIo;
 use crate::pending::Waiting;
@@ -123,6 +127,13 @@ async fn handle_connection(
     let pre = match first {
         First::Closed => return Ok(()),
         First::Other(pre) => pre,
+        // Boxed, as hyper's state is below: a stream's task should not carry it.
+        First::Poll(buf, target) => {
+            match Box::pin(polls::serve(&mut io, &shared, &tag, buf, target, peer)).await? {
+                polls::Served::Closed => return Ok(()),
+                polls::Served::Hyper(pre) => pre,
+            }
+        }
         First::Stream(request, pre) => match open_stream(&request, &shared) {
             Ok(stream) => {
                 // Freed now, not held for the life of the stream.
@@ -192,9 +203,7 @@ where
     E: Into<BoxError>,
 {
     tokio::pin!(conn);
-    let mut shutdown = OnWake::new(futures_util::stream::once(Box::pin(
-        shared.shutdown.cancelled(),
-    )));
+    let mut shutdown = shutdown_signal(shared);
     tokio::select! {
         biased;
         result = conn.as_mut() => result.map_err(Into::into),
@@ -203,6 +212,16 @@ where
             conn.await.map_err(Into::into)
         }
     }
+}
+
+/// The server's shutdown, as a stream of one item looked at only when it fires (see `OnWake`):
+/// a connection registers its wait once, not at every request it serves.
+type ShutdownSignal<'a> = OnWake<Once<Pin<Box<WaitForCancellationFuture<'a>>>>>;
+
+fn shutdown_signal(shared: &Shared) -> ShutdownSignal<'_> {
+    OnWake::new(futures_util::stream::once(Box::pin(
+        shared.shutdown.cancelled(),
+    )))
 }
 
 /// Opens the stream a request for one of the streaming transports asks for.
@@ -289,7 +308,8 @@ async fn dispatch(
         (&Method::GET, "/stats", _) => Ok(stats(shared)),
         (&Method::GET, "/", _) => Ok(page::index()),
         (&Method::GET, _, Some(t)) => match t {
-            Transport::ShortPoll => poll::short(req, shared),
+            Transport::ShortPoll => poll::short(&Query::parse(req.uri().query()), shared)
+                .map(poll::Answer::into_response),
             Transport::LongPoll => Box::pin(poll::long(req, shared)).await,
             Transport::XhrStream | Transport::Iframe | Transport::Sse => {
                 open_stream(&req, shared).map(Stream::into_response)

@@ -5,7 +5,9 @@
 //! this module imports no transport, so the router alone depends on the transports.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
@@ -73,6 +75,43 @@ pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> R
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7) is always this long.
+const DATE_LEN: usize = 29;
+
+/// A `date` header's value.
+#[derive(Debug, Clone, Copy)]
+pub struct Date([u8; DATE_LEN]);
+
+impl Date {
+    /// The value, e.g. `Tue, 01 Dec 2026 10:36:42 GMT`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("an HTTP date is ASCII")
+    }
+}
+
+/// The `date` header's value for now, formatted once a second per thread, as hyper caches its
+/// own, for the answers push-server writes itself.
+pub fn date() -> Date {
+    thread_local! {
+        static CACHED: Cell<(u64, Date)> = const { Cell::new((u64::MAX, Date([b' '; DATE_LEN]))) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let (at, date) = cached.get();
+        if at == second {
+            return date;
+        }
+        let mut text = [b' '; DATE_LEN];
+        let formatted = httpdate::fmt_http_date(now);
+        let n = formatted.len().min(DATE_LEN);
+        text[..n].copy_from_slice(&formatted.as_bytes()[..n]);
+        let date = Date(text);
+        cached.set((second, date));
+        date
+    })
 }
 
 /// A request's query string, parsed once.
@@ -177,5 +216,16 @@ mod tests {
             assert_eq!(fast, reference, "{q:?}");
         }
         assert_eq!(Query::parse(None).pairs, Vec::new());
+    }
+
+    #[test]
+    fn the_cached_date_is_the_date_now() {
+        let before = httpdate::fmt_http_date(SystemTime::now());
+        let cached = date();
+        let again = date();
+        let after = httpdate::fmt_http_date(SystemTime::now());
+        assert!(cached.as_str() == before || cached.as_str() == after);
+        assert!(again.as_str() == cached.as_str() || again.as_str() == after);
+        assert_eq!(cached.as_str().len(), DATE_LEN);
     }
 }
