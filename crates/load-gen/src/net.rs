@@ -8,8 +8,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use pushbench_results::model::KernelBytes;
+use std::future::Future;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::client::fault::DroppedByFault;
+use crate::metrics::Recorder;
+use crate::scenario::DropHow;
 
 /// A TCP stream that counts the bytes moved through it.
 #[derive(Debug)]
@@ -19,6 +30,29 @@ pub struct Counted {
     pub up: u64,
     /// Bytes read (server → client).
     pub down: u64,
+    /// When the scenario's drop fault ends this connection, if it does.
+    drop: Option<Drop>,
+}
+
+struct Drop {
+    /// When, in the run's schedule time.
+    offset: Duration,
+    /// The run's start, which fixes when that is; a connection opened before it (every first
+    /// one) arms its timer at its first read or write after it.
+    start: watch::Receiver<Option<Arc<Recorder>>>,
+    at: Option<Pin<Box<tokio::time::Sleep>>>,
+    how: DropHow,
+    done: bool,
+}
+
+impl std::fmt::Debug for Drop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drop")
+            .field("offset", &self.offset)
+            .field("how", &self.how)
+            .field("done", &self.done)
+            .finish()
+    }
 }
 
 impl Counted {
@@ -28,7 +62,66 @@ impl Counted {
             inner,
             up: 0,
             down: 0,
+            drop: None,
         }
+    }
+
+    /// Drops the connection at `at`, as `how` says: from then on its reads (a pending one
+    /// included) and writes fail with [`DroppedByFault`], so the session using it ends as on
+    /// any broken connection, and the socket is closed when the session lets it go.
+    pub fn drop_at(
+        &mut self,
+        offset: Duration,
+        how: DropHow,
+        start: watch::Receiver<Option<Arc<Recorder>>>,
+    ) {
+        self.drop = Some(Drop {
+            offset,
+            start,
+            at: None,
+            how,
+            done: false,
+        });
+    }
+
+    /// The drop's error once its time has come (and the socket shut as it asks); registers the
+    /// task to be woken at that time otherwise.
+    fn poll_drop(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let Some(drop) = &mut self.drop else {
+            return Poll::Pending;
+        };
+        if drop.at.is_none() {
+            let Some(recorder) = drop.start.borrow().clone() else {
+                return Poll::Pending;
+            };
+            let at = recorder.clock.at(drop.offset.as_nanos() as u64);
+            drop.at = Some(Box::pin(tokio::time::sleep_until(at.into())));
+        }
+        let at = drop.at.as_mut().expect("armed above");
+        if at.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if !drop.done {
+            drop.done = true;
+            let _ = match drop.how {
+                // The client's FIN goes out now; `close` follows when the session lets go.
+                DropHow::Close => {
+                    // SAFETY: shutting down the writing side of a socket we own.
+                    let rc = unsafe { libc::shutdown(self.inner.as_raw_fd(), libc::SHUT_WR) };
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                }
+                // `close` then sends a RST instead of a FIN.
+                DropHow::Reset => self.inner.set_zero_linger(),
+            };
+        }
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            DroppedByFault,
+        ))
     }
 
     /// The kernel's counters for this socket.
@@ -43,6 +136,9 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Poll::Ready(e) = self.poll_drop(cx) {
+            return Poll::Ready(Err(e));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         self.down += (buf.filled().len() - before) as u64;
@@ -56,6 +152,9 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(e) = self.poll_drop(cx) {
+            return Poll::Ready(Err(e));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
@@ -68,6 +167,9 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(e) = self.poll_drop(cx) {
+            return Poll::Ready(Err(e));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
@@ -205,5 +307,59 @@ mod tests {
         let k = c.tcp_info().expect("TCP_INFO byte counters on Linux");
         assert_eq!(k.bytes_received, 300);
         assert_eq!(k.bytes_sent, 1000);
+    }
+
+    /// A run's start `ago` ago, as the start signal carries it.
+    fn started(ago: Duration) -> watch::Receiver<Option<Arc<Recorder>>> {
+        let clock = crate::metrics::Clock::starting_at(std::time::Instant::now() - ago);
+        let fanout = crate::metrics::Fanout::new(vec![1]);
+        let recorder = Recorder::new(clock, 1, 0, 1, fanout, 1);
+        watch::channel(Some(Arc::new(recorder))).1
+    }
+
+    /// At its drop time a connection fails the read it is waiting in and every write after,
+    /// with an error the reconnect loop recognises, and the server sees the end the scenario
+    /// asked for: a FIN for `close`, a RST for `reset`. Before the run starts nothing is dropped.
+    #[tokio::test]
+    async fn a_dropped_connection_fails_its_pending_read_and_ends_as_asked() {
+        use crate::client::fault::is_dropped;
+        for how in [DropHow::Close, DropHow::Reset] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut c = connect(listener.local_addr().unwrap(), 0).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            // Due 1 s into a run that started 950 ms ago.
+            c.drop_at(
+                Duration::from_secs(1),
+                how,
+                started(Duration::from_millis(950)),
+            );
+            server.write_all(b"before").await.unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(c.read(&mut buf).await.unwrap(), 6);
+            let waiting = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf)).await;
+            let e = waiting.expect("the drop ends the read").unwrap_err();
+            assert!(is_dropped(&e), "{e}");
+            assert!(is_dropped(&c.write_all(b"x").await.unwrap_err()));
+            drop(c);
+            let end = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf))
+                .await
+                .unwrap();
+            match how {
+                DropHow::Close => assert_eq!(end.unwrap(), 0, "a FIN"),
+                DropHow::Reset => {
+                    assert_eq!(end.unwrap_err().kind(), io::ErrorKind::ConnectionReset)
+                }
+            }
+        }
+        // The run has not started: the drop waits for it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = connect(listener.local_addr().unwrap(), 0).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (start, rx) = watch::channel(None);
+        c.drop_at(Duration::ZERO, DropHow::Reset, rx);
+        server.write_all(b"x").await.unwrap();
+        assert_eq!(c.read(&mut [0u8; 4]).await.unwrap(), 1);
+        c.write_all(b"y").await.unwrap();
+        drop(start);
     }
 }

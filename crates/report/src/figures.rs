@@ -279,6 +279,10 @@ pub fn flags(t: &TransportResult) -> Vec<Flag> {
     if t.kernel_difference != [0, 0] {
         add("bytes ≠ kernel".into(), false);
     }
+    if t.connections_dropped > 0 {
+        // The scenario's drop fault at work, not a failure: what it cost shows in the figures.
+        add(format!("{} dropped", t.connections_dropped), false);
+    }
     if let Some(kind) = t
         .proxy
         .as_ref()
@@ -588,6 +592,20 @@ mod tests {
         t.latency.p50_us = 1500;
         t.messages.seq.delivered = 10;
         t
+    }
+
+    #[test]
+    fn dropped_connections_are_noted_but_not_as_a_failure() {
+        let mut t = result("sse");
+        assert!(flags(&t).is_empty());
+        t.connections_dropped = 42;
+        assert_eq!(
+            flags(&t),
+            [Flag {
+                text: "42 dropped".into(),
+                serious: false
+            }]
+        );
     }
 
     #[test]

@@ -297,6 +297,7 @@ pub fn combine(
     out.empty_polls = sum_u(&|t| t.empty_polls);
     out.connections_opened = sum_u(&|t| t.connections_opened);
     out.client_errors = sum_u(&|t| t.client_errors);
+    out.connections_dropped = sum_u(&|t| t.connections_dropped);
     out.last_client_error = parts
         .iter()
         .rev()

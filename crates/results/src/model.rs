@@ -227,6 +227,10 @@ pub struct TransportResult {
     pub connections_opened: u64,
     /// Subscriber sessions that ended in an error (each followed by a reconnect).
     pub client_errors: u64,
+    /// Subscriber connections the scenario's drop fault closed (each followed by a reconnect
+    /// that resumes). Left out when the scenario drops nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub connections_dropped: u64,
     /// One of the errors, for diagnosis.
     pub last_client_error: Option<String>,
     /// What serving cost.
@@ -526,6 +530,10 @@ pub struct Traffic {
     pub connections: u64,
     /// Sessions or publishes that ended in an error.
     pub errors: u64,
+    /// Connections the scenario's drop fault closed (each then reconnected, not counted as an
+    /// error). Left out of `summary.json` when there was no drop.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drops: u64,
     /// The last error, for diagnosis.
     pub last_error: Option<String>,
 }
@@ -544,6 +552,7 @@ impl AddAssign<&Traffic> for Traffic {
         self.empty_polls += o.empty_polls;
         self.connections += o.connections;
         self.errors += o.errors;
+        self.drops += o.drops;
         if o.last_error.is_some() {
             self.last_error.clone_from(&o.last_error);
         }

@@ -10,6 +10,7 @@
 //! [`State::finish_conn`] then takes the socket's totals, calls whatever remains framing, and
 //! reads the kernel's `TCP_INFO` for the cross-check.
 
+pub mod fault;
 pub mod iframe;
 pub mod multipart;
 pub mod poll;
@@ -40,8 +41,9 @@ use crate::metrics::Recorder;
 use crate::net::{self, Counted};
 use crate::pacer::Pacer;
 use crate::profile::{self, Fill, Framing, Profile, Resume};
-use crate::scenario::RequestHeaders;
+use crate::scenario::{DropFault, Reconnect, RequestHeaders};
 use crate::seqtrack::{Arrival, SeqTracker};
+use fault::{Backoff, DropSchedule};
 
 /// Where the server under test listens. Clients build URLs from this, never from push-server's
 /// defaults, so a target profile for another server only changes this.
@@ -87,6 +89,13 @@ pub struct Shared {
     /// Set by the first subscriber whose decoder cannot read what the server sent (see
     /// [`ClientError::is_mismatch`]); that subscriber also cancels the run, which fails with this.
     pub mismatch: std::sync::OnceLock<String>,
+    /// The scenario's drop fault, and until when in the schedule it drops (warm-up and
+    /// duration).
+    pub drop: Option<(DropFault, Duration)>,
+    /// How clients wait before reconnecting.
+    pub reconnect: Reconnect,
+    /// The scenario's seed, for each client's drop phase and reconnect jitter.
+    pub seed: u64,
 }
 
 /// The headers a request carries besides `host` for a scenario's `request_headers`: nothing, or
@@ -269,6 +278,17 @@ pub struct State {
     cursor: Cursor,
     index: usize,
     topic_index: usize,
+    /// When this client drops its connection, with the run's start that times it.
+    drops: Option<Drops>,
+    /// The current session has subscribed (reached [`State::ready`]).
+    subscribed: bool,
+}
+
+#[derive(Debug)]
+struct Drops {
+    schedule: DropSchedule,
+    how: crate::scenario::DropHow,
+    start: watch::Receiver<Option<Arc<Recorder>>>,
 }
 
 impl State {
@@ -283,11 +303,14 @@ impl State {
             cursor: Cursor::default(),
             index,
             topic_index,
+            drops: None,
+            subscribed: false,
         }
     }
 
     /// Signals ready the first time, then waits for the run to start. `None`: cancelled.
     pub async fn ready(&mut self, shared: &Shared) -> Option<Arc<Recorder>> {
+        self.subscribed = true;
         if let Some(r) = &self.recorder {
             return Some(r.clone());
         }
@@ -378,10 +401,22 @@ impl State {
         }
     }
 
-    /// Opens a counted connection to `addr`.
+    /// Opens a counted connection to `addr`, to be dropped at this client's next drop time.
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
         self.report.connections += 1;
-        Ok(net::connect(addr, self.index).await?)
+        let mut io = net::connect(addr, self.index).await?;
+        if let Some(drops) = &mut self.drops {
+            // Drops due while the client was away are not this connection's.
+            if let Some(recorder) = &self.recorder {
+                drops
+                    .schedule
+                    .skip_until(Duration::from_nanos(recorder.clock.now_ns()));
+            }
+            if let Some(at) = drops.schedule.next() {
+                io.drop_at(at, drops.how, drops.start.clone());
+            }
+        }
+        Ok(io)
     }
 
     /// Where to resume: the last sequence number seen.
@@ -482,9 +517,18 @@ pub async fn run_subscriber(
     mut client: Client,
 ) -> (Traffic, SeqTracker, usize) {
     let mut st = State::new(client.index, client.topic_index);
-    // Bounded, so a server that refuses everything ends the client instead of spinning.
+    st.drops = shared.drop.map(|(fault, until)| Drops {
+        schedule: DropSchedule::new(fault, until, shared.seed, client.index),
+        how: fault.how,
+        start: shared.start.clone(),
+    });
+    let mut backoff = Backoff::new(shared.reconnect, shared.seed, client.index);
+    // Bounded, so a server that refuses everything ends the client instead of spinning; the
+    // sessions the drop fault ends do not count.
     const MAX_SESSIONS: u32 = 100;
-    for _ in 0..MAX_SESSIONS {
+    let mut failed = 0;
+    while failed < MAX_SESSIONS {
+        st.subscribed = false;
         let result = match transport {
             Transport::ShortPoll => poll::session(&shared, &client, &mut st, false).await,
             Transport::LongPoll => poll::session(&shared, &client, &mut st, true).await,
@@ -500,7 +544,14 @@ pub async fn run_subscriber(
         }
         match result {
             Ok(()) => break,
+            Err(e) if fault::is_dropped(&e) => {
+                st.report.drops += 1;
+                if let Some(drops) = &mut st.drops {
+                    drops.schedule.advance();
+                }
+            }
             Err(e) => {
+                failed += 1;
                 st.report.errors += 1;
                 st.report.last_error = Some(e.to_string());
                 if e.is_mismatch() {
@@ -515,15 +566,18 @@ pub async fn run_subscriber(
                     shared.cancel.cancel();
                     break;
                 }
-                if shared.cancel.is_cancelled() {
-                    break;
-                }
                 tracing::debug!(%transport, client = client.index, error = %e, "reconnecting");
-                tokio::select! {
-                    _ = shared.cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
             }
+        }
+        if shared.cancel.is_cancelled() {
+            break;
+        }
+        if st.subscribed {
+            backoff.subscribed();
+        }
+        tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            _ = tokio::time::sleep(backoff.next_wait()) => {}
         }
     }
     // Whatever this client was still to publish, it will not: release the drain's wait for it.

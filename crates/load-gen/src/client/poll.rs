@@ -96,8 +96,11 @@ pub async fn session(
                     Ok(Some(answer)) => break answer,
                     Ok(None) => return Ok(()),
                     // A kept-alive connection the server closed while idle: retry once on a
-                    // fresh one, as HTTP clients do, rather than count an error.
-                    Err(HttpError::Closed | HttpError::Io(_)) if reused && !retried => {
+                    // fresh one, as HTTP clients do, rather than count an error. (Not one the
+                    // drop fault closed: that is counted, and reconnected after a wait.)
+                    Err(e @ (HttpError::Closed | HttpError::Io(_)))
+                        if reused && !retried && !super::fault::is_dropped(&e) =>
+                    {
                         retried = true;
                         if let Some(h) = conn.take() {
                             st.finish_conn(&h.io);

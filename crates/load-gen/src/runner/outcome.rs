@@ -284,6 +284,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         empty_polls: m.subscribers.empty_polls,
         connections_opened: clients.connections,
         client_errors: clients.errors,
+        connections_dropped: clients.drops,
         last_client_error: m.subscribers.last_error.or(m.upstream.last_error),
         server: ServerCost {
             cpu_s: m.server_cpu_s,

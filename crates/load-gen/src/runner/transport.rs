@@ -224,6 +224,12 @@ impl<'p> TransportRun<'p> {
             pacer: Pacer::start(opts.pacer_spin, opts.pacer_early)
                 .context("starting the pacer thread")?,
             mismatch: Default::default(),
+            drop: scenario
+                .faults
+                .drop
+                .map(|fault| (fault, scenario.warmup + scenario.duration)),
+            reconnect: scenario.reconnect,
+            seed: scenario.seed,
         });
         Ok(TransportRun {
             plan,

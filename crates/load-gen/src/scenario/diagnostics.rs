@@ -197,6 +197,8 @@ fn example_line(field: &str) -> String {
         "request_headers" => r#"request_headers = "minimal""#,
         "sweep" => "sweep = { rate = { from = 10, to = 10240, factor = 2 } }",
         "slo" => r#"slo = { p99 = "50ms", loss = 0 }"#,
+        "faults" => r#"faults = { drop = { every = "15s", jitter = "5s", how = "close" } }"#,
+        "reconnect" => r#"reconnect = { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -223,6 +225,8 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
         }
         "poll_new_connection" => "true or false",
         "request_headers" => "\"minimal\" or \"browser\"",
+        "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
+        "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
         _ if serde_expected.is_empty() => "another type",
         _ => serde_expected,
     };

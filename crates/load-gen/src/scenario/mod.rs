@@ -60,6 +60,11 @@ const DEFAULT_SEED: u64 = 1;
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+const DEFAULT_RECONNECT: Reconnect = Reconnect {
+    delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(5),
+    jitter: 0.5,
+};
 
 /// Who publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +122,62 @@ pub struct Sweep {
     pub values: Vec<f64>,
     /// `slo = { p99 = "50ms", loss = 0 }`: the objective (`loss` defaults to 0).
     pub slo: Slo,
+}
+
+/// `faults`: what goes wrong during a run, on purpose, to measure what each transport delivers
+/// through it. None by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// `drop = { every = "15s", jitter = "5s", how = "close" }`: see [`DropFault`].
+    pub drop: Option<DropFault>,
+}
+
+/// Every subscriber's connection is closed by the client about every `every`, each client on its
+/// own random phase (drawn from the scenario's seed), from the start of the warm-up to the end
+/// of the measured part; the client then reconnects as [`Reconnect`] says and resumes where it
+/// was. What mobile clients do to a server every few seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropFault {
+    /// `every`, required, greater than 0 and shorter than warm-up and duration together: the
+    /// mean time between two drops of one client.
+    pub every: Duration,
+    /// `jitter`, default 0, at most half of `every`: each drop comes up to this much earlier or
+    /// later than `every` after the last, uniformly.
+    pub jitter: Duration,
+    /// `how`, default `"close"`: see [`DropHow`].
+    pub how: DropHow,
+}
+
+/// How a dropped connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropHow {
+    /// `"close"`: a clean close, the client's FIN first (`shutdown(SHUT_WR)`, then `close`).
+    Close,
+    /// `"reset"`: an abortive close, `SO_LINGER` 0, so the server gets a RST.
+    Reset,
+}
+
+/// `reconnect = { delay = "100ms", max_delay = "5s", jitter = 0.5 }`: how long a client waits
+/// before opening its next connection, after a drop or an error. The wait doubles after every
+/// attempt that did not get the client subscribed again, up to `max_delay`, and starts over
+/// from `delay` once one did; each wait is spread by `jitter` (socket.io's client does the
+/// same, with `reconnectionDelay`, `reconnectionDelayMax` and `randomizationFactor`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reconnect {
+    /// `delay`, default 100 ms, may be 0: the first wait.
+    pub delay: Duration,
+    /// `max_delay`, default 5 s, at least `delay`: the longest wait.
+    pub max_delay: Duration,
+    /// `jitter`, default 0.5, from 0 to 1: each wait is drawn uniformly from
+    /// `wait × (1 - jitter) ..= wait × (1 + jitter)`, so clients dropped together do not all
+    /// come back at once.
+    pub jitter: f64,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        DEFAULT_RECONNECT
+    }
 }
 
 /// One validated workload, read from a scenario file.
@@ -182,6 +243,10 @@ pub struct Scenario {
     /// `sweep` with `slo`, optional, both or neither: see [`Sweep`]. The scenario's own value of
     /// the swept key is ignored while sweeping.
     pub sweep: Option<Sweep>,
+    /// `faults`, optional: see [`Faults`].
+    pub faults: Faults,
+    /// `reconnect`, optional: see [`Reconnect`].
+    pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.
     pub source: String,
     /// Where the scenario was read from; errors and results name it.

@@ -73,6 +73,8 @@ poll_new_connection = true
 request_headers = "browser"
 long_poll_timeout = "120s"
 drain = "0.5s"
+faults = { drop = { every = "15s", jitter = "5s", how = "reset" } }
+reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
 "#;
     let s = Scenario::parse(text, Path::new("/x/chat.toml")).unwrap();
     let expected = Scenario {
@@ -96,6 +98,18 @@ drain = "0.5s"
         long_poll_timeout: Duration::from_secs(120),
         drain: Duration::from_millis(500),
         sweep: None,
+        faults: Faults {
+            drop: Some(DropFault {
+                every: Duration::from_secs(15),
+                jitter: Duration::from_secs(5),
+                how: DropHow::Reset,
+            }),
+        },
+        reconnect: Reconnect {
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            jitter: 0.25,
+        },
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -176,7 +190,7 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`, `sweep`, `slo`"
+         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -452,6 +466,7 @@ fn every_shipped_scenario_parses() {
             "bulk",
             "capacity",
             "chat",
+            "churn",
             "collab",
             "connections",
             "efficiency",
@@ -543,4 +558,66 @@ fn bad_sweeps_name_the_field_and_say_why() {
     }
     let e = err(&(set("sweep", "sweep = { rate = [10] }") + "slo = { p99 = \"fast\" }\n"));
     assert!(e.contains("slo"), "{e}");
+}
+
+#[test]
+fn faults_and_reconnect_default_to_none_and_socket_io_like_waits() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.faults, Faults::default());
+    assert_eq!(s.reconnect, DEFAULT_RECONNECT);
+    // Only `every` is required; a delay past the default longest wait raises the longest wait.
+    let s = parse(&set(
+        "faults",
+        r#"faults = { drop = { every = "1s" } }
+reconnect = { delay = "8s" }"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        s.faults.drop,
+        Some(DropFault {
+            every: Duration::from_secs(1),
+            jitter: Duration::ZERO,
+            how: DropHow::Close,
+        })
+    );
+    assert_eq!(s.reconnect.max_delay, Duration::from_secs(8));
+}
+
+#[test]
+fn faults_and_reconnect_name_what_is_wrong() {
+    let cases = [
+        (
+            r#"faults = { drop = { every = "5s" } }"#,
+            r#"scenarios/t.toml:7: field `faults`: drop every "5s" would never drop a connection: expected less than warmup and duration together (5s)"#,
+        ),
+        (
+            r#"faults = { drop = { every = "1s", jitter = "600ms" } }"#,
+            "scenarios/t.toml:7: field `faults`: drop jitter 600ms could put a client's drops out of order: expected at most half of every (500ms)",
+        ),
+        (
+            r#"faults = { drop = { every = "1s", how = "slam" } }"#,
+            r#"scenarios/t.toml:7: field `faults`: unknown faults "slam"; expected "close" or "reset""#,
+        ),
+        (
+            r#"faults = { drop = { every = "0s" } }"#,
+            r#"scenarios/t.toml:7: field `faults`: expected a duration greater than 0, got "0s""#,
+        ),
+        (
+            r#"reconnect = { delay = "2s", max_delay = "1s" }"#,
+            "scenarios/t.toml:7: field `reconnect`: expected max_delay at least delay (2s), got 1s",
+        ),
+        (
+            "reconnect = { jitter = 1.5 }",
+            "scenarios/t.toml:7: field `reconnect`: expected a jitter from 0 to 1, got 1.5",
+        ),
+    ];
+    for (line, expected) in cases {
+        let key = line.split(' ').next().unwrap();
+        assert_eq!(err(&set(key, line)), expected, "{line}");
+    }
+    let e = err(&set("faults", r#"faults = { crash = { at = "1s" } }"#));
+    assert!(
+        e.starts_with("scenarios/t.toml:7: field `faults`: unknown field `crash`"),
+        "{e}"
+    );
 }

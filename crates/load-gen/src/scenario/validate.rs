@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, Pattern, RequestHeaders, Scenario, ScenarioError, SizeDist, Sweep, DEFAULT_DRAIN,
-    DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
-    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
-    MAX_STEPS,
+    Direction, DropFault, DropHow, Faults, Pattern, Reconnect, RequestHeaders, Scenario,
+    ScenarioError, SizeDist, Sweep, DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT,
+    DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION,
+    MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT, MAX_STEPS,
 };
 use pushbench_results::sweep::{Param, Slo};
 
@@ -43,6 +43,33 @@ pub(super) struct RawScenario {
     request_headers: Option<Spanned<String>>,
     sweep: Option<Spanned<RawSweep>>,
     slo: Option<Spanned<RawSlo>>,
+    faults: Option<Spanned<RawFaults>>,
+    reconnect: Option<Spanned<RawReconnect>>,
+}
+
+/// `faults = { drop = { ... } }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    drop: Option<Spanned<RawDrop>>,
+}
+
+/// `drop = { every = "15s", jitter = "5s", how = "close" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrop {
+    every: Spanned<String>,
+    jitter: Option<Spanned<String>>,
+    how: Option<Spanned<String>>,
+}
+
+/// `reconnect = { delay = "100ms", max_delay = "5s", jitter = 0.5 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconnect {
+    delay: Option<Spanned<String>>,
+    max_delay: Option<Spanned<String>>,
+    jitter: Option<Spanned<f64>>,
 }
 
 /// `sweep = { rate = ... }`: exactly one of the keys.
@@ -214,6 +241,8 @@ impl RawScenario {
         }
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
+        let faults = doc.faults(self.faults, warmup + duration)?;
+        let reconnect = doc.reconnect(self.reconnect)?;
 
         Ok(Scenario {
             name: doc.path.file_stem().map_or_else(
@@ -239,6 +268,8 @@ impl RawScenario {
             long_poll_timeout,
             drain,
             sweep,
+            faults,
+            reconnect,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -246,6 +277,97 @@ impl RawScenario {
 }
 
 impl Doc<'_> {
+    /// `faults`: each fault's keys, its times within the `run` (warm-up and duration).
+    fn faults(
+        &self,
+        faults: Option<Spanned<RawFaults>>,
+        run: Duration,
+    ) -> Result<Faults, ScenarioError> {
+        const FIELD: &str = "faults";
+        let Some(faults) = faults else {
+            return Ok(Faults::default());
+        };
+        let Some(drop) = faults.into_inner().drop else {
+            return Ok(Faults::default());
+        };
+        let span = drop.span();
+        let raw = drop.into_inner();
+        let every = self.duration(FIELD, &raw.every, false)?;
+        if every >= run {
+            return Err(self.error(
+                raw.every.span(),
+                FIELD,
+                format!(
+                    "drop every {:?} would never drop a connection: expected less than warmup and duration together ({run:?})",
+                    raw.every.get_ref()
+                ),
+            ));
+        }
+        let jitter = self.opt_duration(FIELD, &raw.jitter, true, Duration::ZERO)?;
+        if jitter > every / 2 {
+            return Err(self.error(
+                raw.jitter.as_ref().map_or(span, |j| j.span()),
+                FIELD,
+                format!(
+                    "drop jitter {jitter:?} could put a client's drops out of order: expected at most half of every ({:?})",
+                    every / 2
+                ),
+            ));
+        }
+        let how = self.opt_keyword(
+            FIELD,
+            &raw.how,
+            DropHow::Close,
+            &[("close", DropHow::Close), ("reset", DropHow::Reset)],
+        )?;
+        Ok(Faults {
+            drop: Some(DropFault { every, jitter, how }),
+        })
+    }
+
+    /// `reconnect`: the first and longest wait and the jitter, defaults for what is left out.
+    fn reconnect(
+        &self,
+        reconnect: Option<Spanned<RawReconnect>>,
+    ) -> Result<Reconnect, ScenarioError> {
+        const FIELD: &str = "reconnect";
+        let Some(reconnect) = reconnect else {
+            return Ok(Reconnect::default());
+        };
+        let span = reconnect.span();
+        let raw = reconnect.into_inner();
+        let default = Reconnect::default();
+        let delay = self.opt_duration(FIELD, &raw.delay, true, default.delay)?;
+        let max_delay =
+            self.opt_duration(FIELD, &raw.max_delay, true, default.max_delay.max(delay))?;
+        if max_delay < delay {
+            return Err(self.error(
+                raw.max_delay.as_ref().map_or(span.clone(), |m| m.span()),
+                FIELD,
+                format!("expected max_delay at least delay ({delay:?}), got {max_delay:?}"),
+            ));
+        }
+        let jitter = match &raw.jitter {
+            None => default.jitter,
+            Some(j) if (0.0..=1.0).contains(j.get_ref()) => *j.get_ref(),
+            Some(j) => {
+                return Err(self.error(
+                    j.span(),
+                    FIELD,
+                    format!(
+                        "expected a jitter from 0 to 1, got {}",
+                        number(*j.get_ref())
+                    ),
+                ))
+            }
+        };
+        Ok(Reconnect {
+            delay,
+            max_delay,
+            jitter,
+        })
+    }
+
     /// `sweep` and `slo`, checked together: both or neither, one swept key, rising steps that
     /// are valid values of that key.
     fn sweep(
