@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -354,13 +356,30 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         );
     }
     let cancel = CancellationToken::new();
+    // Ctrl-C and SIGTERM (`kill`, a service manager, a CI timeout) stop the run the same way:
+    // the current transport's books are closed, partial results written, the embedded server
+    // and any proxy stopped. The exit code is the shell's for the signal: 130 or 143.
+    let interrupted_code = Arc::new(AtomicU8::new(130));
     {
         let cancel = cancel.clone();
+        let code = interrupted_code.clone();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the current transport's books and writing partial results");
-                cancel.cancel();
-            }
+            let name = tokio::select! {
+                r = tokio::signal::ctrl_c() => match r {
+                    Ok(()) => "interrupted",
+                    Err(_) => return,
+                },
+                _ = term.recv() => {
+                    code.store(143, Relaxed);
+                    "terminated"
+                }
+            };
+            eprintln!(
+                "\n{name}: finishing the current transport's books and writing partial results"
+            );
+            cancel.cancel();
         });
     }
     let opts = Options {
@@ -395,7 +414,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
             dir.display()
         );
         return Ok(if cancel.is_cancelled() {
-            ExitCode::from(130)
+            ExitCode::from(interrupted_code.load(Relaxed))
         } else {
             ExitCode::SUCCESS
         });
@@ -426,7 +445,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         .collect();
     failed.dedup();
     Ok(if cancel.is_cancelled() {
-        ExitCode::from(130)
+        ExitCode::from(interrupted_code.load(Relaxed))
     } else if !failed.is_empty() {
         eprintln!("error: failed: {}", failed.join(", "));
         ExitCode::FAILURE

@@ -67,6 +67,11 @@ pub struct Histos {
     /// Actual send time − intended send time at the publisher: how far behind schedule the
     /// generator ran.
     pub publish_lag: Histogram<u64>,
+    /// Intended publish time → decoded, for messages published while their subscriber was
+    /// away (see [`Recorder::replayed`]).
+    pub replay: Histogram<u64>,
+    /// A subscriber's connection ended → subscribed again (see [`Recorder::reconnected`]).
+    pub reconnect: Histogram<u64>,
 }
 
 impl Histos {
@@ -77,17 +82,21 @@ impl Histos {
             actual: histogram(),
             fanout: histogram(),
             publish_lag: histogram(),
+            replay: histogram(),
+            reconnect: histogram(),
         }
     }
 
-    /// The four histograms with their interval-log tags: `hlog::TAGS` for messages intended
-    /// in the measured window, `hlog::OUTSIDE_TAGS` for the others.
-    pub fn tagged(&self, tags: [&'static str; 4]) -> [(&'static str, &Histogram<u64>); 4] {
+    /// The histograms with their interval-log tags: `hlog::TAGS` for messages intended in the
+    /// measured window, `hlog::OUTSIDE_TAGS` for the others.
+    pub fn tagged(&self, tags: [&'static str; 6]) -> [(&'static str, &Histogram<u64>); 6] {
         [
             (tags[0], &self.latency),
             (tags[1], &self.actual),
             (tags[2], &self.fanout),
             (tags[3], &self.publish_lag),
+            (tags[4], &self.replay),
+            (tags[5], &self.reconnect),
         ]
     }
 
@@ -99,6 +108,8 @@ impl Histos {
             (&mut self.actual, &other.actual),
             (&mut self.fanout, &other.fanout),
             (&mut self.publish_lag, &other.publish_lag),
+            (&mut self.replay, &other.replay),
+            (&mut self.reconnect, &other.reconnect),
         ] {
             if !o.is_empty() {
                 h.add(o).expect("same bounds");
@@ -114,6 +125,8 @@ impl Histos {
             &mut self.actual,
             &mut self.fanout,
             &mut self.publish_lag,
+            &mut self.replay,
+            &mut self.reconnect,
         ] {
             if !h.is_empty() {
                 h.reset();
@@ -379,6 +392,32 @@ impl Recorder {
         } else {
             &mut slot.unmeasured
         }
+    }
+
+    /// A subscriber that was away from `left_ns` to `back_ns` (its connection ended, then it
+    /// subscribed again) decoded `batch` at `recv_ns`: the messages meant to be published in
+    /// that time are replays, what resuming delivered late.
+    pub fn replayed(&self, batch: &[(u64, Probe)], recv_ns: u64, left_ns: u64, back_ns: u64) {
+        let mut replays = batch
+            .iter()
+            .filter(|(_, p)| (left_ns..=back_ns).contains(&p.intended_ns))
+            .peekable();
+        if replays.peek().is_none() {
+            return;
+        }
+        let mut slot = self.slot();
+        for (_, probe) in replays {
+            let h = self.interval_set(&mut slot, probe.intended_ns);
+            record(&mut h.replay, recv_ns.saturating_sub(probe.intended_ns));
+        }
+    }
+
+    /// A subscriber whose connection ended at `left_ns` was subscribed again at `back_ns`;
+    /// measured when it left inside the measured window.
+    pub fn reconnected(&self, left_ns: u64, back_ns: u64) {
+        let mut slot = self.slot();
+        let h = self.interval_set(&mut slot, left_ns);
+        record(&mut h.reconnect, back_ns.saturating_sub(left_ns));
     }
 
     /// A publisher sent a message at `sent_ns` that the schedule meant for `intended_ns`.

@@ -32,6 +32,10 @@ pub struct Counted {
     pub down: u64,
     /// When the scenario's drop fault ends this connection, if it does.
     drop: Option<Drop>,
+    /// The kernel's counters when the drop ended the connection: read then, before the
+    /// client's FIN (or reset) could bring the server's FIN in, and while nothing was read any
+    /// more, so they agree with what the client counted.
+    kernel_at_drop: Option<KernelBytes>,
 }
 
 struct Drop {
@@ -63,6 +67,7 @@ impl Counted {
             up: 0,
             down: 0,
             drop: None,
+            kernel_at_drop: None,
         }
     }
 
@@ -103,6 +108,7 @@ impl Counted {
         }
         if !drop.done {
             drop.done = true;
+            self.kernel_at_drop = tcp_info(&self.inner);
             let _ = match drop.how {
                 // The client's FIN goes out now; `close` follows when the session lets go.
                 DropHow::Close => {
@@ -124,9 +130,9 @@ impl Counted {
         ))
     }
 
-    /// The kernel's counters for this socket.
+    /// The kernel's counters for this socket (as they were when a drop ended it).
     pub fn tcp_info(&self) -> Option<KernelBytes> {
-        tcp_info(&self.inner)
+        self.kernel_at_drop.or_else(|| tcp_info(&self.inner))
     }
 }
 
@@ -219,6 +225,33 @@ struct TcpInfoPrefix {
 
 /// Reads `TCP_INFO`; `None` on kernels too old to report these byte counters.
 pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
+    // Bytes received but not read yet (a session stopped mid-stream) are the kernel's, not
+    // ours. Data still arriving would make the two readings disagree (counted by one and not
+    // the other), so the count of unread bytes is read on both sides of `TCP_INFO`: equal, no
+    // byte arrived in between (it only grows while nothing reads).
+    let mut attempt = 0;
+    let (info, unread) = loop {
+        let before = unread_bytes(stream);
+        let info = tcp_info_prefix(stream)?;
+        let after = unread_bytes(stream);
+        attempt += 1;
+        if before == after || attempt == 5 {
+            break (info, after);
+        }
+    };
+    // The peer's FIN advances the receive sequence by one, which the kernel counts as a byte
+    // received; in CLOSE_WAIT it has arrived and we have not closed yet.
+    const TCP_CLOSE_WAIT: u8 = 8;
+    let fin = u64::from(info.u8_fields[0] == TCP_CLOSE_WAIT);
+    Some(KernelBytes {
+        bytes_sent: info.bytes_sent - info.bytes_retrans,
+        bytes_received: info.bytes_received - fin - unread,
+        segs_out: info.segs_out as u64,
+        segs_in: info.segs_in as u64,
+    })
+}
+
+fn tcp_info_prefix(stream: &TcpStream) -> Option<TcpInfoPrefix> {
     let mut info = TcpInfoPrefix::default();
     let mut len = std::mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
     // SAFETY: `info` is a plain-old-data buffer of `len` bytes; the kernel writes at most `len`.
@@ -231,25 +264,17 @@ pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
             &mut len,
         )
     };
-    if rc != 0 || (len as usize) < std::mem::size_of::<TcpInfoPrefix>() {
-        return None;
-    }
-    // The peer's FIN advances the receive sequence by one, which the kernel counts as a byte
-    // received; in CLOSE_WAIT it has arrived and we have not closed yet.
-    const TCP_CLOSE_WAIT: u8 = 8;
-    let fin = u64::from(info.u8_fields[0] == TCP_CLOSE_WAIT);
-    // Bytes received but not read yet (a session stopped mid-stream) are the kernel's, not ours.
+    (rc == 0 && len as usize >= std::mem::size_of::<TcpInfoPrefix>()).then_some(info)
+}
+
+/// Bytes in the socket's receive queue (`FIONREAD`), 0 if it cannot tell.
+fn unread_bytes(stream: &TcpStream) -> u64 {
     let mut unread: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int into the pointer given.
     if unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut unread) } != 0 {
-        unread = 0;
+        return 0;
     }
-    Some(KernelBytes {
-        bytes_sent: info.bytes_sent - info.bytes_retrans,
-        bytes_received: info.bytes_received - fin - unread.max(0) as u64,
-        segs_out: info.segs_out as u64,
-        segs_in: info.segs_in as u64,
-    })
+    unread.max(0) as u64
 }
 
 /// Loopback source addresses clients connect from, so 10 000s of connections do not run out of

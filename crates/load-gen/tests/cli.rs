@@ -103,7 +103,19 @@ fn mistakes_name_file_line_and_field() {
 /// marked incomplete, and the exit code says so.
 #[test]
 fn ctrl_c_keeps_partial_results() {
-    let dir = std::env::temp_dir().join(format!("pushbench-ctrlc-{}", std::process::id()));
+    interrupted_run_keeps_partial_results(libc::SIGINT, 130);
+}
+
+/// SIGTERM (`kill`) stops a run as Ctrl-C does, and stops the embedded server with it: once
+/// a run ignored it and left its server running.
+#[test]
+fn sigterm_keeps_partial_results_and_leaves_no_server() {
+    interrupted_run_keeps_partial_results(libc::SIGTERM, 143);
+}
+
+fn interrupted_run_keeps_partial_results(signal: libc::c_int, code: i32) {
+    let dir =
+        std::env::temp_dir().join(format!("pushbench-signal-{signal}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let scenario = dir.join("s.toml");
@@ -143,14 +155,22 @@ fn ctrl_c_keeps_partial_results() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = child.id();
+    let servers = || children_of(pid);
+    assert_eq!(servers().len(), 1, "one embedded server under way");
     // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    let server = servers()[0];
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{server}")).exists(),
+        "the embedded server {server} is still running"
     );
     let run = only_folder(&results);
     let summary: serde_json::Value =
@@ -167,6 +187,28 @@ fn ctrl_c_keeps_partial_results() {
         "the table is printed"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so read after its last `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
 }
 
 /// Every key path of a JSON value, array elements folded into `[]`.

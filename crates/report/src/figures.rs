@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use pushbench_results::model::{Repeats, Spread};
+use pushbench_results::model::{Percentiles, Repeats, Spread};
 use pushbench_results::{Status, Summary, TransportResult};
 
 use crate::style;
@@ -405,6 +405,101 @@ pub fn proxy_table(transports: &[&TransportResult]) -> String {
     out
 }
 
+/// The columns of [`resilience_rows`]: heading and unit.
+pub const RESILIENCE_COLUMNS: [(&str, &str); 8] = [
+    ("dropped", "connections"),
+    ("delivered", "of owed"),
+    ("lost", "messages"),
+    ("dup", "messages"),
+    ("back p50", "ms"),
+    ("back p99", "ms"),
+    ("replay p50", "ms"),
+    ("replay p99", "ms"),
+];
+
+/// What one transport delivered through dropped connections, its cells formatted in the order of
+/// [`RESILIENCE_COLUMNS`].
+#[derive(Debug, Clone)]
+pub struct ResilienceRow<'a> {
+    /// The transport's run.
+    pub run: &'a TransportResult,
+    /// The cells.
+    pub cells: [String; 8],
+}
+
+/// One row per transport whose subscribers reconnected (a drop fault, errors): connections the
+/// fault dropped, the share of owed messages delivered, lost (gap-notified included) and
+/// duplicated, the time from a connection's end to being subscribed again, and the latency of
+/// the messages published while away. None when no subscriber reconnected.
+pub fn resilience_rows<'a>(transports: &[&'a TransportResult]) -> Vec<ResilienceRow<'a>> {
+    let ms = |p: &Percentiles, us: u64| {
+        if p.is_empty() {
+            "-".to_string()
+        } else {
+            style::ms(us as f64)
+        }
+    };
+    transports
+        .iter()
+        .filter(|t| t.connections_dropped > 0 || !t.reconnect_time.is_empty())
+        .map(|t| {
+            let m = &t.messages;
+            let share = if m.expected == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.2}%", 100.0 * m.seq.delivered as f64 / m.expected as f64)
+            };
+            let (back, replay) = (&t.reconnect_time, &t.replay_latency);
+            ResilienceRow {
+                run: t,
+                cells: [
+                    t.connections_dropped.to_string(),
+                    share,
+                    (m.seq.lost + m.seq.gap_notified).to_string(),
+                    m.seq.duplicated.to_string(),
+                    ms(back, back.p50_us),
+                    ms(back, back.p99_us),
+                    ms(replay, replay.p50_us),
+                    ms(replay, replay.p99_us),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// [`resilience_rows`] as a terminal table; empty when there are none.
+pub fn resilience_table(transports: &[&TransportResult]) -> String {
+    let rows = resilience_rows(transports);
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.run.transport.len())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    let _ = writeln!(
+        out,
+        "\nThrough dropped connections (back: connection end to subscribed again; replay: \
+         published while away, to delivered; times in ms):"
+    );
+    let _ = write!(out, "{:<width$}", "transport");
+    for (heading, _) in RESILIENCE_COLUMNS {
+        let _ = write!(out, " {heading:>10}");
+    }
+    out.push('\n');
+    for r in &rows {
+        let _ = write!(out, "{:<width$}", r.run.transport);
+        for cell in &r.cells {
+            let _ = write!(out, " {cell:>10}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Rows whose value is the best of the column (within 1%); none when every row is.
 pub fn best_rows(values: &[Option<f64>], better: Better) -> Vec<bool> {
     let present: Vec<f64> = values.iter().flatten().copied().collect();
@@ -560,6 +655,7 @@ pub fn terminal_table(summary: &Summary) -> String {
     }
     spreads(&mut out, &transports, &shown);
     out.push_str(&proxy_table(&transports));
+    out.push_str(&resilience_table(&transports));
     if let Some(floor) = Floor::of(summary) {
         let _ = writeln!(out, "\n{}", floor.sentence());
     }
@@ -592,6 +688,34 @@ mod tests {
         t.latency.p50_us = 1500;
         t.messages.seq.delivered = 10;
         t
+    }
+
+    #[test]
+    fn the_resilience_table_shows_only_transports_that_reconnected() {
+        let quiet = result("raw-tcp");
+        assert_eq!(resilience_table(&[&quiet]), "");
+        let mut t = result("sse");
+        t.connections_dropped = 40;
+        t.messages.expected = 1000;
+        t.messages.seq.delivered = 999;
+        t.messages.seq.lost = 1;
+        t.reconnect_time = Percentiles {
+            count: 40,
+            p50_us: 80_000,
+            p99_us: 150_000,
+            ..Default::default()
+        };
+        let table = resilience_table(&[&quiet, &t]);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("sse")).collect();
+        assert_eq!(rows.len(), 1, "{table}");
+        let cells: Vec<&str> = rows[0].split_whitespace().collect();
+        assert_eq!(
+            cells[..6],
+            ["sse", "40", "99.90%", "1", "0", "80.0"],
+            "{table}"
+        );
+        assert_eq!(cells[7..], ["-", "-"], "no replays: {table}");
+        assert!(!table.contains("raw-tcp"));
     }
 
     #[test]

@@ -241,3 +241,23 @@ fn repeats_draw_whiskers_and_show_intervals() {
         "an interval in the table"
     );
 }
+
+#[test]
+fn a_run_with_dropped_connections_gets_its_section_and_one_without_does_not() {
+    let mut run = folder::load(&fixture("quick-a")).unwrap();
+    let out = TempDir::new("resilience");
+    let html = std::fs::read_to_string(write_report(&run, out.path()).unwrap().html).unwrap();
+    assert!(!html.contains("Through dropped connections"));
+    let sse = &mut run.summary.transports[0];
+    sse.connections_dropped = 37;
+    sse.reconnect_time.count = 37;
+    sse.reconnect_time.p99_us = 123_000;
+    let name = sse.transport.clone();
+    let html = std::fs::read_to_string(write_report(&run, out.path()).unwrap().html).unwrap();
+    let section = &html[html
+        .find("Through dropped connections")
+        .expect("the section")..];
+    let section = &section[..section.find("</table>").unwrap()];
+    assert!(section.contains(&name) && section.contains(">37<") && section.contains(">123<"));
+    assert_eq!(section.matches("<tr><td").count(), 1, "{section}");
+}

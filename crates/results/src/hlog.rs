@@ -51,16 +51,23 @@ pub const ACTUAL: &str = "actual";
 pub const FANOUT: &str = "fanout";
 /// Tag of the publish-lag histograms.
 pub const PUBLISH_LAG: &str = "publish-lag";
+/// Tag of the replay latency histograms: messages published while their subscriber was away
+/// (between a connection's end and its reconnected subscription).
+pub const REPLAY: &str = "replay";
+/// Tag of the reconnect time histograms: a connection's end to the subscription that followed.
+pub const RECONNECT: &str = "reconnect";
 /// Every tag, in the order load-gen writes them.
-pub const TAGS: [&str; 4] = [LATENCY, ACTUAL, FANOUT, PUBLISH_LAG];
+pub const TAGS: [&str; 6] = [LATENCY, ACTUAL, FANOUT, PUBLISH_LAG, REPLAY, RECONNECT];
 /// Appended to a tag for the messages intended outside the measured window, in split logs.
 pub const OUTSIDE: &str = "-outside";
 /// [`TAGS`] with [`OUTSIDE`] appended, in the same order.
-pub const OUTSIDE_TAGS: [&str; 4] = [
+pub const OUTSIDE_TAGS: [&str; 6] = [
     "latency-outside",
     "actual-outside",
     "fanout-outside",
     "publish-lag-outside",
+    "replay-outside",
+    "reconnect-outside",
 ];
 /// The comment line that marks a split log (see the module doc).
 pub const WINDOW_MARK: &str =
@@ -112,7 +119,7 @@ impl<'w, W: Write> Writer<'w, W> {
         let mut builder = IntervalLogWriterBuilder::new();
         builder
             .add_comment(comment)
-            .add_comment("tags: latency (from intended send), actual (from actual send), fanout (last subscriber), publish-lag");
+            .add_comment("tags: latency (from intended send), actual (from actual send), fanout (last subscriber), publish-lag, replay (from intended send, published while the subscriber was away), reconnect (connection end to resubscribed)");
         if split {
             builder.add_comment(WINDOW_MARK);
         }

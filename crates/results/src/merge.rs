@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use crate::derive;
 use crate::error::Error;
 use crate::folder::Run;
-use crate::hlog::{TransportLog, ACTUAL, FANOUT, LATENCY, PUBLISH_LAG};
+use crate::hlog::{TransportLog, ACTUAL, FANOUT, LATENCY, PUBLISH_LAG, RECONNECT, REPLAY};
 use crate::model::{ByteCounts, KernelBytes, Percentiles, ProxyCost, Status, TransportResult};
 
 /// Merges runs of one scenario (shards or repeats): see the module doc.
@@ -265,11 +265,15 @@ pub fn combine(
         out.actual_send_latency = of(ACTUAL);
         out.fanout_latency = of(FANOUT);
         out.publish_lag = of(PUBLISH_LAG);
+        out.replay_latency = of(REPLAY);
+        out.reconnect_time = of(RECONNECT);
     } else {
         out.latency = Percentiles::default();
         out.actual_send_latency = Percentiles::default();
         out.fanout_latency = Percentiles::default();
         out.publish_lag = Percentiles::default();
+        out.replay_latency = Percentiles::default();
+        out.reconnect_time = Percentiles::default();
     }
     out.measured_deliveries = sum_u(&|t| t.measured_deliveries);
 

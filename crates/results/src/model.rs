@@ -63,6 +63,11 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// No samples.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Reads a histogram (recorded in µs).
     pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
@@ -201,6 +206,15 @@ pub struct TransportResult {
     pub fanout_latency: Percentiles,
     /// How late publishers sent, relative to the schedule.
     pub publish_lag: Percentiles,
+    /// Intended publish time → decoded, for the messages published while their subscriber was
+    /// away (its connection had ended and it had not subscribed again): what a reconnect with
+    /// resume delivers late. Left out when no subscriber reconnected.
+    #[serde(default, skip_serializing_if = "Percentiles::is_empty")]
+    pub replay_latency: Percentiles,
+    /// A subscriber's connection ended (a drop, an error) → it was subscribed again. Left out
+    /// when no subscriber reconnected.
+    #[serde(default, skip_serializing_if = "Percentiles::is_empty")]
+    pub reconnect_time: Percentiles,
     /// Deliveries in the measured window per second.
     pub throughput_msgs_per_s: f64,
     /// Message accounting.

@@ -282,6 +282,13 @@ pub struct State {
     drops: Option<Drops>,
     /// The current session has subscribed (reached [`State::ready`]).
     subscribed: bool,
+    /// When the client's last connection ended (schedule ns), until it subscribes again.
+    left_ns: Option<u64>,
+    /// The last time the client was away, `(left, back)`: messages meant for then are replays.
+    away: Option<(u64, u64)>,
+    /// The reconnection time the server asked for (SSE's `retry:`): EventSource waits exactly
+    /// this before reconnecting, instead of the scenario's `reconnect` waits.
+    retry: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -305,6 +312,9 @@ impl State {
             topic_index,
             drops: None,
             subscribed: false,
+            left_ns: None,
+            away: None,
+            retry: None,
         }
     }
 
@@ -312,6 +322,11 @@ impl State {
     pub async fn ready(&mut self, shared: &Shared) -> Option<Arc<Recorder>> {
         self.subscribed = true;
         if let Some(r) = &self.recorder {
+            if let Some(left) = self.left_ns.take() {
+                let back = r.clock.now_ns();
+                r.reconnected(left, back);
+                self.away = Some((left, back));
+            }
             return Some(r.clone());
         }
         shared.ready.fetch_add(1, Relaxed);
@@ -386,7 +401,11 @@ impl State {
     /// that carried them is fully decoded.
     pub fn flush(&mut self) {
         if let (Some(recorder), false) = (&self.recorder, self.batch.is_empty()) {
-            recorder.messages(self.topic_index, &self.batch, recorder.clock.now_ns());
+            let now = recorder.clock.now_ns();
+            recorder.messages(self.topic_index, &self.batch, now);
+            if let Some((left, back)) = self.away {
+                recorder.replayed(&self.batch, now, left, back);
+            }
             self.batch.clear();
         }
     }
@@ -542,6 +561,11 @@ pub async fn run_subscriber(
         if let (Some(up), Some(recorder)) = (&mut client.upstream, &st.recorder) {
             up.settle_unsent(recorder, false);
         }
+        if let (Err(_), Some(recorder)) = (&result, &st.recorder) {
+            // Away from now until the next session is subscribed (an earlier failed attempt's
+            // start stands: the client has been away since then).
+            st.left_ns.get_or_insert(recorder.clock.now_ns());
+        }
         match result {
             Ok(()) => break,
             Err(e) if fault::is_dropped(&e) => {
@@ -575,9 +599,10 @@ pub async fn run_subscriber(
         if st.subscribed {
             backoff.subscribed();
         }
+        let wait = st.retry.unwrap_or_else(|| backoff.next_wait());
         tokio::select! {
             _ = shared.cancel.cancelled() => break,
-            _ = tokio::time::sleep(backoff.next_wait()) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     // Whatever this client was still to publish, it will not: release the drain's wait for it.
@@ -617,6 +642,11 @@ pub trait StreamParser: Send {
     /// The validators to resume from, for parsers of streams whose messages carry them
     /// (multipart parts).
     fn validators(&self) -> Option<&crate::http1::Validators> {
+        None
+    }
+
+    /// The reconnection time the stream asked for (SSE's `retry:`).
+    fn retry(&self) -> Option<Duration> {
         None
     }
 }
@@ -736,6 +766,7 @@ pub async fn stream_session(
                 }
             };
             parser.push(&data, &ends, &mut messages)?;
+            st.retry = parser.retry().or(st.retry);
             if let Some(deadline) = first.watch(&data, messages.is_empty()) {
                 never.as_mut().reset(deadline);
             }

@@ -1,6 +1,10 @@
 //! SSE client: `GET` the profile's SSE path with `accept: text/event-stream`; resumes the way
 //! `EventSource` does, with `Last-Event-ID` on reconnects: push-server's ids are sequence
-//! numbers, other servers' (Nchan's `time:tag`) are kept as the stream gave them.
+//! numbers, other servers' (Nchan's `time:tag`) are kept as the stream gave them. Like
+//! `EventSource`, it waits the `retry:` time the stream announced before reconnecting (the
+//! scenario's `reconnect` waits apply until a stream has announced one).
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use pushbench_wire::sse::{Event, EventParser};
@@ -35,6 +39,10 @@ impl StreamParser for Parser {
 
     fn resume_id(&self) -> Option<&str> {
         (!self.last_id.is_empty()).then_some(self.last_id.as_str())
+    }
+
+    fn retry(&self) -> Option<Duration> {
+        self.inner.retry().map(Duration::from_millis)
     }
 }
 

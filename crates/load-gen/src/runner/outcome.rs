@@ -72,6 +72,10 @@ pub struct Measured {
     pub fanout_latency: Percentiles,
     /// Actual − intended send at publishers.
     pub publish_lag: Percentiles,
+    /// Published while the subscriber was away → decoded.
+    pub replay_latency: Percentiles,
+    /// Connection ended → subscribed again.
+    pub reconnect_time: Percentiles,
     /// Subscribers' traffic, summed.
     pub subscribers: Traffic,
     /// HTTP upstream publishers' traffic (bidirectional workloads), summed.
@@ -276,6 +280,8 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         actual_send_latency: m.actual_send_latency,
         fanout_latency: m.fanout_latency,
         publish_lag: m.publish_lag,
+        replay_latency: m.replay_latency,
+        reconnect_time: m.reconnect_time,
         messages: m.messages,
         bytes: clients.bytes,
         kernel: clients.kernel,

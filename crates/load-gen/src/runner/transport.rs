@@ -504,6 +504,8 @@ impl<'p> TransportRun<'p> {
             actual_send_latency: Percentiles::of(&totals.actual),
             fanout_latency: Percentiles::of(&totals.fanout),
             publish_lag: Percentiles::of(&totals.publish_lag),
+            replay_latency: Percentiles::of(&totals.replay),
+            reconnect_time: Percentiles::of(&totals.reconnect),
             subscribers: subscribers.iter().sum(),
             upstream: upstream.iter().sum(),
             publishers: publishers.iter().sum(),

@@ -124,6 +124,7 @@ pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
     verdict(&mut h, run);
     table(&mut h, run);
     proxies(&mut h, run);
+    resilience(&mut h, run);
 
     let _ = writeln!(h, "<h2>Charts</h2>");
     for c in charts {
@@ -427,6 +428,47 @@ fn proxies(h: &mut String, run: &Run) {
     if !diagnoses.is_empty() {
         let _ = writeln!(h, "<ul class=\"small\">{}</ul>", diagnoses.join("\n"));
     }
+}
+
+/// What each transport delivered through dropped connections (the scenario's `faults`).
+fn resilience(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let rows = figures::resilience_rows(&ts);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Through dropped connections</h2>\n<p class=\"small\">Subscribers lost their \
+         connections (the scenario's <code>faults</code>, or errors), reconnected after the \
+         scenario's <code>reconnect</code> wait and resumed from the last message they had. \
+         <em>Delivered</em> is the share of the messages owed to subscribers that arrived; \
+         <em>back</em> is the time from a connection's end to being subscribed again; \
+         <em>replay</em> is the latency, from the intended publish time, of the messages \
+         published while a subscriber was away.</p>"
+    );
+    let _ = write!(h, "<table><thead><tr><th>transport</th>");
+    for (heading, unit) in figures::RESILIENCE_COLUMNS {
+        let _ = write!(
+            h,
+            "<th>{}<br><span class=\"unit\">{}</span></th>",
+            escape(heading),
+            escape(unit)
+        );
+    }
+    let _ = writeln!(h, "</tr></thead><tbody>");
+    for r in &rows {
+        let _ = write!(
+            h,
+            "<tr><td class=\"name\">{}</td>",
+            swatch(&r.run.transport)
+        );
+        for cell in &r.cells {
+            let _ = write!(h, "<td class=\"num\">{}</td>", escape(cell));
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</tbody></table>");
 }
 
 /// Opens a table with a column per figure of [`FIGURES`] after the transport, then `extra`
