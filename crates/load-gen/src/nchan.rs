@@ -79,6 +79,9 @@ pub struct Settings {
     pub max_message: usize,
     /// Connections the worker may hold.
     pub connections: usize,
+    /// The listen backlog: push-server's (the kernel's limit), where nginx's own default is
+    /// 511, so a reconnect storm finds the same accept queue on both servers.
+    pub backlog: u32,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
             long_poll_timeout,
             max_message: 1024 * 1024,
             connections: 20_000,
+            backlog: pushbench_server::cli::somaxconn(),
         }
     }
 }
@@ -118,7 +122,7 @@ pub fn config(s: &Settings) -> String {
          \x20   client_max_body_size {max};\n\
          \x20   client_body_buffer_size {max};\n\
          \x20   server {{\n\
-         \x20       listen 127.0.0.1:{port};\n\
+         \x20       listen 127.0.0.1:{port} backlog={backlog};\n\
          \x20       location ~ ^/pub/([^/]+)$ {{\n\
          \x20           nchan_publisher;\n\
          \x20           nchan_channel_id $1;\n\
@@ -127,6 +131,7 @@ pub fn config(s: &Settings) -> String {
          \x20       }}\n",
         max = s.max_message,
         port = s.port,
+        backlog = s.backlog,
         buffer = s.buffer_length,
     );
     let heartbeat = secs(s.heartbeat);
@@ -175,7 +180,10 @@ mod tests {
         );
         let c = config(&s);
         assert!(c.contains("load_module /m.so;"));
-        assert!(c.contains("listen 127.0.0.1:18080;"));
+        assert!(c.contains(&format!(
+            "listen 127.0.0.1:18080 backlog={};",
+            pushbench_server::cli::somaxconn()
+        )));
         assert!(c.contains("nchan_subscriber_timeout 30s;"));
         assert!(c.contains("nchan_eventsource_ping_interval 15s;"));
         assert!(c.contains("nchan_message_buffer_length 1024;"));

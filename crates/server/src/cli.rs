@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::Config;
 use anyhow::Context;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// One hub, seven push transports: short-poll, long-poll, xhr-stream, iframe, sse, websocket on
 /// the HTTP port, raw TCP on its own.
@@ -76,6 +76,12 @@ pub struct Args {
     /// is a single event loop with no hand-offs between threads, the cheapest per message.
     #[arg(long)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Connections each port's kernel queue holds before they are accepted [default: the
+    /// kernel's limit, net.core.somaxconn]. Past it the kernel drops a new connection's SYN and
+    /// the client retries a second later, so a reconnect storm larger than the queue measures
+    /// TCP's retransmission timer rather than the server.
+    #[arg(long)]
+    pub listen_backlog: Option<u32>,
 }
 
 impl Args {
@@ -102,6 +108,11 @@ impl Args {
         }
         .enable_all()
         .build()
+    }
+
+    /// The listen backlog: `--listen-backlog`, or the kernel's limit.
+    pub fn listen_backlog(&self) -> u32 {
+        self.listen_backlog.unwrap_or_else(somaxconn)
     }
 
     /// The limits these flags ask for.
@@ -167,11 +178,10 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     let fds = raise_fd_limit();
     // Before the ports are printed: whoever reads them may signal at once.
     let shutdown = crate::shutdown_signal();
-    let http = TcpListener::bind(args.http)
-        .await
-        .with_context(|| format!("binding the HTTP port {}", args.http))?;
-    let tcp = TcpListener::bind(args.tcp)
-        .await
+    let backlog = args.listen_backlog();
+    let http =
+        bind(args.http, backlog).with_context(|| format!("binding the HTTP port {}", args.http))?;
+    let tcp = bind(args.tcp, backlog)
         .with_context(|| format!("binding the raw TCP port {}", args.tcp))?;
     println!(
         "push-server listening http={} tcp={}",
@@ -186,6 +196,29 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The kernel's cap on a listen backlog (`net.core.somaxconn`), 4096 (its default since Linux
+/// 5.4) if it cannot be read.
+pub fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+/// A listening socket on `addr` whose accept queue holds `backlog` connections (tokio's
+/// `TcpListener::bind` always asks for 1,024). `SO_REUSEADDR`, as tokio sets it, so a server
+/// restarted on the same port binds while the old one's connections are in TIME_WAIT.
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Installs the stderr log subscriber (`RUST_LOG` filters; default `info`).
 pub fn init_logging() {
     tracing_subscriber::fmt()
@@ -194,4 +227,47 @@ pub fn init_logging() {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept queue holds what was asked (Linux lets one more in than the backlog): a
+    /// connection past it gets no answer to its SYN. With tokio's own `bind` all twelve would
+    /// connect.
+    #[tokio::test]
+    async fn the_accept_queue_holds_the_backlog_asked_for() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let mut refused = 0;
+        // One at a time, nothing accepted: each either completes its handshake at once or
+        // waits for a SYN retransmission a second away.
+        for _ in 0..8 {
+            let connect = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(400), connect).await {
+                Ok(Ok(s)) => held.push(s),
+                _ => refused += 1,
+            }
+        }
+        assert_eq!((held.len(), refused), (5, 3));
+    }
+
+    #[test]
+    fn the_backlog_defaults_to_the_kernels_limit() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let default = Cli::parse_from(["push-server"]).args;
+        assert_eq!(default.listen_backlog(), somaxconn());
+        let asked = Cli::parse_from(["push-server", "--listen-backlog", "64"]).args;
+        assert_eq!(asked.listen_backlog(), 64);
+        if let Ok(text) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") {
+            assert_eq!(somaxconn().to_string(), text.trim());
+        }
+    }
 }
