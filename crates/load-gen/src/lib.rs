@@ -12,8 +12,9 @@
 //! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes);
 //!   [`pacer`]: the thread that wakes publishers at those times to within tens of µs.
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and
-//!   push-server), the reconnect loop, upstream publishing, and the HTTP publisher; [`http1`]
-//!   and [`net`] are the byte-counting HTTP client and sockets beneath them.
+//!   push-server), the reconnect loop (waits and the scenario's dropped connections in
+//!   [`client::fault`]), upstream publishing, and the HTTP publisher; [`http1`] and [`net`] are
+//!   the byte-counting HTTP client and sockets beneath them.
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
