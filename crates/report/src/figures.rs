@@ -356,6 +356,17 @@ pub fn proxy_rows<'a>(transports: &[&'a TransportResult]) -> Vec<ProxyRow<'a>> {
         .collect()
 }
 
+/// The width of a terminal table's first column: its longest transport name, at least the
+/// heading's (`transport`) and a little more.
+fn name_width<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+    names
+        .into_iter()
+        .map(str::len)
+        .chain([11])
+        .max()
+        .unwrap_or(11)
+}
+
 /// The terminal's table of [`proxy_rows`]: added latency, the proxy's and the server's CPU per
 /// 1,000 messages, and the verdict. Empty without a proxied run.
 pub fn proxy_table(transports: &[&TransportResult]) -> String {
@@ -364,12 +375,7 @@ pub fn proxy_table(transports: &[&TransportResult]) -> String {
     if rows.is_empty() {
         return out;
     }
-    let width = rows
-        .iter()
-        .map(|r| r.run.transport.len())
-        .chain([11])
-        .max()
-        .unwrap_or(11);
+    let width = name_width(rows.iter().map(|r| r.run.transport.as_str()));
     let _ = writeln!(
         out,
         "\nThrough a proxy (latency added against the direct run; CPU ms per 1,000 messages):"
@@ -474,12 +480,7 @@ pub fn resilience_table(transports: &[&TransportResult]) -> String {
     if rows.is_empty() {
         return out;
     }
-    let width = rows
-        .iter()
-        .map(|r| r.run.transport.len())
-        .chain([11])
-        .max()
-        .unwrap_or(11);
+    let width = name_width(rows.iter().map(|r| r.run.transport.as_str()));
     let _ = writeln!(
         out,
         "\nThrough dropped connections (back: connection end to subscribed again; replay: \
@@ -633,12 +634,7 @@ pub fn terminal_table(summary: &Summary) -> String {
     let mut out = String::new();
     let transports = ordered(summary);
     // Wide enough for side-by-side names such as `short-poll@pushbench`.
-    let width = transports
-        .iter()
-        .map(|t| t.transport.len())
-        .chain([11])
-        .max()
-        .unwrap_or(11);
+    let width = name_width(transports.iter().map(|t| t.transport.as_str()));
     let _ = write!(out, "{:<width$}", "transport");
     for f in &shown {
         let _ = write!(out, " {:>8}", f.short);
