@@ -8,12 +8,15 @@
 //!   clients, publishers, encodings); [`runner::transport`] runs it in phases (start the server,
 //!   connect, publish, drain, collect); [`runner::outcome`] turns what was counted into a
 //!   `pushbench_results::TransportResult`; [`runner::ticker`] writes the `.hlog` each second;
+//!   [`runner::restart`] derives a restart fault's figures and samples the faults'
+//!   timeline;
 //!   [`runner::sweep`] runs a scenario's `sweep` step by step and writes `sweep.json`.
 //! - [`schedule`]: the seeded open-loop publish schedule (intended send times and sizes);
 //!   [`pacer`]: the thread that wakes publishers at those times to within tens of µs.
 //! - [`client`]: one subscriber client per transport (module names match `pushbench-wire` and
 //!   push-server), the reconnect loop (waits and the scenario's dropped connections in
-//!   [`client::fault`]), upstream publishing, and the HTTP publisher; [`http1`] and [`net`] are
+//!   [`client::fault`]; a restarted server's lives and their renumbering in
+//!   [`client::restart`]), upstream publishing, and the HTTP publisher; [`http1`] and [`net`] are
 //!   the byte-counting HTTP client and sockets beneath them.
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.

@@ -71,6 +71,25 @@ impl Counted {
         }
     }
 
+    /// Whether the server has closed this idle connection: its FIN (or a reset) is waiting to
+    /// be read. An HTTP client checks a kept-alive connection so before reusing it (hyper's
+    /// pool does), instead of writing a request into a connection the server has let go; and
+    /// the FIN, which the kernel counts as a received byte, is then accounted for (the socket
+    /// is in CLOSE_WAIT when its counters are read).
+    pub fn closed_by_peer(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a non-blocking peek of at most one byte into a local buffer.
+        let n = unsafe {
+            libc::recv(
+                self.inner.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock)
+    }
+
     /// Drops the connection at `at`, as `how` says: from then on its reads (a pending one
     /// included) and writes fail with [`DroppedByFault`], so the session using it ends as on
     /// any broken connection, and the socket is closed when the session lets it go.

@@ -16,6 +16,8 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::scenario::StopHow;
+
 /// A running server child: push-server, or nginx with Nchan.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -34,6 +36,17 @@ pub struct ServerProcess {
     /// Set once [`ServerProcess::stop`] saw the server exit cleanly on SIGTERM, its children
     /// with it.
     stopped: bool,
+    /// How push-server was started, so a restart fault can start it again on the same ports.
+    launch: Option<Launch>,
+}
+
+/// What starts push-server: load-gen's executable, the flags after the ports, the cores, the log.
+#[derive(Debug, Clone)]
+struct Launch {
+    exe: PathBuf,
+    args: Vec<String>,
+    cpus: Option<Vec<usize>>,
+    log: PathBuf,
 }
 
 impl Drop for ServerProcess {
@@ -75,11 +88,35 @@ impl ServerProcess {
             Some(e) => e.to_owned(),
             None => std::env::current_exe().context("finding load-gen's own executable")?,
         };
-        let log_file = std::fs::File::create(log)
-            .with_context(|| format!("creating the server log {}", log.display()))?;
-        let mut command = Command::new(exe);
-        if let Some(cpus) = cpus {
-            let cpus = cpus.to_vec();
+        let launch = Launch {
+            exe,
+            args: args.to_vec(),
+            cpus: cpus.map(<[usize]>::to_vec),
+            log: log.to_owned(),
+        };
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::launch(launch, any, any, true).await
+    }
+
+    /// Starts push-server as `launch` says, listening on `http` and `tcp` (port 0: any), its
+    /// log started afresh or (a restarted server's) appended to its predecessor's.
+    async fn launch(
+        launch: Launch,
+        http: SocketAddr,
+        tcp: SocketAddr,
+        fresh_log: bool,
+    ) -> anyhow::Result<ServerProcess> {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(fresh_log)
+            .append(!fresh_log)
+            .open(&launch.log)
+            .with_context(|| format!("creating the server log {}", launch.log.display()))?;
+        let log = &launch.log;
+        let mut command = Command::new(&launch.exe);
+        if let Some(cpus) = &launch.cpus {
+            let cpus = cpus.clone();
             // SAFETY: between fork and exec the closure only makes one system call
             // (sched_setaffinity, async-signal-safe) on data copied before the fork.
             unsafe {
@@ -88,8 +125,11 @@ impl ServerProcess {
         }
         let mut child = command
             .arg("push-server")
-            .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
-            .args(args)
+            .arg("--http")
+            .arg(http.to_string())
+            .arg("--tcp")
+            .arg(tcp.to_string())
+            .args(&launch.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -133,6 +173,7 @@ impl ServerProcess {
             scratch: None,
             workers: Vec::new(),
             stopped: false,
+            launch: Some(launch),
         })
     }
 
@@ -230,6 +271,7 @@ impl ServerProcess {
             scratch: Some(scratch.to_owned()),
             workers: Vec::new(),
             stopped: false,
+            launch: None,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
@@ -279,9 +321,22 @@ impl ServerProcess {
 
     /// SIGTERM, then wait up to 10 s (then kill). Returns whether it exited cleanly.
     pub async fn stop(mut self) -> anyhow::Result<bool> {
+        self.halt(StopHow::Term).await
+    }
+
+    /// Stops the server as `how` says and waits for it (and its children) to exit: SIGTERM
+    /// and up to 10 s (then SIGKILL), or SIGKILL to its process group at once. Returns whether
+    /// it exited cleanly (a kill never is).
+    pub async fn halt(&mut self, how: StopHow) -> anyhow::Result<bool> {
         if let Some(status) = self.exited() {
             // Reaped already: its pid may belong to another process by now.
             return Ok(status.success());
+        }
+        if how == StopHow::Kill {
+            kill_group(self.pid);
+            self.child.wait().await?;
+            self.stopped = true;
+            return Ok(false);
         }
         // SAFETY: signalling our own child by pid.
         unsafe {
@@ -302,6 +357,17 @@ impl ServerProcess {
                 Ok(false)
             }
         }
+    }
+
+    /// Starts push-server again as it was started, on the ports it listened on (the previous
+    /// process must have exited: [`ServerProcess::halt`]).
+    pub async fn relaunch(&self) -> anyhow::Result<ServerProcess> {
+        let launch = self
+            .launch
+            .clone()
+            .context("only the embedded push-server can be restarted")?;
+        let tcp = self.tcp.context("push-server without a raw TCP port")?;
+        Self::launch(launch, self.http, tcp, false).await
     }
 
     /// Stops the server and its children with SIGSTOP (tests use this to make it stall).

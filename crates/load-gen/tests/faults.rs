@@ -104,3 +104,108 @@ async fn an_sse_client_waits_the_retry_its_stream_announced() {
     );
     std::fs::remove_dir_all(&results).unwrap();
 }
+
+fn restart_scenario(how: &str) -> Scenario {
+    let text = format!(
+        r#"description = "the server restarts once"
+transports = ["all"]
+clients = 12
+topics = 3
+rate = 20
+message_size = 64
+warmup = "500ms"
+duration = "3s"
+drain = "1s"
+poll_interval = "50ms"
+faults = {{ restart = {{ at = "1500ms", how = "{how}" }} }}
+reconnect = {{ delay = "50ms", max_delay = "400ms", jitter = 0.5 }}
+"#
+    );
+    Scenario::parse(&text, Path::new("restart.toml")).unwrap()
+}
+
+/// The server is stopped (SIGTERM, then SIGKILL) mid-run and started again on the same ports
+/// with an empty hub. Every transport's clients come back; each finds that the new process
+/// cannot resume where it was (409, or raw TCP's error frame), counts what it missed as lost and
+/// subscribes afresh. Nothing is counted twice, and what is lost is what the server could not
+/// have delivered: publishes refused while it was down, and at most one publish per topic it
+/// may have taken as it died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_comes_back_from_a_restart_and_counts_what_the_restart_lost() {
+    for how in ["term", "kill"] {
+        let results = tempdir(&format!("restart-{how}"));
+        let s = restart_scenario(how);
+        let mut opts = options(&results, None);
+        opts.server_args = vec!["--sse-retry-ms=100".into()];
+        let (summary, _) = runner::run(&s, &opts, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(summary.transports.len(), 7);
+        for t in &summary.transports {
+            let name = format!("{} ({how})", t.transport);
+            let m = &t.messages;
+            assert_eq!(
+                t.status,
+                pushbench_results::Status::Complete,
+                "{name}: {:?}",
+                t.warnings
+            );
+            let r = t
+                .restart
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: no restart"));
+            assert_eq!(r.how, how);
+            assert_eq!(r.clean_exit, how == "term", "{name}: {r:?}");
+            assert!(r.stop_ms <= r.down_ms, "{name}: {r:?}");
+            assert_eq!(
+                (r.clients, r.back, r.never_back),
+                (12, 12, 0),
+                "{name}: {r:?}"
+            );
+            assert!(
+                r.back_all_ms.is_some_and(|all| all >= r.down_ms),
+                "{name}: {r:?}"
+            );
+            // Every client resumed after messages the new process had never numbered (it
+            // is back long before the new hub reaches the old numbers), and was told so.
+            assert_eq!(r.forgotten, 12, "{name}: {r:?}");
+            // A held connection is cut by the restart; a short poll between two polls finds its
+            // kept-alive connection closed and retries on a fresh one, as HTTP clients do.
+            if t.transport != "short-poll" {
+                assert!(r.interrupted >= 12, "{name}: {r:?}");
+            }
+            assert!(
+                r.connections >= 24,
+                "{name}: a refused resume and a fresh one each"
+            );
+            assert_eq!(t.client_errors, 0, "{name}: {:?}", t.last_client_error);
+            // Exact accounting: every message the run numbered was delivered or lost, once.
+            assert_eq!((m.seq.duplicated, m.seq.reordered), (0, 0), "{name}: {m:?}");
+            assert_eq!(m.seq.delivered + m.seq.lost, m.expected, "{name}: {m:?}");
+            // 4 subscribers per topic; what they lost is what the restart could take: what was
+            // never published while the server was down, one message per topic that may have
+            // been in flight as it stopped, and what the old process published but had not yet
+            // delivered to a subscriber when it went (its last half second at most: about 3 per
+            // topic at 20/s over 3 topics). Numbering the new process's messages wrongly would
+            // lose them all (about 40 per subscriber) or count them twice.
+            assert!(
+                m.seq.lost <= (m.publish_failed + 3 * (1 + 4)) * 4,
+                "{name}: {m:?}"
+            );
+            // The timeline saw fewer subscribed around the restart (a short poller is between
+            // two polls, not disconnected), and all back at the end.
+            let around = |p: &&pushbench_results::model::TimelinePoint| {
+                p.t_s >= r.at_s && p.t_s < r.at_s + 1.0
+            };
+            let fewest = t.timeline.iter().filter(around).map(|p| p.subscribed).min();
+            if t.transport != "short-poll" {
+                assert!(fewest.is_some_and(|n| n < 12), "{name}: {:?}", t.timeline);
+            }
+            assert_eq!(t.timeline.last().map(|p| p.subscribed), Some(12), "{name}");
+            // Messages published after the restart were delivered: 2 s of 20/s.
+            assert!(m.seq.delivered > 12 * 30, "{name}: {m:?}");
+            assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        }
+        std::fs::remove_dir_all(&results).unwrap();
+    }
+}

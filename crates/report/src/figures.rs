@@ -450,11 +450,7 @@ pub fn resilience_rows<'a>(transports: &[&'a TransportResult]) -> Vec<Resilience
         .filter(|t| t.connections_dropped > 0 || !t.reconnect_time.is_empty())
         .map(|t| {
             let m = &t.messages;
-            let share = if m.expected == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.2}%", 100.0 * m.seq.delivered as f64 / m.expected as f64)
-            };
+            let share = delivered_share(m);
             let (back, replay) = (&t.reconnect_time, &t.replay_latency);
             ResilienceRow {
                 run: t,
@@ -476,24 +472,113 @@ pub fn resilience_rows<'a>(transports: &[&'a TransportResult]) -> Vec<Resilience
 /// [`resilience_rows`] as a terminal table; empty when there are none.
 pub fn resilience_table(transports: &[&TransportResult]) -> String {
     let rows = resilience_rows(transports);
+    cells_table(
+        "Through dropped connections (back: connection end to subscribed again; replay: \
+         published while away, to delivered; times in ms):",
+        &RESILIENCE_COLUMNS,
+        rows.iter()
+            .map(|r| (r.run.transport.as_str(), &r.cells[..])),
+    )
+}
+
+/// The columns of [`restart_rows`]: heading and unit.
+pub const RESTART_COLUMNS: [(&str, &str); 10] = [
+    ("down", "ms"),
+    ("back 99%", "ms"),
+    ("back all", "ms"),
+    ("never back", "clients"),
+    ("delivered", "of owed"),
+    ("lost", "messages"),
+    ("dup", "messages"),
+    ("refused", "resumes"),
+    ("accepts", "peak /s"),
+    ("CPU", "peak cores"),
+];
+
+/// What one transport did through a server restart, its cells in the order of
+/// [`RESTART_COLUMNS`].
+#[derive(Debug, Clone)]
+pub struct RestartRow<'a> {
+    /// The transport's run.
+    pub run: &'a TransportResult,
+    /// The cells.
+    pub cells: [String; 10],
+}
+
+/// One row per transport whose run restarted the server (`faults.restart`): how long it was
+/// down, when 99% and all of its subscribers were back (from the signal), how many never came
+/// back, the share of owed messages delivered, lost (messages published while it was down
+/// among them) and duplicated, the resumes the new process refused, and the reconnect storm's
+/// peak accept rate and CPU.
+pub fn restart_rows<'a>(transports: &[&'a TransportResult]) -> Vec<RestartRow<'a>> {
+    transports
+        .iter()
+        .filter_map(|t| Some((*t, t.restart.as_ref()?)))
+        .map(|(t, r)| {
+            let m = &t.messages;
+            let ms = |v: f64| style::ms(v * 1000.0);
+            let by = |v: Option<f64>| v.map_or_else(|| "never".to_string(), ms);
+            RestartRow {
+                run: t,
+                cells: [
+                    ms(r.down_ms),
+                    by(r.back_99_ms),
+                    by(r.back_all_ms),
+                    r.never_back.to_string(),
+                    delivered_share(m),
+                    (m.seq.lost + m.seq.gap_notified).to_string(),
+                    m.seq.duplicated.to_string(),
+                    r.forgotten.to_string(),
+                    format!("{:.0}", r.peak_accept_per_s),
+                    format!("{:.2}", r.peak_cpu),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// [`restart_rows`] as a terminal table; empty when there are none.
+pub fn restart_table(transports: &[&TransportResult]) -> String {
+    let rows = restart_rows(transports);
+    cells_table(
+        "Through a server restart (times from the signal, in ms; refused: resumes the new \
+         process could not honour, each followed by a fresh subscription):",
+        &RESTART_COLUMNS,
+        rows.iter()
+            .map(|r| (r.run.transport.as_str(), &r.cells[..])),
+    )
+}
+
+/// The share of the messages owed to subscribers that arrived.
+fn delivered_share(m: &pushbench_results::model::Messages) -> String {
+    if m.expected == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2}%", 100.0 * m.seq.delivered as f64 / m.expected as f64)
+    }
+}
+
+/// A terminal table under `title`: the transport, then a right-aligned cell per column; empty
+/// without rows.
+fn cells_table<'a>(
+    title: &str,
+    columns: &[(&str, &str)],
+    rows: impl Iterator<Item = (&'a str, &'a [String])> + Clone,
+) -> String {
     let mut out = String::new();
-    if rows.is_empty() {
+    if rows.clone().next().is_none() {
         return out;
     }
-    let width = name_width(rows.iter().map(|r| r.run.transport.as_str()));
-    let _ = writeln!(
-        out,
-        "\nThrough dropped connections (back: connection end to subscribed again; replay: \
-         published while away, to delivered; times in ms):"
-    );
+    let width = name_width(rows.clone().map(|(name, _)| name));
+    let _ = writeln!(out, "\n{title}");
     let _ = write!(out, "{:<width$}", "transport");
-    for (heading, _) in RESILIENCE_COLUMNS {
+    for (heading, _) in columns {
         let _ = write!(out, " {heading:>10}");
     }
     out.push('\n');
-    for r in &rows {
-        let _ = write!(out, "{:<width$}", r.run.transport);
-        for cell in &r.cells {
+    for (name, cells) in rows {
+        let _ = write!(out, "{name:<width$}");
+        for cell in cells {
             let _ = write!(out, " {cell:>10}");
         }
         out.push('\n');
@@ -652,6 +737,7 @@ pub fn terminal_table(summary: &Summary) -> String {
     spreads(&mut out, &transports, &shown);
     out.push_str(&proxy_table(&transports));
     out.push_str(&resilience_table(&transports));
+    out.push_str(&restart_table(&transports));
     if let Some(floor) = Floor::of(summary) {
         let _ = writeln!(out, "\n{}", floor.sentence());
     }
@@ -711,6 +797,52 @@ mod tests {
             "{table}"
         );
         assert_eq!(cells[7..], ["-", "-"], "no replays: {table}");
+        assert!(!table.contains("raw-tcp"));
+    }
+
+    #[test]
+    fn the_restart_table_times_the_way_back_and_says_who_never_came() {
+        let quiet = result("raw-tcp");
+        assert_eq!(restart_table(&[&quiet]), "");
+        let mut t = result("websocket");
+        t.messages.expected = 1000;
+        t.messages.seq.delivered = 990;
+        t.messages.seq.lost = 10;
+        t.restart = Some(pushbench_results::model::Restart {
+            down_ms: 12.5,
+            clients: 100,
+            back: 99,
+            never_back: 1,
+            back_99_ms: Some(480.0),
+            back_all_ms: None,
+            forgotten: 99,
+            peak_accept_per_s: 1230.0,
+            peak_cpu: 0.8,
+            ..Default::default()
+        });
+        let table = restart_table(&[&quiet, &t]);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("websocket"))
+            .unwrap_or_else(|| panic!("{table}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "websocket",
+                "12.5",
+                "480",
+                "never",
+                "1",
+                "99.00%",
+                "10",
+                "0",
+                "99",
+                "1230",
+                "0.80"
+            ],
+            "{table}"
+        );
         assert!(!table.contains("raw-tcp"));
     }
 

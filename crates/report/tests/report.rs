@@ -261,3 +261,60 @@ fn a_run_with_dropped_connections_gets_its_section_and_one_without_does_not() {
     assert!(section.contains(&name) && section.contains(">37<") && section.contains(">123<"));
     assert_eq!(section.matches("<tr><td").count(), 1, "{section}");
 }
+
+#[test]
+fn a_run_with_a_restart_gets_its_section_and_the_faults_chart() {
+    use pushbench_report::charts::FAULTS_CHART;
+    use pushbench_results::model::{Restart, TimelinePoint};
+    let mut run = folder::load(&fixture("quick-a")).unwrap();
+    let out = TempDir::new("restart");
+    let written = write_report(&run, out.path()).unwrap();
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(!html.contains("Through a server restart"));
+    assert!(!html.contains(FAULTS_CHART.title));
+    assert_eq!(written.charts.len(), CHARTS.len());
+    let t = &mut run.summary.transports[0];
+    t.restart = Some(Restart {
+        at_s: 2.0,
+        how: "kill".into(),
+        down_ms: 31.0,
+        clients: t.clients as u64,
+        back: t.clients as u64,
+        back_99_ms: Some(412.0),
+        back_all_ms: Some(655.0),
+        forgotten: 17,
+        ..Default::default()
+    });
+    // Everyone subscribed, then none at the restart, then all back; deliveries stop and resume.
+    let clients = t.clients as u64;
+    t.timeline = (0..40)
+        .map(|i| TimelinePoint {
+            t_s: i as f64 * 0.1,
+            subscribed: if (20..25).contains(&i) { 0 } else { clients },
+            delivered: i * 10,
+        })
+        .collect();
+    let name = t.transport.clone();
+    let written = write_report(&run, out.path()).unwrap();
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    let section = &html[html.find("Through a server restart").expect("the section")..];
+    let section = &section[..section.find("</table>").unwrap()];
+    assert!(
+        section.contains(&name) && section.contains(">412<") && section.contains(">655<"),
+        "{section}"
+    );
+    assert!(section.contains(">17<"), "{section}");
+    assert_eq!(written.charts.len(), CHARTS.len() + 1);
+    assert!(html.contains(FAULTS_CHART.title));
+    let chart = written.charts.last().unwrap();
+    assert!(chart.ends_with(FAULTS_CHART.file));
+    let (w, h, pixels, bpp) = decode_png(chart);
+    assert_eq!((w, h), (WIDTH, HEIGHT));
+    // The transport's line is drawn in its colour.
+    let c = pushbench_report::style::colour(&name);
+    let coloured = pixels
+        .chunks(bpp)
+        .filter(|p| (p[0], p[1], p[2]) == (c.0, c.1, c.2))
+        .count();
+    assert!(coloured > 200, "{coloured} pixels of the line");
+}

@@ -302,6 +302,15 @@ pub fn combine(
     out.connections_opened = sum_u(&|t| t.connections_opened);
     out.client_errors = sum_u(&|t| t.client_errors);
     out.connections_dropped = sum_u(&|t| t.connections_dropped);
+    out.restart = merge_restarts(parts.iter().filter_map(|p| p.result.restart.as_ref()));
+    // Timelines of different folders do not line up in time: the first folder's stands for
+    // all (the report's chart says which it shows only when there is one).
+    out.timeline = parts
+        .iter()
+        .map(|p| &p.result.timeline)
+        .find(|t| !t.is_empty())
+        .cloned()
+        .unwrap_or_default();
     out.last_client_error = parts
         .iter()
         .rev()
@@ -371,4 +380,29 @@ pub fn combine(
     // folders ran at the same time (see the module doc).
     out.throughput_msgs_per_s = throughput;
     out
+}
+
+/// Restarts of several folders: counts added, times and peaks the worst folder's (the slowest
+/// way back is what a deploy must plan for), a time absent if any folder never reached it.
+fn merge_restarts<'a>(
+    mut restarts: impl Iterator<Item = &'a crate::model::Restart>,
+) -> Option<crate::model::Restart> {
+    let mut out = restarts.next()?.clone();
+    for r in restarts {
+        out.at_s = out.at_s.min(r.at_s);
+        out.clean_exit &= r.clean_exit;
+        out.stop_ms = out.stop_ms.max(r.stop_ms);
+        out.down_ms = out.down_ms.max(r.down_ms);
+        out.clients += r.clients;
+        out.back += r.back;
+        out.never_back += r.never_back;
+        out.back_99_ms = out.back_99_ms.zip(r.back_99_ms).map(|(a, b)| a.max(b));
+        out.back_all_ms = out.back_all_ms.zip(r.back_all_ms).map(|(a, b)| a.max(b));
+        out.connections += r.connections;
+        out.peak_accept_per_s = out.peak_accept_per_s.max(r.peak_accept_per_s);
+        out.peak_cpu = out.peak_cpu.max(r.peak_cpu);
+        out.interrupted += r.interrupted;
+        out.forgotten += r.forgotten;
+    }
+    Some(out)
 }

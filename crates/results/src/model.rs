@@ -247,6 +247,13 @@ pub struct TransportResult {
     pub connections_dropped: u64,
     /// One of the errors, for diagnosis.
     pub last_client_error: Option<String>,
+    /// What the scenario's restart fault did. Left out when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
+    /// With faults: subscribers subscribed and messages delivered over the run, every
+    /// [`TIMELINE_STEP_S`]. Left out of runs without faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelinePoint>,
     /// What serving cost.
     pub server: ServerCost,
     /// What generating cost.
@@ -548,6 +555,16 @@ pub struct Traffic {
     /// error). Left out of `summary.json` when there was no drop.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub drops: u64,
+    /// Sessions and connection attempts that failed because the scenario's restart fault
+    /// stopped the server (its connections ended; refused until it listened again), counted
+    /// apart from errors. Left out of `summary.json` when there was none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_failures: u64,
+    /// Resumes a restarted server could not honour (it answered 409, or raw TCP's error frame):
+    /// the client counted what it missed as lost and subscribed afresh. Left out of
+    /// `summary.json` when there was none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forgotten: u64,
     /// The last error, for diagnosis.
     pub last_error: Option<String>,
 }
@@ -567,6 +584,8 @@ impl AddAssign<&Traffic> for Traffic {
         self.connections += o.connections;
         self.errors += o.errors;
         self.drops += o.drops;
+        self.restart_failures += o.restart_failures;
+        self.forgotten += o.forgotten;
         if o.last_error.is_some() {
             self.last_error.clone_from(&o.last_error);
         }
@@ -580,6 +599,61 @@ impl<'a> std::iter::Sum<&'a Traffic> for Traffic {
             total
         })
     }
+}
+
+/// The spacing of [`TransportResult::timeline`]'s points, in seconds.
+pub const TIMELINE_STEP_S: f64 = 0.1;
+
+/// One point of a run's timeline.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelinePoint {
+    /// Seconds since the schedule started (warm-up included).
+    pub t_s: f64,
+    /// The fewest subscribers subscribed at any moment since the point before (a poller between
+    /// polls counts as subscribed).
+    pub subscribed: u64,
+    /// Messages delivered to subscribers so far (each subscriber's copy counts).
+    pub delivered: u64,
+}
+
+/// A restart of the server during the run (`faults.restart`) and the subscribers' way back.
+/// Times are from the signal, which every client feels as the outage's start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Restart {
+    /// When the server was signalled, seconds since the schedule started (warm-up included).
+    pub at_s: f64,
+    /// `"term"` (SIGTERM, graceful) or `"kill"` (SIGKILL).
+    pub how: String,
+    /// Whether the old process exited cleanly on SIGTERM (a kill never does).
+    pub clean_exit: bool,
+    /// Signal → the old process had exited, ms (its graceful shutdown, for `term`).
+    pub stop_ms: f64,
+    /// Signal → the new process listened on the same ports, ms.
+    pub down_ms: f64,
+    /// Subscribers connected when the schedule started: every one of them was cut off.
+    pub clients: u64,
+    /// Of those, how many subscribed to the new process by the end of the run.
+    pub back: u64,
+    /// Of those, how many never did.
+    pub never_back: u64,
+    /// Signal → 99% of `clients` were subscribed again, ms; absent if that never happened.
+    pub back_99_ms: Option<f64>,
+    /// Signal → all of them were, ms; absent if some never came back.
+    pub back_all_ms: Option<f64>,
+    /// Connections the new process accepted from subscribers until the end of the run
+    /// (resubscribes after a refused resume included).
+    pub connections: u64,
+    /// The most of those in any 100 ms window, per second: the reconnect storm's peak.
+    pub peak_accept_per_s: f64,
+    /// The new process's highest CPU use over 100 ms windows from its start until every client
+    /// was back (or the schedule ended), in cores.
+    pub peak_cpu: f64,
+    /// Subscriber sessions and connection attempts the restart failed (connections it ended,
+    /// attempts refused while the server was down), counted apart from errors.
+    pub interrupted: u64,
+    /// Resumes the new process could not honour (409, or raw TCP's error frame): the client
+    /// counted what it had missed as lost and subscribed afresh.
+    pub forgotten: u64,
 }
 
 /// Where and with what a run happened (also written alone as `setup.json`).

@@ -119,6 +119,12 @@ pub fn envelope(envelope: &[u8]) -> Bytes {
 /// A heartbeat frame.
 pub const HEARTBEAT: &[u8] = &[0, 0, 0, 1, b'H'];
 
+/// What an error frame's reason holds when the subscribe frame's `after` is beyond the topic's
+/// newest message: the server is not the one the client saw before (a restarted one whose hub
+/// forgot the topic). HTTP says the same with 409; raw TCP has no status, so clients look for
+/// this.
+pub const AFTER_AHEAD: &str = "is ahead of the topic's last sequence number";
+
 /// Encodes an error frame.
 pub fn error(reason: &str) -> Bytes {
     let mut out = BytesMut::new();

@@ -16,6 +16,7 @@ pub mod multipart;
 pub mod poll;
 pub mod publish;
 pub mod raw_tcp;
+pub mod restart;
 pub mod sse;
 pub mod upstream;
 pub mod websocket;
@@ -44,6 +45,7 @@ use crate::profile::{self, Fill, Framing, Profile, Resume};
 use crate::scenario::{DropFault, Reconnect, RequestHeaders};
 use crate::seqtrack::{Arrival, SeqTracker};
 use fault::{Backoff, DropSchedule};
+use restart::Epochs;
 
 /// Where the server under test listens. Clients build URLs from this, never from push-server's
 /// defaults, so a target profile for another server only changes this.
@@ -70,6 +72,11 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// Subscribers that have subscribed and are waiting for the start.
     pub ready: AtomicUsize,
+    /// Subscribers subscribed now (a session that reached [`State::ready`] and has not ended).
+    pub subscribed: AtomicUsize,
+    /// The fewest subscribed since the timeline's last sample took it (it then starts again
+    /// from the number subscribed), so a dip shorter than the sampling step still shows.
+    pub fewest_subscribed: AtomicUsize,
     /// Carries the run's recorder once the schedule starts.
     pub start: watch::Receiver<Option<Arc<Recorder>>>,
     /// Envelope encoding, for transports that have a binary form.
@@ -96,6 +103,8 @@ pub struct Shared {
     pub reconnect: Reconnect,
     /// The scenario's seed, for each client's drop phase and reconnect jitter.
     pub seed: u64,
+    /// With a restart fault: the server's lives and how their numbers map onto the run's.
+    pub epochs: Option<Arc<Epochs>>,
 }
 
 /// The headers a request carries besides `host` for a scenario's `request_headers`: nothing, or
@@ -211,6 +220,10 @@ pub enum ClientError {
     /// A scenario header value is not valid in a WebSocket handshake.
     #[error("header {0} is not a valid value")]
     BadHeader(&'static str),
+    /// A message of a restarted server's life arrived before that life's numbering was known
+    /// (its publisher sets it before publishing there, so this is load-gen's own fault).
+    #[error("a message of the server's life {0} arrived before its publisher connected")]
+    UnknownLife(u32),
 }
 
 /// How much of what a server sent an error quotes.
@@ -251,6 +264,22 @@ impl ClientError {
         )
     }
 
+    /// The server refused to resume after the client's last sequence number because its topic
+    /// has no such message: it is not the process the client saw before (a restart emptied its
+    /// hub). HTTP answers 409, raw TCP an error frame saying so.
+    pub fn is_forgotten(&self) -> bool {
+        match self {
+            ClientError::Refused { status, .. } => *status == 409,
+            ClientError::Ws(tokio_tungstenite::tungstenite::Error::Http(answer)) => {
+                answer.status() == 409
+            }
+            ClientError::ServerError(reason) => {
+                reason.contains(pushbench_wire::raw_tcp::AFTER_AHEAD)
+            }
+            _ => false,
+        }
+    }
+
     /// A subscribe request answered `status` with `body`.
     pub fn refused(request: &str, status: u16, body: &[u8]) -> Self {
         ClientError::Refused {
@@ -289,6 +318,15 @@ pub struct State {
     /// The reconnection time the server asked for (SSE's `retry:`): EventSource waits exactly
     /// this before reconnecting, instead of the scenario's `reconnect` waits.
     retry: Option<Duration>,
+    /// Where to resume in the server's own numbering (`after=`): the sequence number, as the
+    /// server gave it, of the newest message seen; 0 once a restarted server forgot it.
+    hub_cursor: u64,
+    /// With a restart fault: the server's lives, the life of the current connection, its base
+    /// once looked up, and the last life in which this client was subscribed.
+    epochs: Option<Arc<Epochs>>,
+    life: u32,
+    base: Option<u64>,
+    back_in: u32,
 }
 
 #[derive(Debug)]
@@ -315,17 +353,29 @@ impl State {
             left_ns: None,
             away: None,
             retry: None,
+            hub_cursor: 0,
+            epochs: None,
+            life: 0,
+            base: None,
+            back_in: 0,
         }
     }
 
     /// Signals ready the first time, then waits for the run to start. `None`: cancelled.
     pub async fn ready(&mut self, shared: &Shared) -> Option<Arc<Recorder>> {
+        if !self.subscribed {
+            shared.subscribed.fetch_add(1, Relaxed);
+        }
         self.subscribed = true;
         if let Some(r) = &self.recorder {
             if let Some(left) = self.left_ns.take() {
                 let back = r.clock.now_ns();
                 r.reconnected(left, back);
                 self.away = Some((left, back));
+            }
+            if let Some(epochs) = self.epochs.as_ref().filter(|_| self.life > self.back_in) {
+                self.back_in = self.life;
+                epochs.back(r.clock.now_ns());
             }
             return Some(r.clone());
         }
@@ -367,6 +417,10 @@ impl State {
         if self.tracker.arrive(seq) != Arrival::Duplicate {
             self.batch.push((seq, probe));
         }
+        // The publisher's numbers are the server's here (it has none of its own).
+        if self.tracker.highest() == seq {
+            self.hub_cursor = seq;
+        }
         Ok(())
     }
 
@@ -386,15 +440,43 @@ impl State {
         match decoded {
             Decoded::Message(m) => {
                 self.conn.payload_down += len as u64;
-                if self.tracker.arrive(m.seq) != Arrival::Duplicate {
+                let base = self.base()?;
+                let seq = base + m.seq;
+                if self.tracker.arrive(seq) != Arrival::Duplicate {
                     let probe = probe::parse(&m.payload)
                         .ok_or_else(|| ClientError::not_a_probe(m.payload.as_bytes()))?;
-                    self.batch.push((m.seq, probe));
+                    self.batch.push((seq, probe));
+                }
+                if self.tracker.highest() == seq {
+                    self.hub_cursor = m.seq;
                 }
             }
-            Decoded::Gap(g) => self.tracker.gap(g.first_missing, g.first_available),
+            Decoded::Gap(g) => {
+                let base = self.base()?;
+                self.tracker
+                    .gap(base + g.first_missing, base + g.first_available);
+                if self.tracker.highest() == base + g.first_available - 1 {
+                    self.hub_cursor = g.first_available - 1;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The run's sequence number just before the current connection's life's first message: 0
+    /// without a restart fault.
+    fn base(&mut self) -> Result<u64, ClientError> {
+        if let Some(base) = self.base {
+            return Ok(base);
+        }
+        let Some(epochs) = &self.epochs else {
+            return Ok(0);
+        };
+        let base = epochs
+            .base(self.life, self.topic_index)
+            .ok_or(ClientError::UnknownLife(self.life))?;
+        self.base = Some(base);
+        Ok(base)
     }
 
     /// Records every message decoded since the last flush as received now: the moment the read
@@ -424,6 +506,15 @@ impl State {
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
         self.report.connections += 1;
         let mut io = net::connect(addr, self.index).await?;
+        if let Some(epochs) = &self.epochs {
+            // Read right after the connect returned: see `restart` for why that names the
+            // process that accepted it.
+            self.life = epochs.current();
+            self.base = None;
+            if let (true, Some(recorder)) = (self.life > 0, &self.recorder) {
+                epochs.connected(recorder.clock.now_ns());
+            }
+        }
         if let Some(drops) = &mut self.drops {
             // Drops due while the client was away are not this connection's.
             if let Some(recorder) = &self.recorder {
@@ -438,9 +529,17 @@ impl State {
         Ok(io)
     }
 
-    /// Where to resume: the last sequence number seen.
+    /// Where to resume: the last sequence number seen, as the server numbered it.
     pub fn resume_after(&self) -> u64 {
-        self.tracker.highest()
+        self.hub_cursor
+    }
+
+    /// Whether the session that just failed was ended by the server's restart: its connection
+    /// belonged to an earlier life, or the server is being restarted.
+    fn ended_by_restart(&self) -> bool {
+        self.epochs
+            .as_ref()
+            .is_some_and(|e| e.is_down() || self.life < e.current())
     }
 
     /// The subscribe path for `transport` on `shared`'s server, written into `out`.
@@ -536,6 +635,7 @@ pub async fn run_subscriber(
     mut client: Client,
 ) -> (Traffic, SeqTracker, usize) {
     let mut st = State::new(client.index, client.topic_index);
+    st.epochs = shared.epochs.clone();
     st.drops = shared.drop.map(|(fault, until)| Drops {
         schedule: DropSchedule::new(fault, until, shared.seed, client.index),
         how: fault.how,
@@ -561,6 +661,10 @@ pub async fn run_subscriber(
         if let (Some(up), Some(recorder)) = (&mut client.upstream, &st.recorder) {
             up.settle_unsent(recorder, false);
         }
+        if st.subscribed {
+            let now = shared.subscribed.fetch_sub(1, Relaxed) - 1;
+            shared.fewest_subscribed.fetch_min(now, Relaxed);
+        }
         if let (Err(_), Some(recorder)) = (&result, &st.recorder) {
             // Away from now until the next session is subscribed (an earlier failed attempt's
             // start stands: the client has been away since then).
@@ -574,6 +678,19 @@ pub async fn run_subscriber(
                     drops.schedule.advance();
                 }
             }
+            Err(e) if e.is_forgotten() && st.epochs.is_some() => {
+                // The restarted server has no message after our cursor: what we missed is
+                // counted as lost by the sequence accounting (the run's numbers went on), and
+                // we subscribe afresh from the new process's first message, at once, as a
+                // client does after a refused resume (a page opens a new EventSource, which
+                // sends no Last-Event-ID).
+                failed += 1;
+                st.report.forgotten += 1;
+                st.hub_cursor = 0;
+                st.cursor = Cursor::default();
+                continue;
+            }
+            Err(_) if st.ended_by_restart() => st.report.restart_failures += 1,
             Err(e) => {
                 failed += 1;
                 st.report.errors += 1;
@@ -792,6 +909,89 @@ pub async fn stream_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What subscribers of a run against `addr` share, reconnecting as `reconnect` says.
+    fn shared(addr: SocketAddr, reconnect: Reconnect) -> Shared {
+        Shared {
+            target: Target {
+                http: addr,
+                tcp: Some(addr),
+                host: addr.to_string(),
+            },
+            publish_target: Target {
+                http: addr,
+                tcp: Some(addr),
+                host: addr.to_string(),
+            },
+            profile: crate::profile::ServerKind::Pushbench.profile(),
+            cancel: CancellationToken::new(),
+            ready: AtomicUsize::new(0),
+            subscribed: AtomicUsize::new(0),
+            fewest_subscribed: AtomicUsize::new(0),
+            start: watch::channel(None).1,
+            encoding: Encoding::Text,
+            poll_interval: Duration::from_millis(100),
+            poll_new_connection: false,
+            long_poll_timeout: Duration::from_secs(30),
+            headers: Vec::new(),
+            header_block: header_block(&[]),
+            pacer: Pacer::start(Duration::ZERO, Duration::ZERO).unwrap(),
+            mismatch: Default::default(),
+            drop: None,
+            reconnect,
+            seed: 7,
+            epochs: None,
+        }
+    }
+
+    /// On the paused clock the waits are exact: a server that accepts and at once closes every
+    /// connection sees the client's attempts spaced by its backoff's waits, doubling from
+    /// `delay` up to `max_delay`, each spread by the jitter drawn for that client.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_cannot_subscribe_waits_its_backoff_between_attempts() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let reconnect = Reconnect {
+            delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            jitter: 0.5,
+        };
+        let shared = Arc::new(shared(listener.local_addr().unwrap(), reconnect));
+        let client = Client {
+            index: 3,
+            topic_index: 0,
+            topic: "t".into(),
+            upstream: None,
+        };
+        let task = tokio::spawn(run_subscriber(Transport::RawTcp, shared.clone(), client));
+        let mut at = Vec::new();
+        for _ in 0..8 {
+            let (socket, _) = listener.accept().await.unwrap();
+            at.push(tokio::time::Instant::now());
+            drop(socket);
+        }
+        shared.cancel.cancel();
+        let (traffic, _, _) = task.await.unwrap();
+        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        let mut backoff = Backoff::new(reconnect, 7, 3);
+        // Tokio's timers fire on whole milliseconds, the next one at or after the deadline.
+        let expected: Vec<Duration> = (0..7)
+            .map(|_| {
+                Duration::from_millis(backoff.next_wait().as_nanos().div_ceil(1_000_000) as u64)
+            })
+            .collect();
+        assert_eq!(gaps, expected);
+        // Doubling, spread by at most half, capped: the fifth wait on are 1 s ± 0.5 s.
+        for (i, gap) in gaps.iter().enumerate() {
+            let base = Duration::from_millis(100 << i.min(10)).min(reconnect.max_delay);
+            assert!(
+                *gap >= base / 2 && *gap <= base * 3 / 2,
+                "wait {i}: {gap:?}"
+            );
+        }
+        assert!(gaps.iter().collect::<std::collections::HashSet<_>>().len() > 1);
+        assert_eq!(traffic.errors, 8, "{:?}", traffic.last_error);
+        assert_eq!(traffic.connections, 8);
+    }
 
     #[tokio::test]
     async fn only_a_probe_the_decoder_cannot_read_starts_the_clock() {

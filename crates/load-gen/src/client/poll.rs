@@ -67,6 +67,11 @@ pub async fn session(
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let mut retried = false;
             let (head, body) = loop {
+                if conn.as_ref().is_some_and(|h| h.io.closed_by_peer()) {
+                    if let Some(h) = conn.take() {
+                        st.finish_conn(&h.io);
+                    }
+                }
                 let reused = conn.is_some();
                 let http = match &mut conn {
                     Some(h) => h,

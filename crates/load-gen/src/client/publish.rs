@@ -66,6 +66,9 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
     // publish that fails leaves its number to the next, so a failure is not also a gap (if the
     // server did take it before the connection broke, the next shows as a duplicate).
     let mut next_seq = 1u64;
+    // The server's numbers mapped onto the run's, across a restart (see `super::restart`).
+    let mut lives = super::restart::PublisherLives::default();
+    let topic_published = &recorder.topic_published[publisher.topic_index];
     let clock = recorder.clock;
     let mut schedule = publisher.schedule;
     while let Some(planned) = schedule.next() {
@@ -95,15 +98,31 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
         // Only a failure before any answer retries; a connection that died after the server
         // published but before it answered would publish twice (counted as a duplicate).
         let mut outcome: Result<u64, HttpError> = Err(HttpError::Closed);
+        // Whether a request went out that the server may have taken without answering.
+        let mut sent = false;
         for _attempt in 0..2 {
+            if conn.as_ref().is_some_and(|h| h.io.closed_by_peer()) {
+                if let Some(h) = conn.take() {
+                    close(&mut report, &mut conn_bytes, &h);
+                }
+            }
             let reused = conn.is_some();
             outcome = async {
                 if conn.is_none() {
                     report.connections += 1;
                     let io = net::connect(target.http, publisher.index).await?;
+                    if let Some(epochs) = &shared.epochs {
+                        // Before the first publish to a restarted server, so its first message
+                        // is never seen by a subscriber before its number is known.
+                        let life = epochs.current();
+                        if let Some(base) = lives.connected(epochs, life, publisher.topic_index) {
+                            topic_published.fetch_max(base, Relaxed);
+                        }
+                    }
                     conn = Some(Http1::new(io, &target.host, headers.clone()));
                 }
                 let http = conn.as_mut().expect("connected above");
+                sent = true;
                 conn_bytes.headers_up +=
                     http.request("POST", &path, &[], payload.as_bytes()).await? as u64;
                 conn_bytes.payload_up += payload.len() as u64;
@@ -120,6 +139,7 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
                 }
                 match profile.framing {
                     Framing::Envelope => seq_of(&body)
+                        .map(|seq| lives.answered(seq))
                         .ok_or_else(|| HttpError::Malformed("publish answer without seq".into())),
                     Framing::Body => Ok(next_seq),
                 }
@@ -138,11 +158,19 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
             Ok(seq) => {
                 report.published += 1;
                 next_seq += 1;
-                recorder.topic_published[publisher.topic_index].fetch_max(seq, Relaxed);
+                topic_published.fetch_max(seq, Relaxed);
             }
             Err(e) => {
-                report.errors += 1;
-                report.last_error = Some(e.to_string());
+                if sent {
+                    lives.unanswered();
+                }
+                match &shared.epochs {
+                    Some(epochs) if lives.ended_by_restart(epochs) => report.restart_failures += 1,
+                    _ => {
+                        report.errors += 1;
+                        report.last_error = Some(e.to_string());
+                    }
+                }
                 if let Some(h) = conn.take() {
                     close(&mut report, &mut conn_bytes, &h);
                 }

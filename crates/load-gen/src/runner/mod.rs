@@ -18,6 +18,7 @@
 
 pub mod outcome;
 pub mod plan;
+pub mod restart;
 pub mod sweep;
 pub mod ticker;
 pub mod transport;

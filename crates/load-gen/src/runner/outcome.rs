@@ -76,6 +76,10 @@ pub struct Measured {
     pub replay_latency: Percentiles,
     /// Connection ended → subscribed again.
     pub reconnect_time: Percentiles,
+    /// What the restart fault did, if there was one.
+    pub restart: Option<pushbench_results::model::Restart>,
+    /// With faults: subscribed and delivered over time.
+    pub timeline: Vec<pushbench_results::model::TimelinePoint>,
     /// Subscribers' traffic, summed.
     pub subscribers: Traffic,
     /// HTTP upstream publishers' traffic (bidirectional workloads), summed.
@@ -292,6 +296,8 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         client_errors: clients.errors,
         connections_dropped: clients.drops,
         last_client_error: m.subscribers.last_error.or(m.upstream.last_error),
+        restart: m.restart,
+        timeline: m.timeline,
         server: ServerCost {
             cpu_s: m.server_cpu_s,
             cores_used: server_cores,

@@ -14,7 +14,7 @@
 //! plain tags added up are exactly the summary's histograms (see `pushbench_results::hlog`).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -82,12 +82,13 @@ pub fn next_cut(elapsed: Duration, warmup: Duration) -> Duration {
     }
 }
 
-/// Starts the ticker, writing the interval log to `path`; `pid` is the server to sample and
-/// `warmup` the run-clock time at which the measured window opens.
+/// Starts the ticker, writing the interval log to `path`; `pid` is the server to sample (0:
+/// none; a restart replaces it) and `warmup` the run-clock time at which the measured window
+/// opens.
 pub fn spawn(
     recorder: Arc<Recorder>,
     path: PathBuf,
-    pid: Option<u32>,
+    pid: Arc<AtomicU32>,
     warmup: Duration,
     bar: Option<ProgressBar>,
 ) -> anyhow::Result<Ticker> {
@@ -139,6 +140,7 @@ pub fn spawn(
                     )
                     .map_err(|e| anyhow::anyhow!("writing the interval log: {e}"))?;
                 last_s = now_s;
+                let pid = Some(pid.load(Relaxed)).filter(|&p| p != 0);
                 if let Some(s) = pid.and_then(process::sample) {
                     peak = peak.max(s.rss_bytes);
                 }

@@ -6,12 +6,12 @@
 //! struct's fields, each saying why it is there.
 
 use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use pushbench_results::model::{Messages, Percentiles, SeqCounts};
+use pushbench_results::model::{Messages, Percentiles, SeqCounts, TimelinePoint};
 use pushbench_results::Traffic;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::outcome::{Measured, ProxyMeasured};
 use super::plan::{TransportPlan, Upstream, CONNECT_WAVE};
-use super::{ticker, Options};
-use crate::client::{self, publish, Target};
+use super::{restart, ticker, Options};
+use crate::client::{self, publish, restart::Epochs, Target};
 use crate::metrics::{Clock, Fanout, Recorder};
 use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
@@ -56,6 +56,13 @@ pub struct TransportRun<'p> {
     start: watch::Sender<Option<Arc<Recorder>>>,
     /// Everything a reader should not miss, gathered along the way.
     warnings: Vec<String>,
+    /// The server's pid as the ticker samples it: a restart fault replaces the process.
+    ticker_pid: Arc<AtomicU32>,
+    /// What the restart fault did, once it has.
+    restarted: Option<restart::Restarted>,
+    /// With faults: the sampler of subscribers and deliveries over time, stopped after the
+    /// drain.
+    timeline: Option<(CancellationToken, JoinHandle<Vec<TimelinePoint>>)>,
 }
 
 impl std::fmt::Debug for TransportRun<'_> {
@@ -109,6 +116,22 @@ impl<'p> TransportRun<'p> {
         ctrl_c: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let scenario = plan.scenario;
+        if scenario.faults.restart.is_some() {
+            // A restart needs a server load-gen owns and clients that reach it directly (a
+            // proxy would stay up and hide which process a connection reached).
+            if opts.target.is_some() || opts.servers[0] != ServerKind::Pushbench {
+                anyhow::bail!(
+                    "the scenario's restart fault needs the embedded push-server: load-gen cannot restart {}",
+                    opts.target.as_ref().map_or_else(
+                        || opts.servers[0].profile().name.to_owned(),
+                        |t| format!("--target {}", t.http)
+                    )
+                );
+            }
+            if opts.via.iter().any(|v| v.proxies(plan.transport)) {
+                anyhow::bail!("the scenario's restart fault cannot run behind --via: the proxy would stay up while the server restarts");
+            }
+        }
         let cpus = opts.pinning.as_ref().map(|p| &p.server[..]);
         let server = match (&opts.target, opts.servers[0]) {
             (Some(_), _) => None,
@@ -214,6 +237,8 @@ impl<'p> TransportRun<'p> {
             profile: opts.servers[0].profile(),
             cancel: stop.clone(),
             ready: Default::default(),
+            subscribed: Default::default(),
+            fewest_subscribed: Default::default(),
             start: start_rx,
             encoding: plan.encoding,
             poll_interval: scenario.poll_interval,
@@ -230,6 +255,10 @@ impl<'p> TransportRun<'p> {
                 .map(|fault| (fault, scenario.warmup + scenario.duration)),
             reconnect: scenario.reconnect,
             seed: scenario.seed,
+            epochs: scenario
+                .faults
+                .restart
+                .map(|_| Arc::new(Epochs::new(plan.subscribers.len()))),
         });
         Ok(TransportRun {
             plan,
@@ -244,6 +273,9 @@ impl<'p> TransportRun<'p> {
             shared,
             start,
             warnings: Vec::new(),
+            ticker_pid: Arc::new(AtomicU32::new(pid.unwrap_or(0))),
+            restarted: None,
+            timeline: None,
         })
     }
 
@@ -324,7 +356,7 @@ impl<'p> TransportRun<'p> {
             plan.scheduled_messages(),
         ));
         self.start.send_replace(Some(recorder.clone()));
-        let cpu0 = (
+        let mut cpu0 = (
             self.pid.and_then(process::sample).unwrap_or_default().cpu_s,
             process::sample_self().cpu_s,
         );
@@ -341,10 +373,36 @@ impl<'p> TransportRun<'p> {
         let ticker = ticker::spawn(
             recorder.clone(),
             hlog.to_path_buf(),
-            self.pid,
+            self.ticker_pid.clone(),
             Duration::from_nanos(plan.warmup_ns),
             bar,
         )?;
+        let faults = &plan.scenario.faults;
+        if faults.drop.is_some() || faults.restart.is_some() {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(restart::timeline(
+                self.shared.clone(),
+                recorder.clone(),
+                stop.clone(),
+            ));
+            self.timeline = Some((stop, task));
+        }
+        if let Some(fault) = plan.scenario.faults.restart {
+            let due = tokio::select! {
+                _ = self.stop.cancelled() => false,
+                _ = tokio::time::sleep_until(clock.at(fault.at.as_nanos() as u64).into()) => true,
+            };
+            if due {
+                self.restart(
+                    fault,
+                    &recorder,
+                    &mut cpu0.0,
+                    connected.ready,
+                    clock.at(plan.end_ns),
+                )
+                .await?;
+            }
+        }
         // The schedule ends at warm-up + duration; upstream schedules end with it.
         tokio::select! {
             _ = self.stop.cancelled() => {}
@@ -358,6 +416,64 @@ impl<'p> TransportRun<'p> {
             cpu0,
             proxy_cpu0,
         })
+    }
+
+    /// The restart fault: stops the server as `fault` says, moves the clients to its next life
+    /// and starts it again on the same ports, then watches the reconnect storm (the new
+    /// process's CPU) until all `clients` are back or the schedule ends at `end`. The old
+    /// process's CPU until the signal stays in the run's (`cpu0` moves by it); what it spent
+    /// shutting down is not sampled.
+    async fn restart(
+        &mut self,
+        fault: crate::scenario::RestartFault,
+        recorder: &Recorder,
+        cpu0: &mut f64,
+        clients: usize,
+        end: Instant,
+    ) -> anyhow::Result<()> {
+        let epochs = self
+            .shared
+            .epochs
+            .clone()
+            .expect("a restart fault has epochs");
+        let server = self
+            .server
+            .as_mut()
+            .expect("checked at start: an embedded server");
+        let old_cpu = process::sample(server.pid).unwrap_or_default().cpu_s;
+        let at_ns = recorder.clock.now_ns();
+        epochs.stopping();
+        let clean_exit = server.halt(fault.how).await?;
+        let exited_ns = recorder.clock.now_ns();
+        epochs.next_life();
+        let new = server
+            .relaunch()
+            .await
+            .context("starting push-server again after the restart fault stopped it")?;
+        let listening_ns = recorder.clock.now_ns();
+        epochs.up();
+        *cpu0 -= old_cpu;
+        self.pid = Some(new.pid);
+        self.ticker_pid.store(new.pid, Relaxed);
+        self.server = Some(new);
+        let peak_cpu = restart::watch_storm(
+            self.pid.expect("set above"),
+            &epochs,
+            clients,
+            end,
+            &self.stop,
+        )
+        .await;
+        self.restarted = Some(restart::Restarted {
+            how: fault.how,
+            at_ns,
+            exited_ns,
+            listening_ns,
+            clean_exit,
+            clients,
+            peak_cpu,
+        });
+        Ok(())
     }
 
     /// Waits for every expected delivery (up to the scenario's drain time), then stops the
@@ -419,6 +535,13 @@ impl<'p> TransportRun<'p> {
                 .copied()
                 .collect(),
         });
+        let timeline = match self.timeline.take() {
+            Some((stop, task)) => {
+                stop.cancel();
+                task.await.context("the timeline sampler")?
+            }
+            None => Vec::new(),
+        };
         let generator_cpu_s = process::sample_self().cpu_s - p.cpu0.1;
         let rss_peak = p.ticker.stop().await?;
 
@@ -506,6 +629,16 @@ impl<'p> TransportRun<'p> {
             publish_lag: Percentiles::of(&totals.publish_lag),
             replay_latency: Percentiles::of(&totals.replay),
             reconnect_time: Percentiles::of(&totals.reconnect),
+            restart: self.restarted.as_ref().map(|r| {
+                let storm = self
+                    .shared
+                    .epochs
+                    .as_ref()
+                    .map(|e| e.storm())
+                    .unwrap_or_default();
+                r.figures(&storm, &subscribers)
+            }),
+            timeline,
             subscribers: subscribers.iter().sum(),
             upstream: upstream.iter().sum(),
             publishers: publishers.iter().sum(),

@@ -197,7 +197,9 @@ fn example_line(field: &str) -> String {
         "request_headers" => r#"request_headers = "minimal""#,
         "sweep" => "sweep = { rate = { from = 10, to = 10240, factor = 2 } }",
         "slo" => r#"slo = { p99 = "50ms", loss = 0 }"#,
-        "faults" => r#"faults = { drop = { every = "15s", jitter = "5s", how = "close" } }"#,
+        "faults" => {
+            r#"faults = { drop = { every = "15s", jitter = "5s", how = "close" }, restart = { at = "20s", how = "term" } }"#
+        }
         "reconnect" => r#"reconnect = { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
         other => return format!("{other} = ..."),
     };

@@ -130,6 +130,33 @@ pub struct Sweep {
 pub struct Faults {
     /// `drop = { every = "15s", jitter = "5s", how = "close" }`: see [`DropFault`].
     pub drop: Option<DropFault>,
+    /// `restart = { at = "20s", how = "term" }`: see [`RestartFault`].
+    pub restart: Option<RestartFault>,
+}
+
+/// The embedded server is stopped at `at` (run-clock time, counted from the start of the
+/// warm-up) and started again at once on the same ports, as a deploy does: every connection
+/// ends, and the new process's hub starts empty, numbering every topic from 1 again. Clients
+/// reconnect as [`Reconnect`] says, find that the server forgot where they were (push-server
+/// answers a resume it cannot honour with 409), count what they missed as lost and subscribe
+/// afresh. Push workloads on the embedded push-server only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartFault {
+    /// `at`, required, greater than 0 and before the end of warm-up and duration together.
+    pub at: Duration,
+    /// `how`, default `"term"`: see [`StopHow`].
+    pub how: StopHow,
+}
+
+/// How the server is stopped for a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopHow {
+    /// `"term"`: SIGTERM, then the server's own graceful shutdown (it ends streams and answers
+    /// what is in flight) up to 10 s, SIGKILL after that.
+    Term,
+    /// `"kill"`: SIGKILL: the process and every connection vanish at once (a crash, an OOM
+    /// kill).
+    Kill,
 }
 
 /// Every subscriber's connection is closed by the client about every `every`, each client on its

@@ -104,6 +104,7 @@ reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
                 jitter: Duration::from_secs(5),
                 how: DropHow::Reset,
             }),
+            restart: None,
         },
         reconnect: Reconnect {
             delay: Duration::from_secs(1),
@@ -469,6 +470,7 @@ fn every_shipped_scenario_parses() {
             "churn",
             "collab",
             "connections",
+            "deploy",
             "efficiency",
             "efficiency-1000",
             "game",
@@ -581,6 +583,25 @@ reconnect = { delay = "8s" }"#,
         })
     );
     assert_eq!(s.reconnect.max_delay, Duration::from_secs(8));
+    // A restart on its own or beside drops; SIGTERM unless it says kill.
+    let s = parse(&set("faults", r#"faults = { restart = { at = "1s" } }"#)).unwrap();
+    assert_eq!(
+        s.faults,
+        Faults {
+            drop: None,
+            restart: Some(RestartFault {
+                at: Duration::from_secs(1),
+                how: StopHow::Term
+            }),
+        }
+    );
+    let s = parse(&set(
+        "faults",
+        r#"faults = { drop = { every = "1s" }, restart = { at = "2s", how = "kill" } }"#,
+    ))
+    .unwrap();
+    assert!(s.faults.drop.is_some());
+    assert_eq!(s.faults.restart.map(|r| r.how), Some(StopHow::Kill));
 }
 
 #[test]
@@ -603,6 +624,18 @@ fn faults_and_reconnect_name_what_is_wrong() {
             r#"scenarios/t.toml:7: field `faults`: expected a duration greater than 0, got "0s""#,
         ),
         (
+            r#"faults = { restart = { at = "5s" } }"#,
+            r#"scenarios/t.toml:7: field `faults`: restart at "5s" would never restart the server: expected less than warmup and duration together (5s)"#,
+        ),
+        (
+            r#"faults = { restart = { at = "1s", how = "hup" } }"#,
+            r#"scenarios/t.toml:7: field `faults`: unknown faults "hup"; expected "term" or "kill""#,
+        ),
+        (
+            r#"faults = { restart = { at = "1s", how = "kill", after = "2s" } }"#,
+            "scenarios/t.toml:7: field `faults`: unknown field `after`, expected `at` or `how`",
+        ),
+        (
             r#"reconnect = { delay = "2s", max_delay = "1s" }"#,
             "scenarios/t.toml:7: field `reconnect`: expected max_delay at least delay (2s), got 1s",
         ),
@@ -615,6 +648,14 @@ fn faults_and_reconnect_name_what_is_wrong() {
         let key = line.split(' ').next().unwrap();
         assert_eq!(err(&set(key, line)), expected, "{line}");
     }
+    let e = err(&format!(
+        "{}direction = \"all\"\n",
+        set("faults", r#"faults = { restart = { at = "1s" } }"#)
+    ));
+    assert_eq!(
+        e,
+        r#"scenarios/t.toml:7: field `faults`: a restart needs direction = "push" (one publisher per topic)"#
+    );
     let e = err(&set("faults", r#"faults = { crash = { at = "1s" } }"#));
     assert!(
         e.starts_with("scenarios/t.toml:7: field `faults`: unknown field `crash`"),

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, DropFault, DropHow, Faults, Pattern, Reconnect, RequestHeaders, Scenario,
-    ScenarioError, SizeDist, Sweep, DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT,
+    Direction, DropFault, DropHow, Faults, Pattern, Reconnect, RequestHeaders, RestartFault,
+    Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT,
     DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION,
     MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT, MAX_STEPS,
 };
@@ -52,6 +52,15 @@ pub(super) struct RawScenario {
 #[serde(deny_unknown_fields)]
 struct RawFaults {
     drop: Option<Spanned<RawDrop>>,
+    restart: Option<Spanned<RawRestart>>,
+}
+
+/// `restart = { at = "20s", how = "term" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRestart {
+    at: Spanned<String>,
+    how: Option<Spanned<String>>,
 }
 
 /// `drop = { every = "15s", jitter = "5s", how = "close" }`.
@@ -241,7 +250,7 @@ impl RawScenario {
         }
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
-        let faults = doc.faults(self.faults, warmup + duration)?;
+        let faults = doc.faults(self.faults, warmup + duration, direction)?;
         let reconnect = doc.reconnect(self.reconnect)?;
 
         Ok(Scenario {
@@ -282,14 +291,31 @@ impl Doc<'_> {
         &self,
         faults: Option<Spanned<RawFaults>>,
         run: Duration,
+        direction: Direction,
     ) -> Result<Faults, ScenarioError> {
-        const FIELD: &str = "faults";
         let Some(faults) = faults else {
             return Ok(Faults::default());
         };
-        let Some(drop) = faults.into_inner().drop else {
-            return Ok(Faults::default());
-        };
+        let faults = faults.into_inner();
+        Ok(Faults {
+            drop: faults
+                .drop
+                .map(|drop| self.drop_fault(drop, run))
+                .transpose()?,
+            restart: faults
+                .restart
+                .map(|restart| self.restart_fault(restart, run, direction))
+                .transpose()?,
+        })
+    }
+
+    /// `faults.drop`.
+    fn drop_fault(
+        &self,
+        drop: Spanned<RawDrop>,
+        run: Duration,
+    ) -> Result<DropFault, ScenarioError> {
+        const FIELD: &str = "faults";
         let span = drop.span();
         let raw = drop.into_inner();
         let every = self.duration(FIELD, &raw.every, false)?;
@@ -320,9 +346,45 @@ impl Doc<'_> {
             DropHow::Close,
             &[("close", DropHow::Close), ("reset", DropHow::Reset)],
         )?;
-        Ok(Faults {
-            drop: Some(DropFault { every, jitter, how }),
-        })
+        Ok(DropFault { every, jitter, how })
+    }
+
+    /// `faults.restart`.
+    fn restart_fault(
+        &self,
+        restart: Spanned<RawRestart>,
+        run: Duration,
+        direction: Direction,
+    ) -> Result<RestartFault, ScenarioError> {
+        const FIELD: &str = "faults";
+        if direction != Direction::Push {
+            // A client's own publishes would each need the restart's renumbering; one
+            // publisher per topic keeps the run's count of what was published exact.
+            return Err(self.error(
+                restart.span(),
+                FIELD,
+                "a restart needs direction = \"push\" (one publisher per topic)",
+            ));
+        }
+        let raw = restart.into_inner();
+        let at = self.duration(FIELD, &raw.at, false)?;
+        if at >= run {
+            return Err(self.error(
+                raw.at.span(),
+                FIELD,
+                format!(
+                    "restart at {:?} would never restart the server: expected less than warmup and duration together ({run:?})",
+                    raw.at.get_ref()
+                ),
+            ));
+        }
+        let how = self.opt_keyword(
+            FIELD,
+            &raw.how,
+            StopHow::Term,
+            &[("term", StopHow::Term), ("kill", StopHow::Kill)],
+        )?;
+        Ok(RestartFault { at, how })
     }
 
     /// `reconnect`: the first and longest wait and the jitter, defaults for what is left out.

@@ -179,7 +179,17 @@ pub(super) fn nothing(area: &Area, what: &str) -> DrawResult {
 /// A legend of transports, one per line: a line in the transport's colour, the name and a
 /// latency in ms. Highest first, so the legend lists the lines in the order they stand at the
 /// top of the plot.
-pub(super) fn legend(area: &Area, title: &str, mut ms: Vec<(&str, f64)>) -> DrawResult {
+pub(super) fn legend(area: &Area, title: &str, ms: Vec<(&str, f64)>) -> DrawResult {
+    legend_of(area, title, ms, &|v| format!("{} ms", style::num(v)))
+}
+
+/// [`legend`] with values as `fmt` writes them.
+pub(super) fn legend_of(
+    area: &Area,
+    title: &str,
+    mut ms: Vec<(&str, f64)>,
+    fmt: &dyn Fn(f64) -> String,
+) -> DrawResult {
     ms.sort_by(|a, b| b.1.total_cmp(&a.1));
     text::draw(area, title, (14, 10), HEADING, H::Left, V::Top)?;
     for (i, (name, value)) in ms.iter().enumerate() {
@@ -197,8 +207,7 @@ pub(super) fn legend(area: &Area, title: &str, mut ms: Vec<(&str, f64)>) -> Draw
             }
             None => text::draw(area, name, (52, y), BODY, H::Left, V::Middle)?,
         }
-        let value = format!("{} ms", style::num(*value));
-        text::draw(area, &value, (250, y), BODY, H::Right, V::Middle)?;
+        text::draw(area, &fmt(*value), (250, y), BODY, H::Right, V::Middle)?;
     }
     Ok(())
 }

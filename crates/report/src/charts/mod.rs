@@ -1,4 +1,4 @@
-//! The six PNG charts, each [`WIDTH`] × [`HEIGHT`] pixels, drawn with plotters' bitmap backend;
+//! The six PNG charts (seven with faults), each [`WIDTH`] × [`HEIGHT`] pixels, drawn with plotters' bitmap backend;
 //! all text goes through [`crate::text`] and the embedded font.
 //!
 //! Every chart shows every transport that ran, in one colour per transport throughout
@@ -16,13 +16,15 @@
 //! - `bars`: panels of one bar per transport; charts 4 to 6 are two of them side by side.
 //! - One module per chart, named for it, each with a `draw(run, area)` that [`draw_all`] calls
 //!   below the header: `latency_percentiles`, `latency_over_time`, `bytes_per_message`,
-//!   `requests_per_message`, `server_cost`, `throughput_latency`.
+//!   `requests_per_message`, `server_cost`, `throughput_latency`, and for runs with faults
+//!   `faults_over_time`.
 //! - `capacity`: a sweep's chart ([`draw_capacity`]), latency against throughput over its steps.
 
 mod axis;
 mod bars;
 mod bytes_per_message;
 mod capacity;
+mod faults_over_time;
 mod frame;
 mod latency_over_time;
 mod latency_percentiles;
@@ -111,18 +113,43 @@ pub const CHARTS: [Chart; 6] = [
     },
 ];
 
-/// Draws every chart into `dir`; returns them in [`CHARTS`] order.
+/// The chart of a run with faults (`faults`), drawn after [`CHARTS`] when a transport has a
+/// timeline.
+pub const FAULTS_CHART: Chart = Chart {
+    file: "faults-over-time.png",
+    title: "Subscribed and delivering, through the faults",
+    caption: "The fewest of each transport's subscribers subscribed in each 100 ms, as a share of its clients \
+              (top), and messages delivered per second (bottom), every 100 ms of its run. \
+              Dropped connections show as a shortfall from 100% that reconnects fill; a \
+              restart (the vertical line) as a plunge and a climb back, with the deliveries the \
+              outage held back arriving as a burst once clients resume. The legend gives each \
+              transport's fewest subscribed in the measured window.",
+};
+
+/// Draws every chart into `dir`; returns them in [`CHARTS`] order, then [`FAULTS_CHART`] for a
+/// run with faults.
 pub fn draw_all(run: &Run, dir: &Path) -> Result<Vec<Chart>, Error> {
     type DrawFn = fn(&Run, &Area) -> DrawResult;
-    let draw: [DrawFn; 6] = [
-        latency_percentiles::draw,
-        latency_over_time::draw,
-        bytes_per_message::draw,
-        requests_per_message::draw,
-        server_cost::draw,
-        throughput_latency::draw,
-    ];
-    for (chart, f) in CHARTS.iter().zip(draw) {
+    let mut draw: Vec<(Chart, DrawFn)> = CHARTS
+        .into_iter()
+        .zip([
+            latency_percentiles::draw as DrawFn,
+            latency_over_time::draw,
+            bytes_per_message::draw,
+            requests_per_message::draw,
+            server_cost::draw,
+            throughput_latency::draw,
+        ])
+        .collect();
+    if run
+        .summary
+        .transports
+        .iter()
+        .any(|t| !t.timeline.is_empty())
+    {
+        draw.push((FAULTS_CHART, faults_over_time::draw));
+    }
+    for (chart, f) in &draw {
         let path = dir.join(chart.file);
         let fail = |e: Box<dyn std::error::Error>| Error::Chart {
             chart: chart.file.to_string(),
@@ -134,7 +161,7 @@ pub fn draw_all(run: &Run, dir: &Path) -> Result<Vec<Chart>, Error> {
         f(run, &body).map_err(fail)?;
         root.present().map_err(|e| fail(e.into()))?;
     }
-    Ok(CHARTS.to_vec())
+    Ok(draw.into_iter().map(|(chart, _)| chart).collect())
 }
 
 /// Transports in report order.

@@ -125,6 +125,7 @@ pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
     table(&mut h, run);
     proxies(&mut h, run);
     resilience(&mut h, run);
+    restart(&mut h, run);
 
     let _ = writeln!(h, "<h2>Charts</h2>");
     for c in charts {
@@ -447,8 +448,48 @@ fn resilience(h: &mut String, run: &Run) {
          <em>replay</em> is the latency, from the intended publish time, of the messages \
          published while a subscriber was away.</p>"
     );
+    cells_table(
+        h,
+        &figures::RESILIENCE_COLUMNS,
+        rows.iter()
+            .map(|r| (r.run.transport.as_str(), &r.cells[..])),
+    );
+}
+
+/// What each transport did through a server restart (the scenario's `faults.restart`).
+fn restart(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let rows = figures::restart_rows(&ts);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Through a server restart</h2>\n<p class=\"small\">The server was stopped during \
+         the run and started again on the same ports with an empty hub, as a deploy does. Times \
+         are from the signal: <em>down</em> until the new process listened, <em>back</em> until \
+         99% and all of the subscribers were subscribed to it again. Messages published while \
+         it was down were never published and count as <em>lost</em>, with any a subscriber \
+         missed; <em>refused</em> counts the resumes the new process could not honour (it had \
+         forgotten the topics), each followed by a fresh subscription. <em>Accepts</em> and \
+         <em>CPU</em> are the reconnect storm's peaks over 100 ms.</p>"
+    );
+    cells_table(
+        h,
+        &figures::RESTART_COLUMNS,
+        rows.iter()
+            .map(|r| (r.run.transport.as_str(), &r.cells[..])),
+    );
+}
+
+/// A table of the transport's swatch and name, then a numeric cell per column.
+fn cells_table<'a>(
+    h: &mut String,
+    columns: &[(&str, &str)],
+    rows: impl Iterator<Item = (&'a str, &'a [String])>,
+) {
     let _ = write!(h, "<table><thead><tr><th>transport</th>");
-    for (heading, unit) in figures::RESILIENCE_COLUMNS {
+    for (heading, unit) in columns {
         let _ = write!(
             h,
             "<th>{}<br><span class=\"unit\">{}</span></th>",
@@ -457,13 +498,9 @@ fn resilience(h: &mut String, run: &Run) {
         );
     }
     let _ = writeln!(h, "</tr></thead><tbody>");
-    for r in &rows {
-        let _ = write!(
-            h,
-            "<tr><td class=\"name\">{}</td>",
-            swatch(&r.run.transport)
-        );
-        for cell in &r.cells {
+    for (name, cells) in rows {
+        let _ = write!(h, "<tr><td class=\"name\">{}</td>", swatch(name));
+        for cell in cells {
             let _ = write!(h, "<td class=\"num\">{}</td>", escape(cell));
         }
         let _ = writeln!(h, "</tr>");
