@@ -23,6 +23,8 @@
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
 //!   built in for push-server and Nchan; [`nchan`]: Nchan's nginx configuration; [`proxy`]: the
 //!   `--via` reverse proxy's configurations and what each breaks; [`nginx`]: what the two share.
+//! - [`link`]: the emulated network link (`network`): two network namespaces, TUN devices and
+//!   the threads that carry packets between them with delay, rate, queue and loss.
 //! - [`process`]: the server child (push-server, or nginx with Nchan), the proxy child, and
 //!   `/proc` sampling;
 //!   [`setup`]: machine info; [`affinity`]: disjoint cores for the server and load-gen.
@@ -36,6 +38,7 @@
 pub mod affinity;
 pub mod client;
 pub mod http1;
+pub mod link;
 pub mod metrics;
 pub mod nchan;
 pub mod net;

@@ -36,6 +36,9 @@ pub struct Counted {
     /// client's FIN (or reset) could bring the server's FIN in, and while nothing was read any
     /// more, so they agree with what the client counted.
     kernel_at_drop: Option<KernelBytes>,
+    /// A read returned end of stream: the server's FIN has arrived (and the kernel counted it
+    /// as a received byte), whatever state the socket is in when its counters are read.
+    eof: bool,
 }
 
 struct Drop {
@@ -68,6 +71,7 @@ impl Counted {
             down: 0,
             drop: None,
             kernel_at_drop: None,
+            eof: false,
         }
     }
 
@@ -151,7 +155,8 @@ impl Counted {
 
     /// The kernel's counters for this socket (as they were when a drop ended it).
     pub fn tcp_info(&self) -> Option<KernelBytes> {
-        self.kernel_at_drop.or_else(|| tcp_info(&self.inner))
+        self.kernel_at_drop
+            .or_else(|| tcp_info_after(&self.inner, self.eof))
     }
 }
 
@@ -164,9 +169,13 @@ impl AsyncRead for Counted {
         if let Poll::Ready(e) = self.poll_drop(cx) {
             return Poll::Ready(Err(e));
         }
-        let before = buf.filled().len();
+        let (before, room) = (buf.filled().len(), buf.remaining());
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.down += (buf.filled().len() - before) as u64;
+        let read = buf.filled().len() - before;
+        self.down += read as u64;
+        if matches!(r, Poll::Ready(Ok(()))) && read == 0 && room > 0 {
+            self.eof = true;
+        }
         r
     }
 }
@@ -244,6 +253,11 @@ struct TcpInfoPrefix {
 
 /// Reads `TCP_INFO`; `None` on kernels too old to report these byte counters.
 pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
+    tcp_info_after(stream, false)
+}
+
+/// [`tcp_info`] of a stream whose reader has (`eof`) or has not seen the end of the stream.
+fn tcp_info_after(stream: &TcpStream, eof: bool) -> Option<KernelBytes> {
     // Bytes received but not read yet (a session stopped mid-stream) are the kernel's, not
     // ours. Data still arriving would make the two readings disagree (counted by one and not
     // the other), so the count of unread bytes is read on both sides of `TCP_INFO`: equal, no
@@ -259,18 +273,21 @@ pub fn tcp_info(stream: &TcpStream) -> Option<KernelBytes> {
         }
     };
     // The peer's FIN advances the receive sequence by one, which the kernel counts as a byte
-    // received; in CLOSE_WAIT it has arrived and we have not closed yet.
+    // received. It has arrived in CLOSE_WAIT (and we have not closed yet), and whenever a read
+    // saw the end of the stream: a request written as the server closed draws a reset that
+    // leaves the socket CLOSED, its FIN counted all the same.
     const TCP_CLOSE_WAIT: u8 = 8;
-    let fin = u64::from(info.u8_fields[0] == TCP_CLOSE_WAIT);
+    let fin = u64::from(eof || info.u8_fields[0] == TCP_CLOSE_WAIT);
     Some(KernelBytes {
         bytes_sent: info.bytes_sent - info.bytes_retrans,
         bytes_received: info.bytes_received - fin - unread,
         segs_out: info.segs_out as u64,
         segs_in: info.segs_in as u64,
+        retransmits: info.u32_fields[23] as u64,
     })
 }
 
-fn tcp_info_prefix(stream: &TcpStream) -> Option<TcpInfoPrefix> {
+fn tcp_info_prefix(stream: &impl AsRawFd) -> Option<TcpInfoPrefix> {
     let mut info = TcpInfoPrefix::default();
     let mut len = std::mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
     // SAFETY: `info` is a plain-old-data buffer of `len` bytes; the kernel writes at most `len`.
@@ -284,6 +301,12 @@ fn tcp_info_prefix(stream: &TcpStream) -> Option<TcpInfoPrefix> {
         )
     };
     (rc == 0 && len as usize >= std::mem::size_of::<TcpInfoPrefix>()).then_some(info)
+}
+
+/// The segments the kernel has retransmitted on this connection so far (`tcpi_total_retrans`).
+pub fn total_retransmits(stream: &impl AsRawFd) -> Option<u64> {
+    // In `struct tcp_info`, the 24th of the 32-bit fields.
+    tcp_info_prefix(stream).map(|info| info.u32_fields[23] as u64)
 }
 
 /// Bytes in the socket's receive queue (`FIONREAD`), 0 if it cannot tell.
@@ -303,6 +326,22 @@ const SOURCES: u8 = 16;
 /// Connects to `addr`. For loopback targets, connection `index` uses source address
 /// 127.0.0.(1 + index % 16), with the port picked at connect time (IP_BIND_ADDRESS_NO_PORT).
 pub async fn connect(addr: SocketAddr, index: usize) -> io::Result<Counted> {
+    connect_from(None, addr, index).await
+}
+
+/// [`connect`] from the network namespace `ns` (a side of an emulated link): the socket is
+/// made there, so it connects, and is routed, as a process in it would be.
+pub async fn connect_from(
+    ns: Option<&crate::link::Netns>,
+    addr: SocketAddr,
+    index: usize,
+) -> io::Result<Counted> {
+    if let Some(ns) = ns {
+        let socket = ns.enter(TcpSocket::new_v4)??;
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(true)?;
+        return Ok(Counted::new(stream));
+    }
     let stream = match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => {
             let socket = TcpSocket::new_v4()?;
@@ -331,6 +370,34 @@ pub async fn connect(addr: SocketAddr, index: usize) -> io::Result<Counted> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A kept-alive connection the server closed, written to before the client saw it: the
+    /// client reads the FIN (end of stream), the server's kernel answers the write with a
+    /// reset, and the socket is CLOSED, not CLOSE_WAIT, when its counters are read. The FIN
+    /// the kernel counted as a byte is still not one the client received.
+    #[tokio::test]
+    async fn a_fin_read_before_a_reset_is_not_a_received_byte() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut c = connect(addr, 5).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        drop(server);
+        let mut buf = [0u8; 16];
+        assert_eq!(c.read(&mut buf).await.unwrap(), 0, "the server's FIN");
+        // The first write goes out; the reset it draws fails the next.
+        let _ = c.write_all(b"GET / HTTP/1.1\r\n\r\n").await;
+        let mut reset = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if c.write_all(b"x").await.is_err() {
+                reset = true;
+                break;
+            }
+        }
+        assert!(reset, "the server's kernel never reset the connection");
+        let k = c.tcp_info().expect("TCP_INFO byte counters on Linux");
+        assert_eq!(k.bytes_received, c.down);
+    }
 
     #[tokio::test]
     async fn user_space_counts_match_the_kernel() {

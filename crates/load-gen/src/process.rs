@@ -16,7 +16,9 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::link::{self, Netns};
 use crate::scenario::StopHow;
+use std::sync::Arc;
 
 /// A running server child: push-server, or nginx with Nchan.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ struct Launch {
     args: Vec<String>,
     cpus: Option<Vec<usize>>,
     log: PathBuf,
+    /// The server's side of an emulated link, where it runs and listens on [`link::SERVER`].
+    ns: Option<Arc<Netns>>,
 }
 
 impl Drop for ServerProcess {
@@ -84,6 +88,18 @@ impl ServerProcess {
         cpus: Option<&[usize]>,
         log: &Path,
     ) -> anyhow::Result<ServerProcess> {
+        Self::start_in(None, exe, args, cpus, log).await
+    }
+
+    /// [`ServerProcess::start`] inside the network namespace `ns` (the server's side of an
+    /// emulated link), listening on the link's server address; loopback without one.
+    pub async fn start_in(
+        ns: Option<Arc<Netns>>,
+        exe: Option<&Path>,
+        args: &[String],
+        cpus: Option<&[usize]>,
+        log: &Path,
+    ) -> anyhow::Result<ServerProcess> {
         let exe = match exe {
             Some(e) => e.to_owned(),
             None => std::env::current_exe().context("finding load-gen's own executable")?,
@@ -93,8 +109,13 @@ impl ServerProcess {
             args: args.to_vec(),
             cpus: cpus.map(<[usize]>::to_vec),
             log: log.to_owned(),
+            ns,
         };
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let host = match launch.ns {
+            Some(_) => link::SERVER,
+            None => std::net::Ipv4Addr::LOCALHOST,
+        };
+        let any = SocketAddr::from((host, 0));
         Self::launch(launch, any, any, true).await
     }
 
@@ -115,12 +136,22 @@ impl ServerProcess {
             .with_context(|| format!("creating the server log {}", launch.log.display()))?;
         let log = &launch.log;
         let mut command = Command::new(&launch.exe);
-        if let Some(cpus) = &launch.cpus {
-            let cpus = cpus.clone();
-            // SAFETY: between fork and exec the closure only makes one system call
-            // (sched_setaffinity, async-signal-safe) on data copied before the fork.
+        let cpus = launch.cpus.clone();
+        let ns = launch.ns.as_ref().map(|ns| ns.raw_fd());
+        if cpus.is_some() || ns.is_some() {
+            // SAFETY: between fork and exec the closure makes at most two system calls (setns
+            // and sched_setaffinity, both async-signal-safe) on data copied before the fork;
+            // the namespace's descriptor stays open in `launch` until the child has started.
             unsafe {
-                command.pre_exec(move || crate::affinity::pin_current_thread(&cpus));
+                command.pre_exec(move || {
+                    if let Some(fd) = ns {
+                        Netns::enter_in_child(fd)?;
+                    }
+                    match &cpus {
+                        Some(cpus) => crate::affinity::pin_current_thread(cpus),
+                        None => Ok(()),
+                    }
+                });
             }
         }
         let mut child = command

@@ -335,6 +335,7 @@ async fn scripted() -> (Arc<Scripted>, Target, tokio::task::JoinHandle<()>) {
         http: addr,
         tcp: None,
         host: addr.to_string(),
+        ns: None,
     };
     (server, target, task)
 }

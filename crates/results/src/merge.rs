@@ -303,6 +303,8 @@ pub fn combine(
     out.client_errors = sum_u(&|t| t.client_errors);
     out.connections_dropped = sum_u(&|t| t.connections_dropped);
     out.restart = merge_restarts(parts.iter().filter_map(|p| p.result.restart.as_ref()));
+    // The link's figures are per run of its threads: the first folder's, as for the timeline.
+    out.link = parts.iter().find_map(|p| p.result.link.clone());
     // Timelines of different folders do not line up in time: the first folder's stands for
     // all (the report's chart says which it shows only when there is one).
     out.timeline = parts

@@ -254,6 +254,9 @@ pub struct TransportResult {
     /// [`TIMELINE_STEP_S`]. Left out of runs without faults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelinePoint>,
+    /// What the emulated link did (the scenario's `network`). Left out on loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkResult>,
     /// What serving cost.
     pub server: ServerCost,
     /// What generating cost.
@@ -492,6 +495,10 @@ pub struct KernelBytes {
     pub segs_out: u64,
     /// `tcpi_segs_in`: segments received.
     pub segs_in: u64,
+    /// `tcpi_total_retrans`: segments retransmitted. Left out of `summary.json` when none were
+    /// (on loopback, always).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retransmits: u64,
 }
 
 impl std::ops::AddAssign for KernelBytes {
@@ -500,6 +507,7 @@ impl std::ops::AddAssign for KernelBytes {
         self.bytes_received += o.bytes_received;
         self.segs_out += o.segs_out;
         self.segs_in += o.segs_in;
+        self.retransmits += o.retransmits;
     }
 }
 
@@ -599,6 +607,39 @@ impl<'a> std::iter::Sum<&'a Traffic> for Traffic {
             total
         })
     }
+}
+
+/// What the emulated link (the scenario's `network`) did during one transport's run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LinkResult {
+    /// Server to clients.
+    pub down: LinkDirection,
+    /// Clients to server.
+    pub up: LinkDirection,
+    /// CPU seconds the link's two threads used.
+    pub cpu_s: f64,
+    /// Packets carried (both ways) per CPU-second of those threads.
+    pub packets_per_cpu_s: f64,
+    /// Packets left more than 1 ms after their due time at p99 in a direction: the emulator fell
+    /// behind its own schedule, and the figures include its delay.
+    pub link_bound: bool,
+}
+
+/// One direction of the link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LinkDirection {
+    /// Packets carried.
+    pub packets: u64,
+    /// Their bytes, IP headers included.
+    pub bytes: u64,
+    /// Packets the link's random loss took.
+    pub lost: u64,
+    /// Packets its full queue dropped.
+    pub queue_drops: u64,
+    /// How late packets left against their schedule: p99 and the worst, in µs.
+    pub late_p99_us: u64,
+    /// See `late_p99_us`.
+    pub late_max_us: u64,
 }
 
 /// The spacing of [`TransportResult::timeline`]'s points, in seconds.

@@ -57,6 +57,9 @@ pub struct Target {
     pub tcp: Option<SocketAddr>,
     /// The `host` header value.
     pub host: String,
+    /// The network namespace to connect from: the clients' or the server's side of an
+    /// emulated link (`network`); `None`: load-gen's own (loopback).
+    pub ns: Option<Arc<crate::link::Netns>>,
 }
 
 /// What every subscriber of one transport's run shares.
@@ -327,6 +330,8 @@ pub struct State {
     life: u32,
     base: Option<u64>,
     back_in: u32,
+    /// The namespace its connections are made from (the target's).
+    ns: Option<Arc<crate::link::Netns>>,
 }
 
 #[derive(Debug)]
@@ -358,6 +363,7 @@ impl State {
             life: 0,
             base: None,
             back_in: 0,
+            ns: None,
         }
     }
 
@@ -505,7 +511,7 @@ impl State {
     /// Opens a counted connection to `addr`, to be dropped at this client's next drop time.
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
         self.report.connections += 1;
-        let mut io = net::connect(addr, self.index).await?;
+        let mut io = net::connect_from(self.ns.as_deref(), addr, self.index).await?;
         if let Some(epochs) = &self.epochs {
             // Read right after the connect returned: see `restart` for why that names the
             // process that accepted it.
@@ -636,6 +642,7 @@ pub async fn run_subscriber(
 ) -> (Traffic, SeqTracker, usize) {
     let mut st = State::new(client.index, client.topic_index);
     st.epochs = shared.epochs.clone();
+    st.ns = shared.target.ns.clone();
     st.drops = shared.drop.map(|(fault, until)| Drops {
         schedule: DropSchedule::new(fault, until, shared.seed, client.index),
         how: fault.how,
@@ -917,11 +924,13 @@ mod tests {
                 http: addr,
                 tcp: Some(addr),
                 host: addr.to_string(),
+                ns: None,
             },
             publish_target: Target {
                 http: addr,
                 tcp: Some(addr),
                 host: addr.to_string(),
+                ns: None,
             },
             profile: crate::profile::ServerKind::Pushbench.profile(),
             cancel: CancellationToken::new(),

@@ -110,7 +110,8 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
             outcome = async {
                 if conn.is_none() {
                     report.connections += 1;
-                    let io = net::connect(target.http, publisher.index).await?;
+                    let io = net::connect_from(target.ns.as_deref(), target.http, publisher.index)
+                        .await?;
                     if let Some(epochs) = &shared.epochs {
                         // Before the first publish to a restarted server, so its first message
                         // is never seen by a subscriber before its number is known.

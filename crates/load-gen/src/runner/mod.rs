@@ -447,6 +447,7 @@ pub fn target(http: &str, tcp: Option<SocketAddr>) -> anyhow::Result<Target> {
         http: addr,
         tcp,
         host: rest.to_owned(),
+        ns: None,
     })
 }
 

@@ -80,6 +80,8 @@ pub struct Measured {
     pub restart: Option<pushbench_results::model::Restart>,
     /// With faults: subscribed and delivered over time.
     pub timeline: Vec<pushbench_results::model::TimelinePoint>,
+    /// What the emulated link did, if the scenario had one.
+    pub link: Option<pushbench_results::model::LinkResult>,
     /// Subscribers' traffic, summed.
     pub subscribers: Traffic,
     /// HTTP upstream publishers' traffic (bidirectional workloads), summed.
@@ -183,6 +185,14 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         warnings.push(format!(
             "{transport}: PUBLISH-SLOW: {lag} while neither load-gen ({generator_cores:.2} of {} cores) nor the server ({server_cores:.2} of {}) was busy on average: the publish path was slow, or bursts of work (a fan-out to many subscribers on load-gen's event loop) held publishes without filling a core",
             capacity.generator, capacity.server
+        ));
+    }
+    if let Some(link) = m.link.as_ref().filter(|l| l.link_bound) {
+        warnings.push(format!(
+            "{transport}: LINK-BOUND: the emulated link sent packets {:.2} ms (down) and {:.2} ms (up) after their due time at p99 (limit {:?}): latency includes the emulator's own delay",
+            link.down.late_p99_us as f64 / 1000.0,
+            link.up.late_p99_us as f64 / 1000.0,
+            crate::link::LINK_BOUND_LATE
         ));
     }
     let seq = m.messages.seq;
@@ -298,6 +308,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         last_client_error: m.subscribers.last_error.or(m.upstream.last_error),
         restart: m.restart,
         timeline: m.timeline,
+        link: m.link,
         server: ServerCost {
             cpu_s: m.server_cpu_s,
             cores_used: server_cores,

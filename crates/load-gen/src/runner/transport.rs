@@ -21,6 +21,7 @@ use super::outcome::{Measured, ProxyMeasured};
 use super::plan::{TransportPlan, Upstream, CONNECT_WAVE};
 use super::{restart, ticker, Options};
 use crate::client::{self, publish, restart::Epochs, Target};
+use crate::link::{Link, LinkSpec};
 use crate::metrics::{Clock, Fanout, Recorder};
 use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
@@ -63,6 +64,8 @@ pub struct TransportRun<'p> {
     /// With faults: the sampler of subscribers and deliveries over time, stopped after the
     /// drain.
     timeline: Option<(CancellationToken, JoinHandle<Vec<TimelinePoint>>)>,
+    /// The emulated link (`network`), stopped once the clients and the server have.
+    link: Option<Link>,
 }
 
 impl std::fmt::Debug for TransportRun<'_> {
@@ -132,11 +135,27 @@ impl<'p> TransportRun<'p> {
                 anyhow::bail!("the scenario's restart fault cannot run behind --via: the proxy would stay up while the server restarts");
             }
         }
+        let link = match &scenario.network {
+            Some(network) => {
+                // The link puts the server in a namespace of its own: only a server load-gen
+                // starts can go there, and a proxy in front would stand outside it.
+                if opts.target.is_some() || opts.servers[0] != ServerKind::Pushbench {
+                    anyhow::bail!("the scenario's network needs the embedded push-server: load-gen cannot put another server behind the emulated link yet");
+                }
+                if opts.via.iter().any(|v| v.proxies(plan.transport)) {
+                    anyhow::bail!("the scenario's network cannot run with --via yet: the proxy would stand outside the emulated link");
+                }
+                crate::link::available().map_err(anyhow::Error::msg)?;
+                Some(Link::start(LinkSpec::of(network), scenario.seed)?)
+            }
+            None => None,
+        };
         let cpus = opts.pinning.as_ref().map(|p| &p.server[..]);
         let server = match (&opts.target, opts.servers[0]) {
             (Some(_), _) => None,
             (None, ServerKind::Pushbench) => Some(
-                ServerProcess::start(
+                ServerProcess::start_in(
+                    link.as_ref().map(|l| l.server.clone()),
                     opts.server_exe.as_deref(),
                     &opts.server_args,
                     cpus,
@@ -174,6 +193,8 @@ impl<'p> TransportRun<'p> {
                 http: s.http,
                 tcp: s.tcp,
                 host: s.http.to_string(),
+                // Publishers stand beside the server, as a back end does.
+                ns: link.as_ref().map(|l| l.server.clone()),
             },
             (None, None) => unreachable!("a server was started above"),
         };
@@ -224,8 +245,13 @@ impl<'p> TransportRun<'p> {
                 http: p.http,
                 tcp: server_target.tcp,
                 host: p.http.to_string(),
+                ns: None,
             },
-            None => server_target.clone(),
+            // Over an emulated link, from its far side.
+            None => Target {
+                ns: link.as_ref().map(|l| l.clients.clone()),
+                ..server_target.clone()
+            },
         };
         let pid = server.as_ref().map(|s| s.pid);
         let stop = ctrl_c.child_token();
@@ -276,6 +302,7 @@ impl<'p> TransportRun<'p> {
             ticker_pid: Arc::new(AtomicU32::new(pid.unwrap_or(0))),
             restarted: None,
             timeline: None,
+            link,
         })
     }
 
@@ -602,6 +629,10 @@ impl<'p> TransportRun<'p> {
             Some(s) => s.stop().await?,
             None => true,
         };
+        let link = match self.link.take() {
+            Some(l) => Some(l.stop()?),
+            None => None,
+        };
         if !clean_exit && failure.is_none() {
             self.warnings.push(format!(
                 "{}: {} did not exit cleanly on SIGTERM",
@@ -639,6 +670,7 @@ impl<'p> TransportRun<'p> {
                 r.figures(&storm, &subscribers)
             }),
             timeline,
+            link: link.map(|l| crate::link::figures(&l)),
             subscribers: subscribers.iter().sum(),
             upstream: upstream.iter().sum(),
             publishers: publishers.iter().sum(),

@@ -94,6 +94,26 @@ impl Doc<'_> {
         keys: &[(String, Range<usize>)],
     ) -> ScenarioError {
         let message = one_line(e.message());
+        // A key missing inside a table (`network = { down = "1Mbit" }` without `rtt`): the
+        // table's line and name, and the key it lacks.
+        let inline_table =
+            |s: &Range<usize>| self.text.get(s.start..).is_some_and(|t| t.starts_with('{'));
+        let table = e.span().filter(inline_table).and_then(|s| {
+            keys.iter()
+                .find(|(_, range)| range.contains(&s.start))
+                .map(|(k, _)| (k.clone(), line_of(self.text, s.start)))
+        });
+        if let (Some(missing), Some((table, line))) = (missing_field(&message), table) {
+            return ScenarioError {
+                file: self.path.to_path_buf(),
+                line: Some(line),
+                message: format!(
+                    "missing `{missing}`; expected a table like `{}`",
+                    example_line(&table)
+                ),
+                field: table,
+            };
+        }
         if let Some(field) = missing_field(&message) {
             return ScenarioError {
                 file: self.path.to_path_buf(),
@@ -201,6 +221,9 @@ fn example_line(field: &str) -> String {
             r#"faults = { drop = { every = "15s", jitter = "5s", how = "close" }, restart = { at = "20s", how = "term" } }"#
         }
         "reconnect" => r#"reconnect = { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
+        "network" => {
+            r#"network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }"#
+        }
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -229,6 +252,7 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
         "request_headers" => "\"minimal\" or \"browser\"",
         "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
         "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
+        "network" => r#"a table, like { rtt = "100ms", down = "10Mbit" }"#,
         _ if serde_expected.is_empty() => "another type",
         _ => serde_expected,
     };

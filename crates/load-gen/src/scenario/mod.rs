@@ -124,6 +124,27 @@ pub struct Sweep {
     pub slo: Slo,
 }
 
+/// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`:
+/// the run goes over an emulated link (see `crate::link`) instead of loopback. Each direction
+/// gets half the round trip as its delay, its rate, the queue and the loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Network {
+    /// `rtt`, required, may be 0: the round-trip time the link adds.
+    pub rtt: Duration,
+    /// `down`, default unlimited: server to clients, in bits per second (`"10Mbit"`,
+    /// `"500kbit"`, `"1Gbit"`).
+    pub down: Option<u64>,
+    /// `up`, default unlimited: clients to server, likewise.
+    pub up: Option<u64>,
+    /// `loss`, default 0, below 1: the probability that a packet is lost, each direction on its
+    /// own.
+    pub loss: f64,
+    /// `queue`, in bytes (`"64KiB"`, `"1MiB"`, `"1500"`): how much waits for a rate-limited
+    /// direction before it drops (drop-tail). Default: twice that direction's bandwidth-delay
+    /// product, at least 64 KiB.
+    pub queue: Option<u64>,
+}
+
 /// `faults`: what goes wrong during a run, on purpose, to measure what each transport delivers
 /// through it. None by default.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -272,6 +293,8 @@ pub struct Scenario {
     pub sweep: Option<Sweep>,
     /// `faults`, optional: see [`Faults`].
     pub faults: Faults,
+    /// `network`, optional: see [`Network`]. Loopback without it.
+    pub network: Option<Network>,
     /// `reconnect`, optional: see [`Reconnect`].
     pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.

@@ -75,6 +75,7 @@ long_poll_timeout = "120s"
 drain = "0.5s"
 faults = { drop = { every = "15s", jitter = "5s", how = "reset" } }
 reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
+network = { rtt = "150ms", down = "1.6Mbit", up = "768kbit", loss = 0.01, queue = "64KiB" }
 "#;
     let s = Scenario::parse(text, Path::new("/x/chat.toml")).unwrap();
     let expected = Scenario {
@@ -111,6 +112,13 @@ reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
             max_delay: Duration::from_secs(30),
             jitter: 0.25,
         },
+        network: Some(Network {
+            rtt: Duration::from_millis(150),
+            down: Some(1_600_000),
+            up: Some(768_000),
+            loss: 0.01,
+            queue: Some(64 * 1024),
+        }),
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -191,7 +199,7 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`"
+         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -661,4 +669,68 @@ fn faults_and_reconnect_name_what_is_wrong() {
         e.starts_with("scenarios/t.toml:7: field `faults`: unknown field `crash`"),
         "{e}"
     );
+}
+
+#[test]
+fn a_network_needs_only_its_round_trip_and_names_what_is_wrong() {
+    assert_eq!(parse(BASE).unwrap().network, None);
+    let s = parse(&set("network", r#"network = { rtt = "0s" }"#)).unwrap();
+    assert_eq!(
+        s.network,
+        Some(Network {
+            rtt: Duration::ZERO,
+            down: None,
+            up: None,
+            loss: 0.0,
+            queue: None
+        })
+    );
+    let cases = [
+        (
+            r#"network = { rtt = "50ms", down = "10Mbps" }"#,
+            r#"scenarios/t.toml:7: field `network`: "10Mbps" is not a rate; expected a number and a unit, like "10Mbit", "500kbit" or "1Gbit""#,
+        ),
+        (
+            r#"network = { rtt = "50ms", up = "10bit" }"#,
+            r#"scenarios/t.toml:7: field `network`: "10bit" is out of range; expected from "1kbit" to "100Gbit""#,
+        ),
+        (
+            r#"network = { rtt = "50ms", loss = 1.0 }"#,
+            "scenarios/t.toml:7: field `network`: expected a loss from 0 up to (not including) 1, got 1",
+        ),
+        (
+            r#"network = { rtt = "50ms", queue = "64KB" }"#,
+            r#"scenarios/t.toml:7: field `network`: "64KB" is not a size; expected a number of bytes with an optional unit, like "64KiB", "1MiB" or "1500""#,
+        ),
+        (
+            r#"network = { rtt = "50ms", queue = "0" }"#,
+            "scenarios/t.toml:7: field `network`: expected a queue of at least one packet (1500 bytes), got 0",
+        ),
+        (
+            r#"network = { rtt = "fast" }"#,
+            r#"scenarios/t.toml:7: field `network`: "fast" is not a duration; expected a number and a unit, like "250ms", "30s" or "2m""#,
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(err(&set("network", line)), expected, "{line}");
+    }
+    assert_eq!(
+        err(&set("network", r#"network = { down = "1Mbit" }"#)),
+        r#"scenarios/t.toml:7: field `network`: missing `rtt`; expected a table like `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`"#
+    );
+}
+
+#[test]
+fn rates_and_sizes() {
+    use super::validate::{parse_bytes, parse_rate};
+    assert_eq!(parse_rate("10Mbit"), Ok(10_000_000));
+    assert_eq!(parse_rate("1.5Mbit"), Ok(1_500_000));
+    assert_eq!(parse_rate("500kbit"), Ok(500_000));
+    assert_eq!(parse_rate("1Gbit"), Ok(1_000_000_000));
+    assert!(parse_rate("10").is_err());
+    assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+    assert_eq!(parse_bytes("1MiB"), Ok(1_048_576));
+    assert_eq!(parse_bytes("1500"), Ok(1_500));
+    assert_eq!(parse_bytes("64kB"), Ok(64_000));
+    assert!(parse_bytes("2048MiB").is_err());
 }

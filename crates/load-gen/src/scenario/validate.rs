@@ -9,10 +9,11 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, DropFault, DropHow, Faults, Pattern, Reconnect, RequestHeaders, RestartFault,
-    Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT,
-    DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION,
-    MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT, MAX_STEPS,
+    Direction, DropFault, DropHow, Faults, Network, Pattern, Reconnect, RequestHeaders,
+    RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
+    DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
+    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
+    MAX_STEPS,
 };
 use pushbench_results::sweep::{Param, Slo};
 
@@ -45,6 +46,18 @@ pub(super) struct RawScenario {
     slo: Option<Spanned<RawSlo>>,
     faults: Option<Spanned<RawFaults>>,
     reconnect: Option<Spanned<RawReconnect>>,
+    network: Option<Spanned<RawNetwork>>,
+}
+
+/// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    rtt: Spanned<String>,
+    down: Option<Spanned<String>>,
+    up: Option<Spanned<String>>,
+    loss: Option<Spanned<f64>>,
+    queue: Option<Spanned<String>>,
 }
 
 /// `faults = { drop = { ... } }`.
@@ -252,6 +265,7 @@ impl RawScenario {
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
         let faults = doc.faults(self.faults, warmup + duration, direction)?;
         let reconnect = doc.reconnect(self.reconnect)?;
+        let network = self.network.map(|n| doc.network(n)).transpose()?;
 
         Ok(Scenario {
             name: doc.path.file_stem().map_or_else(
@@ -279,6 +293,7 @@ impl RawScenario {
             sweep,
             faults,
             reconnect,
+            network,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -385,6 +400,52 @@ impl Doc<'_> {
             &[("term", StopHow::Term), ("kill", StopHow::Kill)],
         )?;
         Ok(RestartFault { at, how })
+    }
+
+    /// `network`: the round trip, rates, loss and queue of the emulated link.
+    fn network(&self, network: Spanned<RawNetwork>) -> Result<Network, ScenarioError> {
+        const FIELD: &str = "network";
+        let raw = network.into_inner();
+        let rtt = self.duration(FIELD, &raw.rtt, true)?;
+        let rate = |v: &Option<Spanned<String>>| -> Result<Option<u64>, ScenarioError> {
+            v.as_ref()
+                .map(|v| parse_rate(v.get_ref()).map_err(|m| self.error(v.span(), FIELD, m)))
+                .transpose()
+        };
+        let (down, up) = (rate(&raw.down)?, rate(&raw.up)?);
+        let loss = match &raw.loss {
+            None => 0.0,
+            Some(l) if (0.0..1.0).contains(l.get_ref()) => *l.get_ref(),
+            Some(l) => {
+                return Err(self.error(
+                    l.span(),
+                    FIELD,
+                    format!(
+                        "expected a loss from 0 up to (not including) 1, got {}",
+                        number(*l.get_ref())
+                    ),
+                ))
+            }
+        };
+        let queue = raw
+            .queue
+            .as_ref()
+            .map(|q| parse_bytes(q.get_ref()).map_err(|m| self.error(q.span(), FIELD, m)))
+            .transpose()?;
+        if let (Some(0), Some(q)) = (queue, &raw.queue) {
+            return Err(self.error(
+                q.span(),
+                FIELD,
+                "expected a queue of at least one packet (1500 bytes), got 0",
+            ));
+        }
+        Ok(Network {
+            rtt,
+            down,
+            up,
+            loss,
+            queue,
+        })
     }
 
     /// `reconnect`: the first and longest wait and the jitter, defaults for what is left out.
@@ -745,6 +806,64 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     u64::try_from(nanos)
         .map(Duration::from_nanos)
         .map_err(|_| too_long())
+}
+
+/// A number and a unit, split where the digits end: `("10", "Mbit")`.
+fn number_and_unit(s: &str) -> Option<(f64, &str)> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    value.is_finite().then_some((value, unit.trim()))
+}
+
+/// Parses a rate in bits per second: `"10Mbit"`, `"500kbit"`, `"1.5Gbit"`, `"64000bit"` (SI
+/// prefixes, as `tc` and WebPageTest write them).
+pub(super) fn parse_rate(s: &str) -> Result<u64, String> {
+    let wrong = || {
+        format!(
+            r#"{s:?} is not a rate; expected a number and a unit, like "10Mbit", "500kbit" or "1Gbit""#
+        )
+    };
+    let (value, unit) = number_and_unit(s).ok_or_else(wrong)?;
+    let scale = match unit {
+        "bit" => 1.0,
+        "kbit" => 1e3,
+        "Mbit" => 1e6,
+        "Gbit" => 1e9,
+        _ => return Err(wrong()),
+    };
+    let bps = (value * scale).round();
+    if !(1_000.0..=100e9).contains(&bps) {
+        return Err(format!(
+            r#"{s:?} is out of range; expected from "1kbit" to "100Gbit""#
+        ));
+    }
+    Ok(bps as u64)
+}
+
+/// Parses a size in bytes: `"64KiB"`, `"1MiB"`, `"1500"` (binary prefixes), or `"64kB"` (SI).
+pub(super) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let wrong = || {
+        format!(
+            r#"{s:?} is not a size; expected a number of bytes with an optional unit, like "64KiB", "1MiB" or "1500""#
+        )
+    };
+    let (value, unit) = number_and_unit(s).ok_or_else(wrong)?;
+    let scale = match unit {
+        "" | "B" => 1.0,
+        "kB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        _ => return Err(wrong()),
+    };
+    let bytes = (value * scale).round();
+    if bytes > 1024.0 * 1024.0 * 1024.0 {
+        return Err(format!(r#"{s:?} is too large; expected at most "1024MiB""#));
+    }
+    Ok(bytes as u64)
 }
 
 /// A number as a person would write it in an error: digits when it is a modest size, otherwise

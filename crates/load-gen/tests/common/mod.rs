@@ -49,6 +49,7 @@ pub async fn target_server(results: &Path) -> (ServerProcess, Target) {
         http: server.http,
         tcp: server.tcp,
         host: server.http.to_string(),
+        ns: None,
     };
     (server, target)
 }

@@ -1,0 +1,277 @@
+//! An emulated network link between the server and the clients, packet by packet.
+//!
+//! [`Link::start`] makes two network namespaces ([`netns`]), one for the server and one for
+//! the clients, each with a TUN device (MTU 1500, no offloads) and an address from the
+//! benchmarking range 198.18.0.0/15 ([`SERVER`], [`CLIENT`]), and no route anywhere else. Two
+//! threads ([`shaper`]) carry each IP packet from one device to the other: after the link's
+//! one-way delay, at its rate, through its drop-tail queue, with its seeded random loss, each
+//! direction on its own. The kernel's TCP runs unchanged at both ends, so handshakes, slow
+//! start, retransmissions and head-of-line blocking are real.
+//!
+//! The server process is started inside the server's namespace; clients create their sockets
+//! inside the clients' ([`Netns::enter`]); publishers stand beside the server, in its namespace,
+//! as a back end would. [`Link::stop`] ends the threads and returns what they did; the
+//! namespaces and devices go when the last descriptor and process holding them do.
+
+pub mod netns;
+pub mod shaper;
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+pub use netns::Netns;
+use shaper::{Direction, PipeStats, Wire};
+
+use crate::schedule::Rng;
+
+/// The server's address on the link.
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The clients' address on the link.
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// A link's two directions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkSpec {
+    /// Server to clients.
+    pub down: Direction,
+    /// Clients to server.
+    pub up: Direction,
+}
+
+impl LinkSpec {
+    /// The link a scenario's `network` describes: half the round trip each way, the loss each
+    /// way, and each rate-limited direction's queue as given, or twice its bandwidth-delay
+    /// product (at least 64 KiB), so one TCP flow can fill it.
+    pub fn of(n: &crate::scenario::Network) -> LinkSpec {
+        let dir = |rate: Option<u64>| Direction {
+            delay: n.rtt / 2,
+            rate_bps: rate,
+            queue_bytes: n.queue.unwrap_or_else(|| {
+                let bdp = rate.unwrap_or(0) as f64 * n.rtt.as_secs_f64() / 8.0;
+                (2.0 * bdp).max(64.0 * 1024.0) as u64
+            }),
+            loss: n.loss,
+        };
+        LinkSpec {
+            down: dir(n.down),
+            up: dir(n.up),
+        }
+    }
+}
+
+/// Whether this process can make a link: root, and a TUN device to open. The reason if not.
+pub fn available() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("a scenario with `network` needs root: load-gen makes network namespaces and TUN devices for the emulated link".into());
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map(drop)
+        .map_err(|e| {
+            format!("a scenario with `network` needs /dev/net/tun for the emulated link: {e}")
+        })
+}
+
+/// A running link.
+#[derive(Debug)]
+pub struct Link {
+    /// The server's side.
+    pub server: Arc<Netns>,
+    /// The clients' side.
+    pub clients: Arc<Netns>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<std::io::Result<PipeStats>>>,
+    started: Instant,
+}
+
+impl Drop for Link {
+    /// A link dropped without [`Link::stop`] (an error, a panic) still stops its threads.
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// What the link did.
+#[derive(Debug, Clone)]
+pub struct LinkStats {
+    /// Server to clients.
+    pub down: PipeStats,
+    /// Clients to server.
+    pub up: PipeStats,
+    /// How long it ran.
+    pub wall: Duration,
+}
+
+impl Link {
+    /// Makes the namespaces and devices and starts carrying packets, losses drawn from `seed`.
+    /// Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and `/dev/net/tun`.
+    pub fn start(spec: LinkSpec, seed: u64) -> anyhow::Result<Link> {
+        let server = Arc::new(Netns::new().context("making the server's network namespace")?);
+        let clients = Arc::new(Netns::new().context("making the clients' network namespace")?);
+        let device = |ns: &Netns, name: &str, here: Ipv4Addr, peer: Ipv4Addr| {
+            ns.enter(|| {
+                tun_rs::DeviceBuilder::new()
+                    .name(name)
+                    .mtu(1500)
+                    .ipv4(here, 32, Some(peer))
+                    .build_sync()
+            })?
+            .with_context(|| format!("making the TUN device {name} (needs /dev/net/tun)"))
+        };
+        let server_dev = Arc::new(device(&server, "pbs0", SERVER, CLIENT)?);
+        let client_dev = Arc::new(device(&clients, "pbc0", CLIENT, SERVER)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let now = Instant::now();
+        let pipe = |name: &str,
+                    from: &Arc<tun_rs::SyncDevice>,
+                    to: &Arc<tun_rs::SyncDevice>,
+                    dir: Direction,
+                    stream: u64| {
+            let (from, to, stop) = (from.clone(), to.clone(), stop.clone());
+            let wire = Wire::new(dir, Rng::new(seed, stream), now);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || shaper::run(&from, &to, wire, stop))
+                .context("starting a link thread")
+        };
+        // Loss streams apart from the publish schedules' and the faults'.
+        let threads = vec![
+            pipe("link-down", &server_dev, &client_dev, spec.down, 3 << 40)?,
+            pipe("link-up", &client_dev, &server_dev, spec.up, (3 << 40) + 1)?,
+        ];
+        Ok(Link {
+            server,
+            clients,
+            stop,
+            threads,
+            started: now,
+        })
+    }
+
+    /// Stops carrying packets; returns what each direction did.
+    pub fn stop(mut self) -> anyhow::Result<LinkStats> {
+        self.stop.store(true, Relaxed);
+        let mut stats = Vec::new();
+        for t in std::mem::take(&mut self.threads) {
+            let s = t
+                .join()
+                .map_err(|_| anyhow::anyhow!("a link thread panicked"))?
+                .context("carrying packets")?;
+            stats.push(s);
+        }
+        let up = stats.pop().expect("two threads");
+        let down = stats.pop().expect("two threads");
+        Ok(LinkStats {
+            down,
+            up,
+            wall: self.started.elapsed(),
+        })
+    }
+}
+
+/// A late packet at p99 beyond this flags the run as link-bound.
+pub const LINK_BOUND_LATE: Duration = Duration::from_millis(1);
+
+/// The summary's figures of what a link did.
+pub fn figures(stats: &LinkStats) -> pushbench_results::model::LinkResult {
+    use pushbench_results::model::{LinkDirection, LinkResult};
+    let dir = |p: &PipeStats| LinkDirection {
+        packets: p.packets,
+        bytes: p.bytes,
+        lost: p.lost,
+        queue_drops: p.queue_drops,
+        late_p99_us: p.late_us.value_at_quantile(0.99),
+        late_max_us: p.late_us.max(),
+    };
+    let (down, up) = (dir(&stats.down), dir(&stats.up));
+    let cpu_s = (stats.down.cpu + stats.up.cpu).as_secs_f64();
+    let bound = LINK_BOUND_LATE.as_micros() as u64;
+    LinkResult {
+        link_bound: down.late_p99_us > bound || up.late_p99_us > bound,
+        packets_per_cpu_s: if cpu_s > 0.0 {
+            (down.packets + up.packets) as f64 / cpu_s
+        } else {
+            0.0
+        },
+        cpu_s,
+        down,
+        up,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Network;
+
+    fn stats(late_us: &[u64]) -> PipeStats {
+        let mut late = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for &l in late_us {
+            late.record(l).unwrap();
+        }
+        PipeStats {
+            packets: late_us.len() as u64,
+            bytes: 1500 * late_us.len() as u64,
+            lost: 1,
+            queue_drops: 2,
+            late_us: late,
+            cpu: Duration::from_millis(10),
+        }
+    }
+
+    #[test]
+    fn a_link_that_ran_late_at_p99_is_flagged() {
+        let on_time = stats(&[5; 200]);
+        let mut late = vec![5; 197];
+        late.extend([1_500, 2_000, 3_000]);
+        let s = LinkStats {
+            down: on_time.clone(),
+            up: on_time.clone(),
+            wall: Duration::from_secs(1),
+        };
+        let f = figures(&s);
+        assert!(!f.link_bound);
+        assert_eq!(f.packets_per_cpu_s, 400.0 / 0.02);
+        assert_eq!((f.down.lost, f.down.queue_drops), (1, 2));
+        let f = figures(&LinkStats {
+            up: stats(&late),
+            ..s
+        });
+        assert!(f.link_bound, "{f:?}");
+        assert!(f.up.late_p99_us >= 1_500 && f.up.late_max_us >= 3_000);
+    }
+
+    #[test]
+    fn each_direction_gets_half_the_round_trip_and_a_queue_for_its_rate() {
+        let spec = LinkSpec::of(&Network {
+            rtt: Duration::from_millis(100),
+            down: Some(10_000_000),
+            up: None,
+            loss: 0.01,
+            queue: None,
+        });
+        assert_eq!(spec.down.delay, Duration::from_millis(50));
+        // Twice 10 Mbit/s × 100 ms.
+        assert_eq!(spec.down.queue_bytes, 250_000);
+        assert_eq!(spec.up.queue_bytes, 64 * 1024);
+        assert_eq!((spec.down.loss, spec.up.loss), (0.01, 0.01));
+        let given = LinkSpec::of(&Network {
+            queue: Some(3000),
+            ..Network {
+                rtt: Duration::ZERO,
+                down: Some(1_000_000),
+                up: Some(1_000_000),
+                loss: 0.0,
+                queue: None,
+            }
+        });
+        assert_eq!(given.up.queue_bytes, 3000);
+    }
+}
