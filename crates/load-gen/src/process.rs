@@ -139,13 +139,16 @@ impl ServerProcess {
         let cpus = launch.cpus.clone();
         let ns = launch.ns.as_ref().map(|ns| ns.raw_fd());
         if cpus.is_some() || ns.is_some() {
-            // SAFETY: between fork and exec the closure makes at most two system calls (setns
-            // and sched_setaffinity, both async-signal-safe) on data copied before the fork;
+            // SAFETY: between fork and exec the closure makes at most three system calls (setns,
+            // prctl and sched_setaffinity, all async-signal-safe) on data copied before the fork;
             // the namespace's descriptor stays open in `launch` until the child has started.
             unsafe {
                 command.pre_exec(move || {
                     if let Some(fd) = ns {
                         Netns::enter_in_child(fd)?;
+                        // Dies with load-gen, however load-gen ends: a server left running would
+                        // keep the link's namespace, and its device, alive.
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                     }
                     match &cpus {
                         Some(cpus) => crate::affinity::pin_current_thread(cpus),

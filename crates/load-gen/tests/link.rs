@@ -19,6 +19,7 @@ fn ms(n: u64) -> Duration {
 fn link(rtt: Duration, rate_bps: Option<u64>, loss: f64, queue_bytes: u64) -> Link {
     let dir = Direction {
         delay: rtt / 2,
+        jitter: Duration::ZERO,
         rate_bps,
         queue_bytes,
         loss,
@@ -212,4 +213,87 @@ async fn every_transport_delivers_over_the_link() {
         assert!(t.link.is_some(), "{}", t.transport);
     }
     std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(|c| {
+                    c.split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect::<Vec<u32>>()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// load-gen killed outright (SIGKILL: no handler runs) in the middle of a run over a link
+/// leaves nothing: its server dies with it, and with the last process in them the namespaces
+/// and their devices go.
+#[test]
+fn a_run_killed_mid_way_leaves_no_server_and_no_namespace() {
+    let dir = common::tempdir("link-killed");
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"d\"\ntransports = [\"raw-tcp\"]\nclients = 2\nrate = 20\nmessage_size = 16\nduration = \"30s\"\nwarmup = \"0s\"\nnetwork = { rtt = \"20ms\" }\n",
+    )
+    .unwrap();
+    let results = dir.join("results");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_load-gen"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--results")
+        .arg(&results)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_dir(&results)
+        .ok()
+        .and_then(|mut d| d.next())
+        .is_some_and(|run| run.unwrap().path().join("raw-tcp.hlog").exists())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(ms(50));
+    }
+    std::thread::sleep(ms(500));
+    let servers = children_of(child.id());
+    assert_eq!(servers.len(), 1, "one embedded server under way");
+    let server = servers[0];
+    let namespace = std::fs::read_link(format!("/proc/{server}/ns/net")).unwrap();
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(namespace, own, "the server runs in a namespace of its own");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Bounded: the kernel delivers the server's death signal at once.
+    let started = Instant::now();
+    let in_namespace = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| {
+                std::fs::read_link(e.path().join("ns/net")).ok().as_ref() == Some(&namespace)
+            })
+            .count()
+    };
+    while std::path::Path::new(&format!("/proc/{server}")).exists() || in_namespace() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server (pid {server}) outlived load-gen"
+        );
+        std::thread::sleep(ms(20));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -49,6 +49,7 @@ impl LinkSpec {
     pub fn of(n: &crate::scenario::Network) -> LinkSpec {
         let dir = |rate: Option<u64>| Direction {
             delay: n.rtt / 2,
+            jitter: n.jitter,
             rate_bps: rate,
             queue_bytes: n.queue.unwrap_or_else(|| {
                 let bdp = rate.unwrap_or(0) as f64 * n.rtt.as_secs_f64() / 8.0;
@@ -252,12 +253,14 @@ mod tests {
     fn each_direction_gets_half_the_round_trip_and_a_queue_for_its_rate() {
         let spec = LinkSpec::of(&Network {
             rtt: Duration::from_millis(100),
+            jitter: Duration::from_millis(5),
             down: Some(10_000_000),
             up: None,
             loss: 0.01,
             queue: None,
         });
         assert_eq!(spec.down.delay, Duration::from_millis(50));
+        assert_eq!(spec.up.jitter, Duration::from_millis(5));
         // Twice 10 Mbit/s × 100 ms.
         assert_eq!(spec.down.queue_bytes, 250_000);
         assert_eq!(spec.up.queue_bytes, 64 * 1024);
@@ -266,6 +269,7 @@ mod tests {
             queue: Some(3000),
             ..Network {
                 rtt: Duration::ZERO,
+                jitter: Duration::ZERO,
                 down: Some(1_000_000),
                 up: Some(1_000_000),
                 loss: 0.0,

@@ -23,6 +23,9 @@ use crate::schedule::Rng;
 pub struct Direction {
     /// One-way propagation delay.
     pub delay: Duration,
+    /// Each packet's delay varies uniformly by up to this much either way; packets still leave
+    /// in the order they came (a packet is never due before the one ahead of it).
+    pub jitter: Duration,
     /// Bits per second; `None`: as fast as the packets come.
     pub rate_bps: Option<u64>,
     /// Bytes the queue in front of the link holds (waiting to be serialised) before it drops.
@@ -47,6 +50,8 @@ pub struct Wire {
     rng: Rng,
     /// When the link finishes serialising the packets admitted so far.
     busy_until: Instant,
+    /// When the last packet admitted is due at the far end.
+    last_due: Instant,
 }
 
 impl Wire {
@@ -56,6 +61,7 @@ impl Wire {
             dir,
             rng,
             busy_until: now,
+            last_due: now,
         }
     }
 
@@ -77,7 +83,13 @@ impl Wire {
         } else {
             self.busy_until = start;
         }
-        Ok(self.busy_until + self.dir.delay)
+        let mut delay = self.dir.delay;
+        if !self.dir.jitter.is_zero() {
+            let spread = self.dir.jitter.as_secs_f64() * (2.0 * self.rng.unit() - 1.0);
+            delay = Duration::from_secs_f64((delay.as_secs_f64() + spread).max(0.0));
+        }
+        self.last_due = (self.busy_until + delay).max(self.last_due);
+        Ok(self.last_due)
     }
 }
 
@@ -232,6 +244,39 @@ fn thread_cpu() -> Duration {
 mod tests {
     use super::*;
 
+    #[test]
+    fn jitter_spreads_the_delay_both_ways_and_never_reorders() {
+        let t0 = Instant::now();
+        let dir = Direction {
+            delay: ms(50),
+            jitter: ms(10),
+            rate_bps: None,
+            queue_bytes: 0,
+            loss: 0.0,
+        };
+        // Packets 25 ms apart, more than the spread: each gets its own delay.
+        let mut w = Wire::new(dir, Rng::new(3, 9), t0);
+        let (mut low, mut high) = (false, false);
+        for i in 0..200u64 {
+            let at = t0 + ms(25 * i);
+            let delay = w.admit(at, 100).unwrap() - at;
+            assert!(delay >= ms(40) && delay <= ms(60), "{delay:?}");
+            low |= delay < ms(45);
+            high |= delay > ms(55);
+        }
+        assert!(low && high, "the spread reached neither end");
+        // Packets 0.5 ms apart: none overtakes the one before (it waits for it instead).
+        let mut w = Wire::new(dir, Rng::new(3, 9), t0);
+        let mut last = t0;
+        for i in 0..2_000u64 {
+            let at = t0 + Duration::from_micros(500 * i);
+            let due = w.admit(at, 100).unwrap();
+            assert!(due >= last, "packet {i} would overtake the one before");
+            assert!(due - at <= ms(60));
+            last = due;
+        }
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -242,6 +287,7 @@ mod tests {
         // 1 Mbit/s: 1,250 bytes take 10 ms to serialise.
         let dir = Direction {
             delay: ms(25),
+            jitter: Duration::ZERO,
             rate_bps: Some(1_000_000),
             queue_bytes: 4_000,
             loss: 0.0,
@@ -262,6 +308,7 @@ mod tests {
         let t0 = Instant::now();
         let dir = Direction {
             delay: ms(50),
+            jitter: Duration::ZERO,
             rate_bps: None,
             queue_bytes: 0,
             loss: 0.01,

@@ -124,13 +124,17 @@ pub struct Sweep {
     pub slo: Slo,
 }
 
-/// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`:
-/// the run goes over an emulated link (see `crate::link`) instead of loopback. Each direction
-/// gets half the round trip as its delay, its rate, the queue and the loss.
+/// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`,
+/// or `network = { profile = "3g" }` (see [`NETWORK_PROFILES`]; keys beside it override the
+/// profile's): the run goes over an emulated link (see `crate::link`) instead of loopback. Each
+/// direction gets half the round trip as its delay, its rate, the queue and the loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Network {
-    /// `rtt`, required, may be 0: the round-trip time the link adds.
+    /// `rtt`, required without a profile, may be 0: the round-trip time the link adds.
     pub rtt: Duration,
+    /// `jitter`, default 0, at most half of `rtt`: each packet's one-way delay varies uniformly
+    /// by up to this much either way, without reordering packets.
+    pub jitter: Duration,
     /// `down`, default unlimited: server to clients, in bits per second (`"10Mbit"`,
     /// `"500kbit"`, `"1Gbit"`).
     pub down: Option<u64>,
@@ -143,6 +147,70 @@ pub struct Network {
     /// direction before it drops (drop-tail). Default: twice that direction's bandwidth-delay
     /// product, at least 64 KiB.
     pub queue: Option<u64>,
+}
+
+/// The links `network = { profile = "..." }` names: name, link, where its figures come from.
+/// WebPageTest's come from its connectivity settings (`www/settings/connectivity.ini.sample` in
+/// the WPO-Foundation/webpagetest repository: `bwIn`, `bwOut`, `latency` as the round trip).
+pub const NETWORK_PROFILES: [(&str, Network, &str); 10] = [
+    (
+        "lan",
+        link(1, 1_000_000_000, 1_000_000_000, 0.0),
+        "ours: a gigabit LAN",
+    ),
+    (
+        "fios",
+        link(4, 20_000_000, 5_000_000, 0.0),
+        "WebPageTest FIOS",
+    ),
+    (
+        "cable",
+        link(28, 5_000_000, 1_000_000, 0.0),
+        "WebPageTest Cable",
+    ),
+    ("dsl", link(50, 1_500_000, 384_000, 0.0), "WebPageTest DSL"),
+    (
+        "lte",
+        link(70, 12_000_000, 12_000_000, 0.0),
+        "WebPageTest Mobile LTE",
+    ),
+    (
+        "lossy-lte",
+        link(70, 12_000_000, 12_000_000, 0.01),
+        "ours: WebPageTest's LTE with 1% loss each way",
+    ),
+    (
+        "3g-fast",
+        link(150, 1_600_000, 768_000, 0.0),
+        "WebPageTest Mobile 3G - Fast",
+    ),
+    (
+        "3g",
+        link(300, 1_600_000, 768_000, 0.0),
+        "WebPageTest Mobile 3G",
+    ),
+    (
+        "edge",
+        link(840, 240_000, 200_000, 0.0),
+        "WebPageTest Mobile Edge",
+    ),
+    (
+        "satellite",
+        link(600, 25_000_000, 3_000_000, 0.0),
+        "ours: a geostationary hop (477 ms by distance alone) and its ground segments",
+    ),
+];
+
+/// A profile's link: round trip in ms, rates down and up in bit/s, loss.
+const fn link(rtt_ms: u64, down: u64, up: u64, loss: f64) -> Network {
+    Network {
+        rtt: Duration::from_millis(rtt_ms),
+        jitter: Duration::ZERO,
+        down: Some(down),
+        up: Some(up),
+        loss,
+        queue: None,
+    }
 }
 
 /// `faults`: what goes wrong during a run, on purpose, to measure what each transport delivers

@@ -75,7 +75,7 @@ long_poll_timeout = "120s"
 drain = "0.5s"
 faults = { drop = { every = "15s", jitter = "5s", how = "reset" } }
 reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
-network = { rtt = "150ms", down = "1.6Mbit", up = "768kbit", loss = 0.01, queue = "64KiB" }
+network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", loss = 0.01, queue = "64KiB" }
 "#;
     let s = Scenario::parse(text, Path::new("/x/chat.toml")).unwrap();
     let expected = Scenario {
@@ -114,6 +114,7 @@ network = { rtt = "150ms", down = "1.6Mbit", up = "768kbit", loss = 0.01, queue 
         },
         network: Some(Network {
             rtt: Duration::from_millis(150),
+            jitter: Duration::from_millis(10),
             down: Some(1_600_000),
             up: Some(768_000),
             loss: 0.01,
@@ -679,6 +680,7 @@ fn a_network_needs_only_its_round_trip_and_names_what_is_wrong() {
         s.network,
         Some(Network {
             rtt: Duration::ZERO,
+            jitter: Duration::ZERO,
             down: None,
             up: None,
             loss: 0.0,
@@ -707,6 +709,10 @@ fn a_network_needs_only_its_round_trip_and_names_what_is_wrong() {
             "scenarios/t.toml:7: field `network`: expected a queue of at least one packet (1500 bytes), got 0",
         ),
         (
+            r#"network = { rtt = "20ms", jitter = "11ms" }"#,
+            "scenarios/t.toml:7: field `network`: expected a jitter of at most half the round trip (10ms), got 11ms",
+        ),
+        (
             r#"network = { rtt = "fast" }"#,
             r#"scenarios/t.toml:7: field `network`: "fast" is not a duration; expected a number and a unit, like "250ms", "30s" or "2m""#,
         ),
@@ -716,7 +722,17 @@ fn a_network_needs_only_its_round_trip_and_names_what_is_wrong() {
     }
     assert_eq!(
         err(&set("network", r#"network = { down = "1Mbit" }"#)),
-        r#"scenarios/t.toml:7: field `network`: missing `rtt`; expected a table like `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`"#
+        r#"scenarios/t.toml:7: field `network`: expected `rtt` (or a `profile`), like { rtt = "100ms" } or { profile = "3g" }"#
+    );
+    // A missing key inside a table is reported at the table's line (`drop` needs `every`).
+    assert_eq!(
+        err(&set("faults", r#"faults = { drop = { how = "close" } }"#)),
+        r#"scenarios/t.toml:7: field `faults`: missing `every`; expected a table like `faults = { drop = { every = "15s", jitter = "5s", how = "close" }, restart = { at = "20s", how = "term" } }`"#
+    );
+    let e = err(&set("network", r#"network = { profile = "5g" }"#));
+    assert!(
+        e.starts_with(r#"scenarios/t.toml:7: field `network`: unknown network profile "5g"; expected one of "lan", "fios""#),
+        "{e}"
     );
 }
 
@@ -733,4 +749,52 @@ fn rates_and_sizes() {
     assert_eq!(parse_bytes("1500"), Ok(1_500));
     assert_eq!(parse_bytes("64kB"), Ok(64_000));
     assert!(parse_bytes("2048MiB").is_err());
+}
+
+#[test]
+fn a_network_profile_is_webpagetests_link_and_keys_beside_it_override_it() {
+    let s = parse(&set("network", r#"network = { profile = "3g" }"#)).unwrap();
+    assert_eq!(
+        s.network,
+        Some(Network {
+            rtt: Duration::from_millis(300),
+            jitter: Duration::ZERO,
+            down: Some(1_600_000),
+            up: Some(768_000),
+            loss: 0.0,
+            queue: None
+        })
+    );
+    let s = parse(&set(
+        "network",
+        r#"network = { profile = "lte", loss = 0.02, up = "1Mbit" }"#,
+    ))
+    .unwrap();
+    let n = s.network.unwrap();
+    assert_eq!(
+        (n.rtt, n.down, n.up, n.loss),
+        (
+            Duration::from_millis(70),
+            Some(12_000_000),
+            Some(1_000_000),
+            0.02
+        )
+    );
+    // Every profile's figures are valid figures of their own.
+    for (name, link, source) in NETWORK_PROFILES {
+        assert!(!source.is_empty(), "{name}");
+        assert!(
+            link.down.is_some() && link.up.is_some() && link.loss < 1.0,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        NETWORK_PROFILES
+            .iter()
+            .find(|p| p.0 == "lossy-lte")
+            .unwrap()
+            .1
+            .loss,
+        0.01
+    );
 }

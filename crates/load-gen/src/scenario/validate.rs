@@ -13,7 +13,7 @@ use super::{
     RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
     DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
     MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
-    MAX_STEPS,
+    MAX_STEPS, NETWORK_PROFILES,
 };
 use pushbench_results::sweep::{Param, Slo};
 
@@ -53,7 +53,9 @@ pub(super) struct RawScenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
-    rtt: Spanned<String>,
+    profile: Option<Spanned<String>>,
+    rtt: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
     down: Option<Spanned<String>>,
     up: Option<Spanned<String>>,
     loss: Option<Spanned<f64>>,
@@ -402,19 +404,72 @@ impl Doc<'_> {
         Ok(RestartFault { at, how })
     }
 
-    /// `network`: the round trip, rates, loss and queue of the emulated link.
+    /// `network`: a profile, and the round trip, rates, loss and queue of the emulated link
+    /// (each overriding the profile's).
     fn network(&self, network: Spanned<RawNetwork>) -> Result<Network, ScenarioError> {
         const FIELD: &str = "network";
+        let span = network.span();
         let raw = network.into_inner();
-        let rtt = self.duration(FIELD, &raw.rtt, true)?;
+        let base = match &raw.profile {
+            None => None,
+            Some(p) => Some(
+                NETWORK_PROFILES
+                    .iter()
+                    .find(|(name, _, _)| name == p.get_ref())
+                    .map(|(_, link, _)| *link)
+                    .ok_or_else(|| {
+                        let names: Vec<String> = NETWORK_PROFILES
+                            .iter()
+                            .map(|(n, _, _)| format!("{n:?}"))
+                            .collect();
+                        self.error(
+                            p.span(),
+                            FIELD,
+                            format!(
+                                "unknown network profile {:?}; expected one of {}",
+                                p.get_ref(),
+                                names.join(", ")
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        let rtt = match (&raw.rtt, base) {
+            (Some(rtt), _) => self.duration(FIELD, rtt, true)?,
+            (None, Some(base)) => base.rtt,
+            (None, None) => return Err(self.error(
+                span,
+                FIELD,
+                "expected `rtt` (or a `profile`), like { rtt = \"100ms\" } or { profile = \"3g\" }",
+            )),
+        };
+        let jitter = self.opt_duration(
+            FIELD,
+            &raw.jitter,
+            true,
+            base.map_or(Duration::ZERO, |b| b.jitter),
+        )?;
+        if jitter > rtt / 2 {
+            return Err(self.error(
+                raw.jitter.as_ref().map_or(span.clone(), |j| j.span()),
+                FIELD,
+                format!(
+                    "expected a jitter of at most half the round trip ({:?}), got {jitter:?}",
+                    rtt / 2
+                ),
+            ));
+        }
         let rate = |v: &Option<Spanned<String>>| -> Result<Option<u64>, ScenarioError> {
             v.as_ref()
                 .map(|v| parse_rate(v.get_ref()).map_err(|m| self.error(v.span(), FIELD, m)))
                 .transpose()
         };
-        let (down, up) = (rate(&raw.down)?, rate(&raw.up)?);
+        let (down, up) = (
+            rate(&raw.down)?.or(base.and_then(|b| b.down)),
+            rate(&raw.up)?.or(base.and_then(|b| b.up)),
+        );
         let loss = match &raw.loss {
-            None => 0.0,
+            None => base.map_or(0.0, |b| b.loss),
             Some(l) if (0.0..1.0).contains(l.get_ref()) => *l.get_ref(),
             Some(l) => {
                 return Err(self.error(
@@ -441,6 +496,7 @@ impl Doc<'_> {
         }
         Ok(Network {
             rtt,
+            jitter,
             down,
             up,
             loss,
