@@ -295,6 +295,45 @@ pub struct Recorder {
     /// send failed, or when its publisher stops. The drain waits for this to reach 0 before
     /// judging deliveries, so a send due just before the end is never mistaken for a loss.
     pub scheduled: AtomicU64,
+    /// With an outage of the emulated link: what was delivered after it.
+    pub outage: std::sync::OnceLock<OutageWatch>,
+}
+
+/// Deliveries around a cut of the link from `from_ns` until `until_ns` (run-clock time).
+#[derive(Debug)]
+pub struct OutageWatch {
+    /// The cut.
+    pub from_ns: u64,
+    /// The link's return.
+    pub until_ns: u64,
+    /// The first delivery decoded after the return (`u64::MAX`: none yet).
+    pub first_after: AtomicU64,
+    /// The last delivery of a message meant for the outage (0: none yet).
+    pub caught_up: AtomicU64,
+}
+
+impl OutageWatch {
+    /// A watch over a cut from `from_ns` until `until_ns`.
+    pub fn new(from_ns: u64, until_ns: u64) -> Self {
+        OutageWatch {
+            from_ns,
+            until_ns,
+            first_after: AtomicU64::new(u64::MAX),
+            caught_up: AtomicU64::new(0),
+        }
+    }
+
+    fn saw(&self, batch: &[(u64, Probe)], recv_ns: u64) {
+        if recv_ns >= self.until_ns {
+            self.first_after.fetch_min(recv_ns, Relaxed);
+        }
+        if batch
+            .iter()
+            .any(|(_, p)| (self.from_ns..self.until_ns).contains(&p.intended_ns))
+        {
+            self.caught_up.fetch_max(recv_ns, Relaxed);
+        }
+    }
 }
 
 impl Recorder {
@@ -323,6 +362,7 @@ impl Recorder {
             measure_until_ns: until_ns,
             fanout,
             delivered: AtomicU64::new(0),
+            outage: std::sync::OnceLock::new(),
         }
     }
 
@@ -352,6 +392,9 @@ impl Recorder {
             return;
         }
         self.delivered.fetch_add(batch.len() as u64, Relaxed);
+        if let Some(watch) = self.outage.get() {
+            watch.saw(batch, recv_ns);
+        }
         let mut fanout_done: [Option<u64>; 64] = [None; 64];
         let mut fanout_late = Vec::new();
         self.fanout.arrive(

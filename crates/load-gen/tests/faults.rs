@@ -11,9 +11,11 @@ use load_gen::runner;
 use load_gen::scenario::Scenario;
 use tokio_util::sync::CancellationToken;
 
-fn scenario(transports: &str, how: &str) -> Scenario {
+/// 12 clients on 3 topics at 20 messages/s for 3.5 s, polls every 50 ms, with `faults` and
+/// reconnect waits from 50 ms up to `max_delay`.
+fn with_faults(transports: &str, faults: &str, max_delay: &str) -> Scenario {
     let text = format!(
-        r#"description = "drops every second"
+        r#"description = "faults"
 transports = {transports}
 clients = 12
 topics = 3
@@ -23,11 +25,20 @@ warmup = "500ms"
 duration = "3s"
 drain = "1s"
 poll_interval = "50ms"
-faults = {{ drop = {{ every = "1s", jitter = "300ms", how = "{how}" }} }}
-reconnect = {{ delay = "50ms", max_delay = "1s", jitter = 0.5 }}
+faults = {faults}
+reconnect = {{ delay = "50ms", max_delay = "{max_delay}", jitter = 0.5 }}
 "#
     );
-    Scenario::parse(&text, Path::new("drops.toml")).unwrap()
+    Scenario::parse(&text, Path::new("faults.toml")).unwrap()
+}
+
+/// Every subscriber's connection dropped about every second, as `how` says.
+fn scenario(transports: &str, how: &str) -> Scenario {
+    with_faults(
+        transports,
+        &format!(r#"{{ drop = {{ every = "1s", jitter = "300ms", how = "{how}" }} }}"#),
+        "1s",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,23 +116,13 @@ async fn an_sse_client_waits_the_retry_its_stream_announced() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
+/// The server restarted once, 1.5 s in, as `how` says.
 fn restart_scenario(how: &str) -> Scenario {
-    let text = format!(
-        r#"description = "the server restarts once"
-transports = ["all"]
-clients = 12
-topics = 3
-rate = 20
-message_size = 64
-warmup = "500ms"
-duration = "3s"
-drain = "1s"
-poll_interval = "50ms"
-faults = {{ restart = {{ at = "1500ms", how = "{how}" }} }}
-reconnect = {{ delay = "50ms", max_delay = "400ms", jitter = 0.5 }}
-"#
-    );
-    Scenario::parse(&text, Path::new("restart.toml")).unwrap()
+    with_faults(
+        r#"["all"]"#,
+        &format!(r#"{{ restart = {{ at = "1500ms", how = "{how}" }} }}"#),
+        "400ms",
+    )
 }
 
 /// The server is stopped (SIGTERM, then SIGKILL) mid-run and started again on the same ports

@@ -297,3 +297,56 @@ fn a_run_killed_mid_way_leaves_no_server_and_no_namespace() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The link cut for a second mid-run: connections are not closed, TCP retransmits once the link
+/// is back, and every message arrives once, late; the run says how late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_outage_tcp_delivers_everything_once_after_the_link_returns() {
+    let results = common::tempdir("link-outage");
+    let text = r#"description = "a one-second outage"
+transports = ["long-poll", "sse", "websocket", "raw-tcp"]
+clients = 4
+topics = 2
+rate = 10
+message_size = 64
+warmup = "500ms"
+duration = "3s"
+drain = "5s"
+network = { rtt = "20ms" }
+faults = { outage = { at = "1500ms", for = "1s" } }
+"#;
+    let s = load_gen::scenario::Scenario::parse(text, std::path::Path::new("outage.toml")).unwrap();
+    let opts = common::options(&results, None);
+    let (summary, _) = load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    for t in &summary.transports {
+        let name = &t.transport;
+        common::assert_delivered_once(t);
+        let o = t.outage.as_ref().expect("the outage's figures");
+        eprintln!("{name}: {o:?}");
+        assert_eq!((o.at_s, o.for_s), (1.5, 1.0), "{name}");
+        // The first message after the return comes with TCP's next retransmission: not
+        // before the link is back, and within its backed-off timer (a few seconds at most).
+        let first = o.first_delivery_ms.expect("a delivery after the return");
+        let caught_up = o.caught_up_ms.expect("the outage's messages delivered");
+        assert!(first < 5_000.0 && caught_up >= first, "{name}: {o:?}");
+        let link = t.link.as_ref().unwrap();
+        assert!(
+            link.down.cut_drops + link.up.cut_drops > 0,
+            "{name}: {link:?}"
+        );
+        // The timeline shows deliveries stopping during the cut.
+        let during: Vec<_> = t
+            .timeline
+            .windows(2)
+            .filter(|w| w[0].t_s >= 1.6 && w[1].t_s <= 2.5)
+            .map(|w| w[1].delivered - w[0].delivered)
+            .collect();
+        assert!(
+            !during.is_empty() && during.iter().all(|&d| d == 0),
+            "{name}: {during:?}"
+        );
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}

@@ -549,6 +549,53 @@ pub fn restart_table(transports: &[&TransportResult]) -> String {
     )
 }
 
+/// The columns of [`outage_rows`]: heading and unit.
+pub const OUTAGE_COLUMNS: [(&str, &str); 6] = [
+    ("first", "ms after"),
+    ("caught up", "ms after"),
+    ("delivered", "of owed"),
+    ("lost", "messages"),
+    ("gap", "notified"),
+    ("dup", "messages"),
+];
+
+/// One row per transport whose link was cut (`faults.outage`), its cells in the order of
+/// [`OUTAGE_COLUMNS`]: from the link's return to the first delivery and to the last delivery of
+/// a message meant for the outage, the share of owed messages delivered, lost, gap-notified and
+/// duplicated.
+pub fn outage_rows<'a>(transports: &[&'a TransportResult]) -> Vec<(&'a str, [String; 6])> {
+    transports
+        .iter()
+        .filter_map(|t| Some((*t, t.outage.as_ref()?)))
+        .map(|(t, o)| {
+            let m = &t.messages;
+            let ms =
+                |v: Option<f64>| v.map_or_else(|| "never".to_string(), |v| style::ms(v * 1000.0));
+            (
+                t.transport.as_str(),
+                [
+                    ms(o.first_delivery_ms),
+                    ms(o.caught_up_ms),
+                    delivered_share(m),
+                    m.seq.lost.to_string(),
+                    m.seq.gap_notified.to_string(),
+                    m.seq.duplicated.to_string(),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// [`outage_rows`] as a terminal table; empty when there are none.
+pub fn outage_table(transports: &[&TransportResult]) -> String {
+    let rows = outage_rows(transports);
+    cells_table(
+        "Through a link outage (times from the link's return, in ms):",
+        &OUTAGE_COLUMNS,
+        rows.iter().map(|(name, cells)| (*name, &cells[..])),
+    )
+}
+
 /// The share of the messages owed to subscribers that arrived.
 fn delivered_share(m: &pushbench_results::model::Messages) -> String {
     if m.expected == 0 {
@@ -738,6 +785,7 @@ pub fn terminal_table(summary: &Summary) -> String {
     out.push_str(&proxy_table(&transports));
     out.push_str(&resilience_table(&transports));
     out.push_str(&restart_table(&transports));
+    out.push_str(&outage_table(&transports));
     if let Some(floor) = Floor::of(summary) {
         let _ = writeln!(out, "\n{}", floor.sentence());
     }
@@ -844,6 +892,29 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("raw-tcp"));
+    }
+
+    #[test]
+    fn the_outage_table_times_from_the_links_return() {
+        let quiet = result("raw-tcp");
+        assert_eq!(outage_table(&[&quiet]), "");
+        let mut t = result("sse");
+        t.messages.expected = 100;
+        t.messages.seq.delivered = 100;
+        t.outage = Some(pushbench_results::model::OutageResult {
+            at_s: 1.5,
+            for_s: 1.0,
+            first_delivery_ms: Some(641.8),
+            caught_up_ms: None,
+        });
+        let table = outage_table(&[&quiet, &t]);
+        let row = table.lines().find(|l| l.starts_with("sse")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            ["sse", "642", "never", "100.00%", "0", "0", "0"],
+            "{table}"
+        );
     }
 
     #[test]

@@ -305,6 +305,7 @@ pub fn combine(
     out.restart = merge_restarts(parts.iter().filter_map(|p| p.result.restart.as_ref()));
     // The link's figures are per run of its threads: the first folder's, as for the timeline.
     out.link = parts.iter().find_map(|p| p.result.link.clone());
+    out.outage = parts.iter().find_map(|p| p.result.outage.clone());
     // Timelines of different folders do not line up in time: the first folder's stands for
     // all (the report's chart says which it shows only when there is one).
     out.timeline = parts

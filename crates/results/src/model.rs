@@ -257,6 +257,9 @@ pub struct TransportResult {
     /// What the emulated link did (the scenario's `network`). Left out on loopback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkResult>,
+    /// How the transport came through a cut of the link (`faults.outage`). Left out without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<OutageResult>,
     /// What serving cost.
     pub server: ServerCost,
     /// What generating cost.
@@ -636,10 +639,28 @@ pub struct LinkDirection {
     pub lost: u64,
     /// Packets its full queue dropped.
     pub queue_drops: u64,
+    /// Packets dropped while the link was cut (the scenario's outage).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut_drops: u64,
     /// How late packets left against their schedule: p99 and the worst, in µs.
     pub late_p99_us: u64,
     /// See `late_p99_us`.
     pub late_max_us: u64,
+}
+
+/// A cut of the emulated link during the run (`faults.outage`) and how each transport came
+/// through it. Times after the link's return are from its return.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutageResult {
+    /// When the link was cut, seconds since the schedule started (warm-up included).
+    pub at_s: f64,
+    /// For how long, seconds.
+    pub for_s: f64,
+    /// Return → the first message any subscriber decoded, ms; absent if none came.
+    pub first_delivery_ms: Option<f64>,
+    /// Return → the last delivery of a message meant to be published during the outage, ms:
+    /// when subscribers had caught up. Absent if none of those was delivered.
+    pub caught_up_ms: Option<f64>,
 }
 
 /// The spacing of [`TransportResult::timeline`]'s points, in seconds.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 pub use netns::Netns;
-use shaper::{Direction, PipeStats, Wire};
+use shaper::{Cut, Direction, PipeStats, Wire};
 
 use crate::schedule::Rng;
 
@@ -88,6 +88,7 @@ pub struct Link {
     /// The clients' side.
     pub clients: Arc<Netns>,
     stop: Arc<AtomicBool>,
+    cut: Arc<Cut>,
     threads: Vec<JoinHandle<std::io::Result<PipeStats>>>,
     started: Instant,
 }
@@ -129,17 +130,18 @@ impl Link {
         let server_dev = Arc::new(device(&server, "pbs0", SERVER, CLIENT)?);
         let client_dev = Arc::new(device(&clients, "pbc0", CLIENT, SERVER)?);
         let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Cut::new());
         let now = Instant::now();
         let pipe = |name: &str,
                     from: &Arc<tun_rs::SyncDevice>,
                     to: &Arc<tun_rs::SyncDevice>,
                     dir: Direction,
                     stream: u64| {
-            let (from, to, stop) = (from.clone(), to.clone(), stop.clone());
+            let (from, to, cut, stop) = (from.clone(), to.clone(), cut.clone(), stop.clone());
             let wire = Wire::new(dir, Rng::new(seed, stream), now);
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || shaper::run(&from, &to, wire, stop))
+                .spawn(move || shaper::run(&from, &to, wire, cut, stop))
                 .context("starting a link thread")
         };
         // Loss streams apart from the publish schedules' and the faults'.
@@ -151,9 +153,15 @@ impl Link {
             server,
             clients,
             stop,
+            cut,
             threads,
             started: now,
         })
+    }
+
+    /// Cuts the link from `from` until `until`: every packet dropped, both ways.
+    pub fn cut(&self, from: Instant, until: Instant) {
+        self.cut.set(from, until);
     }
 
     /// Stops carrying packets; returns what each direction did.
@@ -188,6 +196,7 @@ pub fn figures(stats: &LinkStats) -> pushbench_results::model::LinkResult {
         bytes: p.bytes,
         lost: p.lost,
         queue_drops: p.queue_drops,
+        cut_drops: p.cut_drops,
         late_p99_us: p.late_us.value_at_quantile(0.99),
         late_max_us: p.late_us.max(),
     };
@@ -222,6 +231,7 @@ mod tests {
             bytes: 1500 * late_us.len() as u64,
             lost: 1,
             queue_drops: 2,
+            cut_drops: 0,
             late_us: late,
             cpu: Duration::from_millis(10),
         }

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,46 @@ impl Wire {
     }
 }
 
+/// When the link is cut (the scenario's outage): every packet that reaches it meanwhile, either
+/// way, is dropped. Shared by both directions and set once the run's clock has started.
+#[derive(Debug)]
+pub struct Cut {
+    base: Instant,
+    /// From and until, in ns since `base`; `from` is `u64::MAX` while no cut is set.
+    from: AtomicU64,
+    until: AtomicU64,
+}
+
+impl Cut {
+    /// No cut yet.
+    pub fn new() -> Self {
+        Cut {
+            base: Instant::now(),
+            from: AtomicU64::new(u64::MAX),
+            until: AtomicU64::new(0),
+        }
+    }
+
+    /// Cuts the link from `from` until `until`.
+    pub fn set(&self, from: Instant, until: Instant) {
+        let ns = |t: Instant| t.saturating_duration_since(self.base).as_nanos() as u64;
+        self.until.store(ns(until), Relaxed);
+        self.from.store(ns(from), Relaxed);
+    }
+
+    /// Whether the link is cut at `now`.
+    pub fn covers(&self, now: Instant) -> bool {
+        let ns = now.saturating_duration_since(self.base).as_nanos() as u64;
+        (self.from.load(Relaxed)..self.until.load(Relaxed)).contains(&ns)
+    }
+}
+
+impl Default for Cut {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// What one direction did over a run.
 #[derive(Debug, Clone)]
 pub struct PipeStats {
@@ -104,6 +144,8 @@ pub struct PipeStats {
     pub lost: u64,
     /// Packets the full queue dropped.
     pub queue_drops: u64,
+    /// Packets dropped while the link was cut.
+    pub cut_drops: u64,
     /// How late packets left against their schedule, in µs.
     pub late_us: Histogram<u64>,
     /// The thread's own CPU time.
@@ -115,6 +157,7 @@ pub fn run(
     input: &SyncDevice,
     output: &SyncDevice,
     mut wire: Wire,
+    cut: Arc<Cut>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<PipeStats> {
     input.set_nonblocking(true)?;
@@ -124,6 +167,7 @@ pub fn run(
         bytes: 0,
         lost: 0,
         queue_drops: 0,
+        cut_drops: 0,
         late_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds"),
         cpu: Duration::ZERO,
     };
@@ -157,7 +201,13 @@ pub fn run(
             match input.recv(&mut buf) {
                 Ok(n) => {
                     buf.truncate(n);
-                    match wire.admit(Instant::now(), n) {
+                    let now = Instant::now();
+                    if cut.covers(now) {
+                        stats.cut_drops += 1;
+                        spare.push(buf);
+                        continue;
+                    }
+                    match wire.admit(now, n) {
                         Ok(due) => queue.push_back((due, buf)),
                         Err(Dropped::Loss) => {
                             stats.lost += 1;
@@ -243,6 +293,17 @@ fn thread_cpu() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_covers_its_window_only() {
+        let cut = Cut::new();
+        let t0 = Instant::now();
+        assert!(!cut.covers(t0 + ms(5)), "no cut set");
+        cut.set(t0 + ms(10), t0 + ms(20));
+        assert!(!cut.covers(t0 + ms(9)));
+        assert!(cut.covers(t0 + ms(10)) && cut.covers(t0 + ms(19)));
+        assert!(!cut.covers(t0 + ms(20)));
+    }
 
     #[test]
     fn jitter_spreads_the_delay_both_ways_and_never_reorders() {

@@ -82,6 +82,8 @@ pub struct Measured {
     pub timeline: Vec<pushbench_results::model::TimelinePoint>,
     /// What the emulated link did, if the scenario had one.
     pub link: Option<pushbench_results::model::LinkResult>,
+    /// How the transport came through the link's outage, if there was one.
+    pub outage: Option<pushbench_results::model::OutageResult>,
     /// Subscribers' traffic, summed.
     pub subscribers: Traffic,
     /// HTTP upstream publishers' traffic (bidirectional workloads), summed.
@@ -309,6 +311,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         restart: m.restart,
         timeline: m.timeline,
         link: m.link,
+        outage: m.outage,
         server: ServerCost {
             cpu_s: m.server_cpu_s,
             cores_used: server_cores,

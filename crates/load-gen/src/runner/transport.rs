@@ -405,7 +405,7 @@ impl<'p> TransportRun<'p> {
             bar,
         )?;
         let faults = &plan.scenario.faults;
-        if faults.drop.is_some() || faults.restart.is_some() {
+        if faults.drop.is_some() || faults.restart.is_some() || faults.outage.is_some() {
             let stop = CancellationToken::new();
             let task = tokio::spawn(restart::timeline(
                 self.shared.clone(),
@@ -413,6 +413,14 @@ impl<'p> TransportRun<'p> {
                 stop.clone(),
             ));
             self.timeline = Some((stop, task));
+        }
+        if let (Some(outage), Some(link)) = (faults.outage, &self.link) {
+            let (from, until) = (outage.at, outage.at + outage.length);
+            let ns = |d: Duration| d.as_nanos() as u64;
+            link.cut(clock.at(ns(from)), clock.at(ns(until)));
+            let _ = recorder
+                .outage
+                .set(crate::metrics::OutageWatch::new(ns(from), ns(until)));
         }
         if let Some(fault) = plan.scenario.faults.restart {
             let due = tokio::select! {
@@ -671,6 +679,17 @@ impl<'p> TransportRun<'p> {
             }),
             timeline,
             link: link.map(|l| crate::link::figures(&l)),
+            outage: recorder.outage.get().map(|w| {
+                let after = |ns: u64| {
+                    (ns != 0 && ns != u64::MAX).then(|| ns.saturating_sub(w.until_ns) as f64 / 1e6)
+                };
+                pushbench_results::model::OutageResult {
+                    at_s: w.from_ns as f64 / 1e9,
+                    for_s: (w.until_ns - w.from_ns) as f64 / 1e9,
+                    first_delivery_ms: after(w.first_after.load(Relaxed)),
+                    caught_up_ms: after(w.caught_up.load(Relaxed)),
+                }
+            }),
             subscribers: subscribers.iter().sum(),
             upstream: upstream.iter().sum(),
             publishers: publishers.iter().sum(),

@@ -221,6 +221,20 @@ pub struct Faults {
     pub drop: Option<DropFault>,
     /// `restart = { at = "20s", how = "term" }`: see [`RestartFault`].
     pub restart: Option<RestartFault>,
+    /// `outage = { at = "20s", for = "5s" }`: see [`Outage`].
+    pub outage: Option<Outage>,
+}
+
+/// The emulated link (`network`, which it needs) drops every packet, both ways, from `at`
+/// (run-clock time from the start of the warm-up) for `length`: a tunnel, a lift, a dead cell.
+/// Connections are not closed; clients find out as their counterparts would, and TCP
+/// retransmits what it can once the link is back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outage {
+    /// `at`, required, greater than 0.
+    pub at: Duration,
+    /// `for`, required, greater than 0; the outage ends within the run.
+    pub length: Duration,
 }
 
 /// The embedded server is stopped at `at` (run-clock time, counted from the start of the

@@ -106,6 +106,7 @@ network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", lo
                 how: DropHow::Reset,
             }),
             restart: None,
+            outage: None,
         },
         reconnect: Reconnect {
             delay: Duration::from_secs(1),
@@ -602,6 +603,7 @@ reconnect = { delay = "8s" }"#,
                 at: Duration::from_secs(1),
                 how: StopHow::Term
             }),
+            outage: None,
         }
     );
     let s = parse(&set(
@@ -796,5 +798,39 @@ fn a_network_profile_is_webpagetests_link_and_keys_beside_it_override_it() {
             .1
             .loss,
         0.01
+    );
+}
+
+#[test]
+fn an_outage_cuts_the_emulated_link_within_the_run() {
+    let text = format!(
+        "{}network = {{ rtt = \"50ms\" }}\n",
+        set(
+            "faults",
+            r#"faults = { outage = { at = "1s", for = "1.5s" } }"#
+        )
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(
+        s.faults.outage,
+        Some(Outage {
+            at: Duration::from_secs(1),
+            length: Duration::from_millis(1500)
+        })
+    );
+    assert_eq!(
+        err(&set("faults", r#"faults = { outage = { at = "1s", for = "1s" } }"#)),
+        "scenarios/t.toml:7: field `faults`: an outage needs a `network`: it cuts the emulated link, and loopback has none"
+    );
+    let late = format!(
+        "{}network = {{ rtt = \"50ms\" }}\n",
+        set(
+            "faults",
+            r#"faults = { outage = { at = "4s", for = "2s" } }"#
+        )
+    );
+    assert_eq!(
+        err(&late),
+        r#"scenarios/t.toml:7: field `faults`: an outage from "4s" for "2s" would outlast the run: expected it to end within warmup and duration together (5s)"#
     );
 }

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, DropFault, DropHow, Faults, Network, Pattern, Reconnect, RequestHeaders,
+    Direction, DropFault, DropHow, Faults, Network, Outage, Pattern, Reconnect, RequestHeaders,
     RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
     DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
     MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
@@ -67,7 +67,17 @@ struct RawNetwork {
 #[serde(deny_unknown_fields)]
 struct RawFaults {
     drop: Option<Spanned<RawDrop>>,
+    outage: Option<Spanned<RawOutage>>,
     restart: Option<Spanned<RawRestart>>,
+}
+
+/// `outage = { at = "20s", for = "5s" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutage {
+    at: Spanned<String>,
+    #[serde(rename = "for")]
+    length: Spanned<String>,
 }
 
 /// `restart = { at = "20s", how = "term" }`.
@@ -265,9 +275,9 @@ impl RawScenario {
         }
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
-        let faults = doc.faults(self.faults, warmup + duration, direction)?;
-        let reconnect = doc.reconnect(self.reconnect)?;
         let network = self.network.map(|n| doc.network(n)).transpose()?;
+        let faults = doc.faults(self.faults, warmup + duration, direction, network.is_some())?;
+        let reconnect = doc.reconnect(self.reconnect)?;
 
         Ok(Scenario {
             name: doc.path.file_stem().map_or_else(
@@ -309,12 +319,17 @@ impl Doc<'_> {
         faults: Option<Spanned<RawFaults>>,
         run: Duration,
         direction: Direction,
+        network: bool,
     ) -> Result<Faults, ScenarioError> {
         let Some(faults) = faults else {
             return Ok(Faults::default());
         };
         let faults = faults.into_inner();
         Ok(Faults {
+            outage: faults
+                .outage
+                .map(|outage| self.outage_fault(outage, run, network))
+                .transpose()?,
             drop: faults
                 .drop
                 .map(|drop| self.drop_fault(drop, run))
@@ -324,6 +339,39 @@ impl Doc<'_> {
                 .map(|restart| self.restart_fault(restart, run, direction))
                 .transpose()?,
         })
+    }
+
+    /// `faults.outage`.
+    fn outage_fault(
+        &self,
+        outage: Spanned<RawOutage>,
+        run: Duration,
+        network: bool,
+    ) -> Result<Outage, ScenarioError> {
+        const FIELD: &str = "faults";
+        let span = outage.span();
+        if !network {
+            return Err(self.error(
+                span,
+                FIELD,
+                "an outage needs a `network`: it cuts the emulated link, and loopback has none",
+            ));
+        }
+        let raw = outage.into_inner();
+        let at = self.duration(FIELD, &raw.at, false)?;
+        let length = self.duration(FIELD, &raw.length, false)?;
+        if at + length > run {
+            return Err(self.error(
+                raw.length.span(),
+                FIELD,
+                format!(
+                    "an outage from {:?} for {:?} would outlast the run: expected it to end within warmup and duration together ({run:?})",
+                    raw.at.get_ref(),
+                    raw.length.get_ref()
+                ),
+            ));
+        }
+        Ok(Outage { at, length })
     }
 
     /// `faults.drop`.

@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::axis::Axis;
-use super::frame::{frame, legend_of, plot, Area, DrawResult, MUTED, SHADE};
-use super::{transports, WIDTH};
+use super::frame::{frame, legend_of, panels_over_time, plot, Area, DrawResult, MUTED, SHADE};
+use super::transports;
 use crate::style::{self, colour};
 use pushbench_results::{Run, TransportResult};
 
@@ -39,16 +39,15 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
         .flat_map(|(_, p)| p.iter().map(|p| p.0))
         .fold(1.0, f64::max)
         .ceil();
-    let restart_at = lines
+    // Where the faults struck: the restart's signal, the outage's start and end.
+    let marks: Vec<f64> = lines
         .iter()
-        .find_map(|(t, _)| t.restart.as_ref().map(|r| r.at_s));
-    let x = Axis::linear(0.0, x_end, 8, &|v| style::num(v));
-    let mut x_unlabelled = x.clone();
-    for t in &mut x_unlabelled.ticks {
-        t.1.clear();
-    }
-    let (plots, side) = area.split_horizontally(WIDTH as i32 - 280);
-    let (top, bottom) = plots.split_vertically(306);
+        .find_map(|(t, _)| {
+            let restart = t.restart.as_ref().map(|r| vec![r.at_s]);
+            restart.or_else(|| t.outage.as_ref().map(|o| vec![o.at_s, o.at_s + o.for_s]))
+        })
+        .unwrap_or_default();
+    let (x, x_unlabelled, top, bottom, side) = panels_over_time(area, x_end);
     for (panel, share) in [(&top, true), (&bottom, false)] {
         let pick = |p: &(f64, f64, f64)| if share { p.1 } else { p.2 };
         let y = if share {
@@ -71,7 +70,7 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
             [(0.0, y0), (run.warmup_s.min(x_end), y1)],
             SHADE.filled(),
         )))?;
-        if let Some(at) = restart_at {
+        for &at in &marks {
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![(at, y0), (at, y1)],
                 MUTED.stroke_width(2),
@@ -82,7 +81,7 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
         } else {
             (
                 "deliveries per second",
-                "seconds since the transport's run started (shaded: warm-up; line: restart)",
+                "seconds since the transport's run started (shaded: warm-up; lines: restart, outage)",
                 &x,
             )
         };

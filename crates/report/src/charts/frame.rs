@@ -230,3 +230,20 @@ pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
     ))?;
     Ok(())
 }
+
+/// Two panels over one time axis, `0..x_end` seconds, with a legend column beside them: the
+/// top panel's axis has the grid lines but no labels (it shares the bottom one's). Returns the
+/// bottom axis, the top axis, the top and bottom panels, and the side column.
+pub(super) fn panels_over_time<'a>(
+    area: &Area<'a>,
+    x_end: f64,
+) -> (Axis, Axis, Area<'a>, Area<'a>, Area<'a>) {
+    let x = Axis::linear(0.0, x_end, 8, &|v| style::num(v));
+    let mut x_unlabelled = x.clone();
+    for t in &mut x_unlabelled.ticks {
+        t.1.clear();
+    }
+    let (plots, side) = area.split_horizontally(super::WIDTH as i32 - 280);
+    let (top, bottom) = plots.split_vertically(306);
+    (x, x_unlabelled, top, bottom, side)
+}

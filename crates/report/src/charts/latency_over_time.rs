@@ -5,10 +5,11 @@ use plotters::prelude::*;
 
 use super::axis::{ms_label, Axis};
 use super::frame::{
-    at, frame, legend, nothing, plot, plot_box, Area, DrawResult, MUTED, SHADE, SMALL,
+    at, frame, legend, nothing, panels_over_time, plot, plot_box, Area, DrawResult, MUTED, SHADE,
+    SMALL,
 };
-use super::{transports, LOG_SPAN_LINES, WIDTH};
-use crate::style::{self, colour};
+use super::{transports, LOG_SPAN_LINES};
+use crate::style::colour;
 use crate::text::{self, H, V};
 use pushbench_results::hlog::LATENCY;
 use pushbench_results::{Run, TransportResult};
@@ -57,14 +58,7 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
             .iter()
             .map(|t| t.measured_s)
             .fold(0.0, f64::max);
-    let x = Axis::linear(0.0, x_end, 8, &|v| style::num(v));
-    // The top panel shares the bottom one's time axis: grid lines, no labels.
-    let mut x_unlabelled = x.clone();
-    for t in &mut x_unlabelled.ticks {
-        t.1.clear();
-    }
-    let (plots, side) = area.split_horizontally(WIDTH as i32 - 280);
-    let (top, bottom) = plots.split_vertically(306);
+    let (x, x_unlabelled, top, bottom, side) = panels_over_time(area, x_end);
     for (panel, p99) in [(&top, true), (&bottom, false)] {
         let pick = |p: &(f64, f64, f64)| if p99 { p.2 } else { p.1 };
         let y = Axis::for_values(

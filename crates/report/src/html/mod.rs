@@ -126,6 +126,7 @@ pub fn page(run: &Run, charts: &[Chart], dir: &Path) -> Result<String, Error> {
     proxies(&mut h, run);
     resilience(&mut h, run);
     restart(&mut h, run);
+    outage(&mut h, run);
 
     let _ = writeln!(h, "<h2>Charts</h2>");
     for c in charts {
@@ -479,6 +480,28 @@ fn restart(h: &mut String, run: &Run) {
         &figures::RESTART_COLUMNS,
         rows.iter()
             .map(|r| (r.run.transport.as_str(), &r.cells[..])),
+    );
+}
+
+/// How each transport came through a cut of the emulated link (`faults.outage`).
+fn outage(h: &mut String, run: &Run) {
+    let ts = ordered(run);
+    let rows = figures::outage_rows(&ts);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Through a link outage</h2>\n<p class=\"small\">The emulated link dropped every \
+         packet, both ways, for a while; connections were not closed. Times are from the \
+         link's return: <em>first</em> until a subscriber decoded a message, <em>caught up</em> \
+         until the last message meant for the outage arrived (TCP retransmits on its own \
+         backed-off timer, so a connection may stay silent well after the link is back).</p>"
+    );
+    cells_table(
+        h,
+        &figures::OUTAGE_COLUMNS,
+        rows.iter().map(|(name, cells)| (*name, &cells[..])),
     );
 }
 
