@@ -177,22 +177,20 @@ pub fn run(
     const ROOM: usize = 65_536;
     // How long to sleep with nothing queued before looking at `stop` again.
     const IDLE: Duration = Duration::from_millis(20);
-    // How long before a packet's due time the thread stops sleeping and spins. Measured on
-    // this project's 2-core VM (connects over a 50 ms link, 700 packets): sleeping to the due
-    // time left packets 140-260 µs late at p50; waking 300 µs early, 1 µs (the tail, 1-3 ms at
-    // p99, is the virtual machine's and stays).
-    const SPIN: Duration = Duration::from_micros(300);
+    // A packet due within this much is sent now, and the thread sleeps until this much before
+    // the next one is due: a sleeping thread is woken a few hundred µs late on a busy or
+    // virtual machine (measured on this project's 2-core VM, connects over a 50 ms link, 700
+    // packets: sleeping to the due time left packets 140-260 µs late at p50). Spinning the
+    // last stretch instead kept a real-time thread busy all the time under load (1,000
+    // clients: the link's two threads took 12 CPU-seconds of 15 and starved the clients).
+    const EARLY: Duration = Duration::from_micros(250);
     while !stop.load(Relaxed) {
         let now = Instant::now();
         let wait = queue
             .front()
             .map_or(IDLE, |(due, _)| due.saturating_duration_since(now));
-        if wait > SPIN {
-            // Woken a little early, then spinning to the due time: a sleeping thread is
-            // woken a few hundred µs late on a busy or virtual machine.
-            wait_readable(input.as_raw_fd(), wait - SPIN)?;
-        } else if !wait.is_zero() {
-            std::hint::spin_loop();
+        if wait > EARLY {
+            wait_readable(input.as_raw_fd(), wait - EARLY)?;
         }
         loop {
             let mut buf = spare.pop().unwrap_or_else(|| vec![0; ROOM]);
@@ -228,7 +226,7 @@ pub fn run(
             }
         }
         let now = Instant::now();
-        while queue.front().is_some_and(|(due, _)| *due <= now) {
+        while queue.front().is_some_and(|(due, _)| *due <= now + EARLY) {
             let (due, buf) = queue.pop_front().expect("checked above");
             // A packet the far end cannot take now (its queue is full) is lost there, as on a
             // real interface.
