@@ -59,8 +59,9 @@ fn a_tcp_connect_takes_one_round_trip() {
         times.sort();
         let median = times[2];
         eprintln!("rtt {rtt:?}: connect median {median:?} of {times:?}");
+        // Within 10% either way: the link sends a packet up to 250 µs before it is due.
         assert!(
-            median >= rtt && median <= rtt.mul_f64(1.1),
+            median >= rtt.mul_f64(0.9) && median <= rtt.mul_f64(1.1),
             "connect took {median:?} over a {rtt:?} round trip ({times:?})"
         );
         drop(listener);

@@ -2,10 +2,10 @@
 //!
 //! [`Link::start`] makes two network namespaces ([`netns`]), one for the server and one for
 //! the clients, each with a TUN device (MTU 1500, no offloads) and an address from the
-//! benchmarking range 198.18.0.0/15 ([`SERVER`], [`CLIENT`]), and no route anywhere else. Two
-//! threads ([`shaper`]) carry each IP packet from one device to the other: after the link's
-//! one-way delay, at its rate, through its drop-tail queue, with its seeded random loss, each
-//! direction on its own. The kernel's TCP runs unchanged at both ends, so handshakes, slow
+//! benchmarking range 198.18.0.0/15 ([`SERVER`], [`CLIENT`]), and no route anywhere else.
+//! Threads of load-gen's own ([`shaper`]) carry each IP packet from one device to the other:
+//! after the link's one-way delay, at its rate, through its drop-tail queue, with its seeded
+//! random loss, each direction on its own. The kernel's TCP runs unchanged at both ends, so handshakes, slow
 //! start, retransmissions and head-of-line blocking are real.
 //!
 //! The server process is started inside the server's namespace; clients create their sockets

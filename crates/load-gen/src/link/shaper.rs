@@ -1,10 +1,10 @@
 //! One direction of the emulated link: IP packets read from one TUN device are written to the
 //! other after the link's delay, at its rate, through its drop-tail queue, with its random loss.
-//! The model of Mahimahi's delay and link shells, in one thread per direction.
+//! The model of Mahimahi's delay and link shells, in two threads per direction (see [`run`]).
 //!
 //! [`Wire`] is the schedule alone (when each packet leaves, or why it is dropped), so it can be
-//! tested without devices; [`run`] is the thread that moves the packets by it and measures
-//! itself: how late each packet left against its schedule, and its own CPU time.
+//! tested without devices; [`run`] moves the packets by it and measures itself: how late each
+//! packet left against its schedule, and its own CPU time.
 
 use std::collections::VecDeque;
 use std::io;
@@ -148,99 +148,155 @@ pub struct PipeStats {
     pub cut_drops: u64,
     /// How late packets left against their schedule, in µs.
     pub late_us: Histogram<u64>,
-    /// The thread's own CPU time.
+    /// The CPU time of its two threads.
     pub cpu: Duration,
 }
 
 /// Moves packets from `input` to `output` by `wire` until `stop`; returns what it did.
+///
+/// Two threads: this one writes each packet out when it is due, and one it starts reads and
+/// schedules them as they come. Apart, because writing a packet into the far end's TUN device
+/// also runs that end's receiving TCP stack (tens of µs a packet on this machine), and a burst
+/// to 1,000 subscribers, read and written by one thread, left reading, and so the schedule,
+/// behind the writing.
 pub fn run(
     input: &SyncDevice,
     output: &SyncDevice,
-    mut wire: Wire,
+    wire: Wire,
     cut: Arc<Cut>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<PipeStats> {
+    let queue = Queue::default();
+    std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("link-read".into())
+            .spawn_scoped(s, || read(input, wire, &cut, &queue, &stop))?;
+        let written = write(output, &queue, &stop);
+        // The reader stops on the same flag; a writer that failed stops it too.
+        stop.store(true, Relaxed);
+        let read = reader
+            .join()
+            .map_err(|_| io::Error::other("the link's reader panicked"))??;
+        let mut stats = written?;
+        stats.lost = read.lost;
+        stats.queue_drops = read.queue_drops;
+        stats.cut_drops = read.cut_drops;
+        stats.cpu += read.cpu;
+        Ok(stats)
+    })
+}
+
+/// Packets scheduled and not yet written, in the order they are due.
+#[derive(Default)]
+struct Queue {
+    packets: std::sync::Mutex<VecDeque<(Instant, Vec<u8>)>>,
+    /// Signalled when a packet joins an empty queue.
+    arrived: std::sync::Condvar,
+}
+
+// How long a thread with nothing to do waits before looking at `stop` again.
+const IDLE: Duration = Duration::from_millis(20);
+// A packet due within this much is written now, and the writer sleeps until this much before
+// the next one is due: a sleeping thread is woken a few hundred µs late on a busy or virtual
+// machine (measured on this project's 2-core VM, connects over a 50 ms link, 700 packets:
+// sleeping to the due time left packets 140-260 µs late at p50). Spinning the last stretch
+// instead never lets the thread sleep under load, when the next packet is always that close:
+// with a 300 µs spin, 1,000 clients over `lte` at 20 messages/s (more than the link carries)
+// kept the two real-time threads busy for 12 of the run's 15 s.
+const EARLY: Duration = Duration::from_micros(250);
+
+/// The reader: each packet as it comes, timed, dropped or scheduled.
+fn read(
+    input: &SyncDevice,
+    mut wire: Wire,
+    cut: &Cut,
+    queue: &Queue,
+    stop: &AtomicBool,
+) -> io::Result<PipeStats> {
     input.set_nonblocking(true)?;
     realtime_priority();
-    let mut stats = PipeStats {
-        packets: 0,
-        bytes: 0,
-        lost: 0,
-        queue_drops: 0,
-        cut_drops: 0,
-        late_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds"),
-        cpu: Duration::ZERO,
-    };
-    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
-    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut stats = PipeStats::empty();
     // Long enough for any packet the kernel hands a 1500-byte-MTU device.
     const ROOM: usize = 65_536;
-    // How long to sleep with nothing queued before looking at `stop` again.
-    const IDLE: Duration = Duration::from_millis(20);
-    // A packet due within this much is sent now, and the thread sleeps until this much before
-    // the next one is due: a sleeping thread is woken a few hundred µs late on a busy or
-    // virtual machine (measured on this project's 2-core VM, connects over a 50 ms link, 700
-    // packets: sleeping to the due time left packets 140-260 µs late at p50). Spinning the
-    // last stretch instead never lets the thread sleep under load, when the next packet is
-    // always that close: with a 300 µs spin, 1,000 clients over `lte` at 20 messages/s (more
-    // than the link carries) kept the two real-time threads busy for 12 of the run's 15 s.
-    const EARLY: Duration = Duration::from_micros(250);
+    let mut buf = vec![0; ROOM];
     while !stop.load(Relaxed) {
-        let now = Instant::now();
-        let wait = queue
-            .front()
-            .map_or(IDLE, |(due, _)| due.saturating_duration_since(now));
-        if wait > EARLY {
-            wait_readable(input.as_raw_fd(), wait - EARLY)?;
-        }
+        wait_readable(input.as_raw_fd(), IDLE)?;
         loop {
-            let mut buf = spare.pop().unwrap_or_else(|| vec![0; ROOM]);
-            // Grown back to its room without touching what it holds (it is overwritten).
-            buf.resize(ROOM, 0);
             match input.recv(&mut buf) {
                 Ok(n) => {
-                    buf.truncate(n);
                     let now = Instant::now();
                     if cut.covers(now) {
                         stats.cut_drops += 1;
-                        spare.push(buf);
                         continue;
                     }
                     match wire.admit(now, n) {
-                        Ok(due) => queue.push_back((due, buf)),
-                        Err(Dropped::Loss) => {
-                            stats.lost += 1;
-                            spare.push(buf);
+                        Ok(due) => {
+                            let mut q = queue.packets.lock().expect("link queue");
+                            q.push_back((due, buf[..n].to_vec()));
+                            // Due no earlier than any before it: only an idle writer needs waking.
+                            if q.len() == 1 {
+                                queue.arrived.notify_one();
+                            }
                         }
-                        Err(Dropped::Queue) => {
-                            stats.queue_drops += 1;
-                            spare.push(buf);
-                        }
+                        Err(Dropped::Loss) => stats.lost += 1,
+                        Err(Dropped::Queue) => stats.queue_drops += 1,
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    spare.push(buf);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => spare.push(buf),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
-        let now = Instant::now();
-        while queue.front().is_some_and(|(due, _)| *due <= now + EARLY) {
-            let (due, buf) = queue.pop_front().expect("checked above");
-            // A packet the far end cannot take now (its queue is full) is lost there, as on a
-            // real interface.
-            if output.send(&buf).is_ok() {
-                stats.packets += 1;
-                stats.bytes += buf.len() as u64;
-            }
-            let _ = stats.late_us.record((now - due).as_micros().max(1) as u64);
-            spare.push(buf);
         }
     }
     stats.cpu = thread_cpu();
     Ok(stats)
+}
+
+/// The writer: each packet when it is due, and how late that was.
+fn write(output: &SyncDevice, queue: &Queue, stop: &AtomicBool) -> io::Result<PipeStats> {
+    realtime_priority();
+    let mut stats = PipeStats::empty();
+    let mut q = queue.packets.lock().expect("link queue");
+    while !stop.load(Relaxed) {
+        let now = Instant::now();
+        let wait = match q.front() {
+            None => IDLE,
+            Some((due, _)) if *due <= now + EARLY => Duration::ZERO,
+            Some((due, _)) => *due - now - EARLY,
+        };
+        if !wait.is_zero() {
+            q = queue.arrived.wait_timeout(q, wait).expect("link queue").0;
+            continue;
+        }
+        let (due, packet) = q.pop_front().expect("a packet is due");
+        drop(q);
+        // A packet the far end cannot take now (its queue is full) is lost there, as on a
+        // real interface.
+        if output.send(&packet).is_ok() {
+            stats.packets += 1;
+            stats.bytes += packet.len() as u64;
+        }
+        // Early by up to EARLY counts as on time.
+        let late = Instant::now().saturating_duration_since(due);
+        let _ = stats.late_us.record(late.as_micros().max(1) as u64);
+        q = queue.packets.lock().expect("link queue");
+    }
+    stats.cpu = thread_cpu();
+    Ok(stats)
+}
+
+impl PipeStats {
+    fn empty() -> Self {
+        PipeStats {
+            packets: 0,
+            bytes: 0,
+            lost: 0,
+            queue_drops: 0,
+            cut_drops: 0,
+            late_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds"),
+            cpu: Duration::ZERO,
+        }
+    }
 }
 
 /// Puts the calling thread in the real-time class (`SCHED_FIFO`): a packet due now must leave
