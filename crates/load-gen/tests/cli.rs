@@ -1,5 +1,9 @@
 //! The `load-gen` binary: scenario errors are clear and name file, line and field.
 
+mod common;
+
+use common::children_of;
+
 use std::process::Command;
 
 fn validate(name: &str, text: &str) -> (i32, String, String) {
@@ -187,28 +191,6 @@ fn interrupted_run_keeps_partial_results(signal: libc::c_int, code: i32) {
         "the table is printed"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// The processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`; comm may hold spaces, so read after its last `)`.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            found.push(child);
-        }
-    }
-    found
 }
 
 /// Every key path of a JSON value, array elements folded into `[]`.

@@ -216,23 +216,6 @@ async fn every_transport_delivers_over_the_link() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-/// The processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .flatten()
-                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-                .flat_map(|c| {
-                    c.split_whitespace()
-                        .filter_map(|p| p.parse().ok())
-                        .collect::<Vec<u32>>()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// load-gen killed outright (SIGKILL: no handler runs) in the middle of a run over a link
 /// leaves nothing: its server dies with it, and with the last process in them the namespaces
 /// and their devices go.
@@ -269,7 +252,7 @@ fn a_run_killed_mid_way_leaves_no_server_and_no_namespace() {
         std::thread::sleep(ms(50));
     }
     std::thread::sleep(ms(500));
-    let servers = children_of(child.id());
+    let servers = common::children_of(child.id());
     assert_eq!(servers.len(), 1, "one embedded server under way");
     let server = servers[0];
     let namespace = std::fs::read_link(format!("/proc/{server}/ns/net")).unwrap();
