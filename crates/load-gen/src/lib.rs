@@ -23,8 +23,9 @@
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
 //!   built in for push-server and Nchan; [`nchan`]: Nchan's nginx configuration; [`proxy`]: the
 //!   `--via` reverse proxy's configurations and what each breaks; [`nginx`]: what the two share.
-//! - [`link`]: the emulated network link (`network`): two network namespaces, TUN devices and
-//!   the threads that carry packets between them with delay, rate, queue and loss.
+//! - [`link`]: the emulated network link (`network`, `networks`): two network namespaces, TUN
+//!   devices and the threads that carry packets between them with delay, rate, queue and loss;
+//!   `--capture`'s tcpdump of the clients' side.
 //! - [`process`]: the server child (push-server, or nginx with Nchan), the proxy child, and
 //!   `/proc` sampling;
 //!   [`setup`]: machine info; [`affinity`]: disjoint cores for the server and load-gen.

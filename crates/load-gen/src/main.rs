@@ -138,6 +138,11 @@ struct RunArgs {
     /// publish rates).
     #[arg(long, default_value_t = load_gen::pacer::EARLY.as_micros() as u64)]
     pacer_early_us: u64,
+    /// Over an emulated link (the scenario's `network`), record every packet on the clients'
+    /// TUN device into `<name>.pcap` beside the run's other files, with tcpdump (Debian's
+    /// tcpdump package): read it with `tshark -r` or Wireshark.
+    #[arg(long)]
+    capture: bool,
 }
 
 /// `items` without repeats, in the order each first appears.
@@ -314,6 +319,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         no_pin: _,
         server_cpus: _,
         repeat,
+        capture,
     } = args;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -398,6 +404,7 @@ async fn run(args: RunArgs, pinning: Option<Pinning>) -> anyhow::Result<ExitCode
         // share names and files.
         servers: first_of_each(server),
         via: first_of_each(via),
+        capture,
     };
     if let Some(sweep) = &scenario.sweep {
         let (result, dir) = runner::sweep::sweep(&scenario, sweep, &opts, cancel.clone())

@@ -39,7 +39,36 @@ pub struct Counted {
     /// A read returned end of stream: the server's FIN has arrived (and the kernel counted it
     /// as a received byte), whatever state the socket is in when its counters are read.
     eof: bool,
+    /// The heartbeat timeout, if the client keeps one ([`Counted::idle_after`]).
+    idle: Option<Idle>,
 }
+
+/// Reads fail with [`HeartbeatTimeout`] once nothing was read or written for `limit`.
+#[derive(Debug)]
+struct Idle {
+    limit: Duration,
+    last: tokio::time::Instant,
+    /// Armed at the first wait; moved on only when it fires, not at every byte, so a busy
+    /// stream costs no timer updates.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The error inside the `io::Error` of a connection that brought nothing for the client's
+/// heartbeat timeout (the scenario's `reconnect.heartbeat_timeout`).
+#[derive(Debug)]
+pub struct HeartbeatTimeout(pub Duration);
+
+impl std::fmt::Display for HeartbeatTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "nothing from the server for {:?} (the heartbeat timeout): the connection is taken for dead",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for HeartbeatTimeout {}
 
 struct Drop {
     /// When, in the run's schedule time.
@@ -72,6 +101,49 @@ impl Counted {
             drop: None,
             kernel_at_drop: None,
             eof: false,
+            idle: None,
+        }
+    }
+
+    /// Fails a read with [`HeartbeatTimeout`] once nothing has been read or written for
+    /// `limit`, as a client with a heartbeat timeout gives up on a connection gone silent.
+    pub fn idle_after(&mut self, limit: Duration) {
+        self.idle = Some(Idle {
+            limit,
+            last: tokio::time::Instant::now(),
+            timer: None,
+        });
+    }
+
+    /// Notes traffic for the heartbeat timeout.
+    fn active(&mut self) {
+        if let Some(idle) = &mut self.idle {
+            idle.last = tokio::time::Instant::now();
+        }
+    }
+
+    /// The heartbeat timeout's error once nothing has moved for its limit; registers the task
+    /// to be woken then otherwise.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let Some(idle) = &mut self.idle else {
+            return Poll::Pending;
+        };
+        let timer = idle
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(idle.last + idle.limit)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = idle.last + idle.limit;
+            if due > tokio::time::Instant::now() {
+                timer.as_mut().reset(due);
+                continue;
+            }
+            return Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                HeartbeatTimeout(idle.limit),
+            ));
         }
     }
 
@@ -176,6 +248,13 @@ impl AsyncRead for Counted {
         if matches!(r, Poll::Ready(Ok(()))) && read == 0 && room > 0 {
             self.eof = true;
         }
+        if r.is_pending() {
+            if let Poll::Ready(e) = self.poll_idle(cx) {
+                return Poll::Ready(Err(e));
+            }
+        } else if read > 0 {
+            self.active();
+        }
         r
     }
 }
@@ -192,6 +271,7 @@ impl AsyncWrite for Counted {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
+            self.active();
         }
         r
     }
@@ -207,6 +287,7 @@ impl AsyncWrite for Counted {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
+            self.active();
         }
         r
     }

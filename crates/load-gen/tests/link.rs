@@ -191,17 +191,117 @@ async fn raw_tcp_latency_at_low_load_is_half_the_round_trip() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-/// Every transport delivers every message once across the link.
+/// TCP payload bytes in the capture at `path`: clients to server, server to clients, and server
+/// to clients after the client had closed (its FIN or RST already sent: a server's answer to a
+/// held poll as it shuts down, which no client reads and the summary does not count), by
+/// tshark, retransmissions left out (the summary counts what the sockets moved once).
+fn captured_payload(path: &std::path::Path) -> (u64, u64, u64) {
+    let out = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(path)
+        .args([
+            "-Y",
+            "tcp && !tcp.analysis.retransmission",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.len",
+            "-e",
+            "tcp.flags.fin",
+            "-e",
+            "tcp.flags.reset",
+        ])
+        .output()
+        .expect("tshark (Debian's tshark package)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut up, mut down, mut after_close) = (0, 0, 0);
+    let mut closed = std::collections::HashSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (stream, src, len) = (f[0], f[1], f[2].parse::<u64>().unwrap());
+        let flag = |v: &str| v == "1" || v == "True";
+        match src {
+            "198.18.0.2" => {
+                up += len;
+                if flag(f[3]) || flag(f[4]) {
+                    closed.insert(stream.to_owned());
+                }
+            }
+            "198.18.0.1" if closed.contains(stream) => after_close += len,
+            "198.18.0.1" => down += len,
+            other => panic!("a packet from {other} on the link"),
+        }
+    }
+    (up, down, after_close)
+}
+
+/// Whether tcpdump and tshark are here for the capture check; without them it is skipped with a
+/// note, or fails when `PUSHBENCH_REQUIRE_CAPTURE` is set (as in CI).
+fn can_capture() -> bool {
+    let found = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (tcpdump, tshark) = (found("tcpdump"), found("tshark"));
+    if tcpdump && tshark {
+        return true;
+    }
+    let why = "the capture check needs tcpdump and tshark (apt-get install tcpdump tshark)";
+    assert!(
+        std::env::var_os("PUSHBENCH_REQUIRE_CAPTURE").is_none(),
+        "{why}"
+    );
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// Every transport delivers every message once across the link, and a packet capture of the
+/// link (`--capture`, read by tshark) holds exactly the bytes the summary counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transport_delivers_over_the_link() {
     let results = common::tempdir("link-all");
     let s = scenario(r#"["all"]"#, "20ms");
     let mut opts = common::options(&results, None);
     opts.server_args = vec!["--sse-retry-ms=100".into()];
-    let (summary, _) = load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
-        .await
-        .unwrap();
+    opts.capture = can_capture();
+    let (summary, dir) =
+        load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
     for t in &summary.transports {
+        assert_eq!(t.error, None, "{}", t.transport);
+        if opts.capture {
+            let link = t.link.as_ref().expect("the link's figures");
+            assert_eq!(
+                link.capture_dropped, 0,
+                "{}: the capture is whole",
+                t.transport
+            );
+            let (up, down, after_close) =
+                captured_payload(&dir.join(format!("{}.pcap", t.transport)));
+            eprintln!(
+                "{}: captured {up} up, {down} down (and {after_close} after the client closed); counted {} up, {} down",
+                t.transport,
+                t.bytes.up(),
+                t.bytes.down()
+            );
+            assert_eq!(
+                (up, down),
+                (t.bytes.up(), t.bytes.down()),
+                "{}",
+                t.transport
+            );
+        }
         common::assert_delivered_once(t);
         // Messages cross the link: not sooner than its one-way delay.
         assert!(
@@ -331,6 +431,77 @@ faults = { outage = { at = "1500ms", for = "1s" } }
             !during.is_empty() && during.iter().all(|&d| d == 0),
             "{name}: {during:?}"
         );
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// `--capture` on loopback is refused before anything runs: there is no link to record.
+#[tokio::test]
+async fn a_capture_without_a_link_is_refused() {
+    let results = common::tempdir("link-capture-loopback");
+    let text = r#"description = "loopback"
+transports = ["sse"]
+clients = 1
+rate = 1
+message_size = 64
+duration = "1s"
+"#;
+    let s = load_gen::scenario::Scenario::parse(text, std::path::Path::new("lo.toml")).unwrap();
+    let mut opts = common::options(&results, None);
+    opts.capture = true;
+    let e = load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--capture records the emulated link, and lo has no `network`"
+    );
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// Through an outage longer than the clients' heartbeat timeout, every subscriber gives up on
+/// its silent connection, reconnects once the link is back and resumes where it was: nothing
+/// the server's ring still holds is lost, and the given-up connections are counted apart from
+/// errors. Across every transport, long-poll with its hold added to the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_timeout_replaces_connections_an_outage_silenced_and_loses_nothing() {
+    let results = common::tempdir("link-heartbeat");
+    let text = r#"description = "an outage longer than the heartbeat timeout"
+transports = ["all"]
+clients = 4
+topics = 2
+rate = 10
+message_size = 64
+warmup = "500ms"
+duration = "4s"
+drain = "8s"
+poll_interval = "200ms"
+long_poll_timeout = "1s"
+network = { rtt = "20ms" }
+reconnect = { delay = "50ms", max_delay = "200ms", heartbeat_timeout = "800ms" }
+faults = { outage = { at = "1500ms", for = "2s" } }
+"#;
+    let s = load_gen::scenario::Scenario::parse(text, std::path::Path::new("hb.toml")).unwrap();
+    let mut opts = common::options(&results, None);
+    // Heartbeats well inside the timeout, so only the outage silences a connection.
+    opts.server_args = vec!["--heartbeat-ms=200".into(), "--sse-retry-ms=50".into()];
+    let (summary, _) = load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    for t in &summary.transports {
+        let name = &t.transport;
+        eprintln!(
+            "{name}: {} heartbeat timeouts, {} errors, outage {:?}",
+            t.heartbeat_timeouts, t.client_errors, t.outage
+        );
+        common::assert_delivered_once(t);
+        assert!(
+            t.heartbeat_timeouts >= 4,
+            "{name}: every client gives up on its silent connection at least once ({} times)",
+            t.heartbeat_timeouts
+        );
+        let o = t.outage.as_ref().expect("the outage's figures");
+        assert!(o.caught_up_ms.is_some(), "{name}: {o:?}");
     }
     std::fs::remove_dir_all(&results).unwrap();
 }

@@ -221,12 +221,14 @@ async fn the_default_proxy_ends_what_is_quiet_longer_than_its_read_timeout() {
     }
     let _serial = NGINX.lock().await;
     let results = tempdir("proxy-idle");
-    let text = "transports = [\"long-poll\", \"sse\"]\ndescription = \"idle\"\nseed = 5\nclients = 2\ntopics = 1\nrate = 0.01\npattern = \"constant\"\nmessage_size = 100\nduration = \"63s\"\nwarmup = \"0s\"\ndrain = \"1s\"\nlong_poll_timeout = \"70s\"\n";
+    let text = "transports = [\"long-poll\", \"sse\"]\ndescription = \"idle\"\nseed = 5\nclients = 2\ntopics = 1\nrate = 0.01\npattern = \"constant\"\nmessage_size = 100\nduration = \"63s\"\nwarmup = \"0s\"\ndrain = \"1s\"\nlong_poll_timeout = \"70s\"\nreconnect = { heartbeat_timeout = \"0s\" }\n";
     let scenario = Scenario::parse(text, Path::new("idle.toml")).unwrap();
     let mut opts = options(&results, None);
     opts.via = vec![Via::Nginx];
     // A connection's first heartbeat comes between half an interval and a whole one after it
-    // connected: at 130 s, not before 65 s, so the stream is quiet past the proxy's 60 s.
+    // connected: at 130 s, not before 65 s, so the stream is quiet past the proxy's 60 s. The
+    // clients keep no heartbeat timeout of their own (as a browser's EventSource), which would
+    // replace the quiet stream first.
     opts.server_args = vec!["--heartbeat-ms=130000".into()];
     let (summary, _) = runner::run(&scenario, &opts, CancellationToken::new())
         .await

@@ -550,20 +550,21 @@ pub fn restart_table(transports: &[&TransportResult]) -> String {
 }
 
 /// The columns of [`outage_rows`]: heading and unit.
-pub const OUTAGE_COLUMNS: [(&str, &str); 6] = [
+pub const OUTAGE_COLUMNS: [(&str, &str); 7] = [
     ("first", "ms after"),
     ("caught up", "ms after"),
     ("delivered", "of owed"),
     ("lost", "messages"),
     ("gap", "notified"),
     ("dup", "messages"),
+    ("timed out", "connections"),
 ];
 
 /// One row per transport whose link was cut (`faults.outage`), its cells in the order of
 /// [`OUTAGE_COLUMNS`]: from the link's return to the first delivery and to the last delivery of
 /// a message meant for the outage, the share of owed messages delivered, lost, gap-notified and
-/// duplicated.
-pub fn outage_rows<'a>(transports: &[&'a TransportResult]) -> Vec<(&'a str, [String; 6])> {
+/// duplicated, and the connections the clients' heartbeat timeout gave up on.
+pub fn outage_rows<'a>(transports: &[&'a TransportResult]) -> Vec<(&'a str, [String; 7])> {
     transports
         .iter()
         .filter_map(|t| Some((*t, t.outage.as_ref()?)))
@@ -580,6 +581,7 @@ pub fn outage_rows<'a>(transports: &[&'a TransportResult]) -> Vec<(&'a str, [Str
                     m.seq.lost.to_string(),
                     m.seq.gap_notified.to_string(),
                     m.seq.duplicated.to_string(),
+                    t.heartbeat_timeouts.to_string(),
                 ],
             )
         })
@@ -901,6 +903,7 @@ mod tests {
         let mut t = result("sse");
         t.messages.expected = 100;
         t.messages.seq.delivered = 100;
+        t.heartbeat_timeouts = 3;
         t.outage = Some(pushbench_results::model::OutageResult {
             at_s: 1.5,
             for_s: 1.0,
@@ -912,7 +915,7 @@ mod tests {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
             cells,
-            ["sse", "642", "never", "100.00%", "0", "0", "0"],
+            ["sse", "642", "never", "100.00%", "0", "0", "0", "3"],
             "{table}"
         );
     }

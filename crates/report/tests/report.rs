@@ -318,3 +318,60 @@ fn a_run_with_a_restart_gets_its_section_and_the_faults_chart() {
         .count();
     assert!(coloured > 200, "{coloured} pixels of the line");
 }
+
+#[test]
+fn a_run_over_several_links_gets_one_panel_per_link() {
+    use pushbench_report::charts::NETWORKS_CHART;
+    use pushbench_results::model::LinkResult;
+    let mut run = folder::load(&fixture("quick-a")).unwrap();
+    let out = TempDir::new("networks");
+    let written = write_report(&run, out.path()).unwrap();
+    assert!(!written
+        .charts
+        .iter()
+        .any(|c| c.ends_with(NETWORKS_CHART.file)));
+    // The same results as if run over two links, the second ten times slower.
+    let mut over = Vec::new();
+    for (net, rtt_ms, factor) in [("lan", 1.0, 1), ("3g", 300.0, 10)] {
+        for t in &run.summary.transports {
+            let mut t = t.clone();
+            t.transport = format!("{}~{net}", t.transport);
+            t.latency.p50_us *= factor;
+            t.latency.p99_us *= factor;
+            t.link = Some(LinkResult {
+                network: net.into(),
+                rtt_ms,
+                down_bps: Some(1_600_000),
+                up_bps: None,
+                ..Default::default()
+            });
+            over.push(t);
+        }
+    }
+    let first = over[0].transport.clone();
+    run.summary.transports = over;
+    let written = write_report(&run, out.path()).unwrap();
+    let chart = written
+        .charts
+        .iter()
+        .find(|c| c.ends_with(NETWORKS_CHART.file))
+        .expect("the chart of several links");
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(html.contains(NETWORKS_CHART.title));
+    assert!(html.contains(&first), "each result is named for its link");
+    let (w, h, pixels, bpp) = decode_png(chart);
+    assert_eq!((w, h), (WIDTH, HEIGHT));
+    // The first transport's bars, one per panel, in its colour: in both halves of the chart.
+    let c = pushbench_report::style::colour(&first);
+    let in_half = |right: bool| {
+        pixels
+            .chunks(bpp)
+            .enumerate()
+            .filter(|(i, p)| {
+                ((i % w as usize) >= w as usize / 2) == right
+                    && (p[0], p[1], p[2]) == (c.0, c.1, c.2)
+            })
+            .count()
+    };
+    assert!(in_half(false) > 100 && in_half(true) > 100);
+}

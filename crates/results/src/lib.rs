@@ -47,14 +47,22 @@ pub fn transport_order(transport: &str) -> usize {
 }
 
 /// The transport of a result's name: names are the transport (`sse`), or in a run against
-/// several servers `<transport>@<server>` (`sse@nchan`).
+/// several servers `<transport>@<server>` (`sse@nchan`), or over several links
+/// `<transport>~<network>` (`sse~3g`), or both (`sse@pushbench~3g`).
 pub fn transport_of(name: &str) -> &str {
-    name.split_once('@').map_or(name, |(t, _)| t)
+    name.split(['@', '~']).next().unwrap_or(name)
 }
 
-/// The server of a result's name, when the run had several (`sse@nchan` → `nchan`).
+/// The server of a result's name, when the run had several (`sse@nchan` → `nchan`), with the
+/// proxy it went through (`sse@nchan+nginx` → `nchan+nginx`).
 pub fn server_of(name: &str) -> Option<&str> {
-    name.split_once('@').map(|(_, s)| s)
+    let before_link = name.split_once('~').map_or(name, |(s, _)| s);
+    before_link.split_once('@').map(|(_, s)| s)
+}
+
+/// The link of a result's name, when the run went over several (`sse~3g` → `3g`).
+pub fn network_of(name: &str) -> Option<&str> {
+    name.split_once('~').map(|(_, n)| n)
 }
 
 #[cfg(test)]
@@ -66,6 +74,23 @@ mod tests {
         assert_eq!(transport_of("sse@nchan"), "sse");
         assert_eq!(server_of("sse@nchan"), Some("nchan"));
         assert_eq!((transport_of("sse"), server_of("sse")), ("sse", None));
+        assert_eq!(
+            (
+                transport_of("sse~3g"),
+                server_of("sse~3g"),
+                network_of("sse~3g")
+            ),
+            ("sse", None, Some("3g"))
+        );
+        assert_eq!(
+            (
+                transport_of("sse@nchan+nginx~lte"),
+                server_of("sse@nchan+nginx~lte"),
+                network_of("sse@nchan+nginx~lte")
+            ),
+            ("sse", Some("nchan+nginx"), Some("lte"))
+        );
+        assert_eq!(network_of("sse@nchan"), None);
         let mut names = [
             "websocket@nchan",
             "sse@pushbench",

@@ -302,6 +302,7 @@ pub fn combine(
     out.connections_opened = sum_u(&|t| t.connections_opened);
     out.client_errors = sum_u(&|t| t.client_errors);
     out.connections_dropped = sum_u(&|t| t.connections_dropped);
+    out.heartbeat_timeouts = sum_u(&|t| t.heartbeat_timeouts);
     out.restart = merge_restarts(parts.iter().filter_map(|p| p.result.restart.as_ref()));
     // The link's figures are per run of its threads: the first folder's, as for the timeline.
     out.link = parts.iter().find_map(|p| p.result.link.clone());

@@ -245,6 +245,10 @@ pub struct TransportResult {
     /// that resumes). Left out when the scenario drops nothing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub connections_dropped: u64,
+    /// Subscriber connections given up after nothing came for the heartbeat timeout (each
+    /// followed by a reconnect that resumes). Left out when there was none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub heartbeat_timeouts: u64,
     /// One of the errors, for diagnosis.
     pub last_client_error: Option<String>,
     /// What the scenario's restart fault did. Left out when there was none.
@@ -576,6 +580,11 @@ pub struct Traffic {
     /// `summary.json` when there was none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub forgotten: u64,
+    /// Connections the client gave up on after nothing came for its heartbeat timeout (the
+    /// scenario's `reconnect.heartbeat_timeout`), each then replaced, not counted as an error.
+    /// Left out of `summary.json` when there was none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub heartbeat_timeouts: u64,
     /// The last error, for diagnosis.
     pub last_error: Option<String>,
 }
@@ -597,6 +606,7 @@ impl AddAssign<&Traffic> for Traffic {
         self.drops += o.drops;
         self.restart_failures += o.restart_failures;
         self.forgotten += o.forgotten;
+        self.heartbeat_timeouts += o.heartbeat_timeouts;
         if o.last_error.is_some() {
             self.last_error.clone_from(&o.last_error);
         }
@@ -615,6 +625,22 @@ impl<'a> std::iter::Sum<&'a Traffic> for Traffic {
 /// What the emulated link (the scenario's `network`) did during one transport's run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LinkResult {
+    /// The link's name (the scenario's profile or `name`); `<transport>~<name>` names the
+    /// result when the scenario ran over several.
+    #[serde(default)]
+    pub network: String,
+    /// The round trip it added, ms.
+    #[serde(default)]
+    pub rtt_ms: f64,
+    /// Server to clients, bit/s; none for unlimited.
+    #[serde(default)]
+    pub down_bps: Option<u64>,
+    /// Clients to server, bit/s; none for unlimited.
+    #[serde(default)]
+    pub up_bps: Option<u64>,
+    /// The probability of losing a packet, each direction.
+    #[serde(default)]
+    pub loss: f64,
     /// Server to clients.
     pub down: LinkDirection,
     /// Clients to server.
@@ -626,6 +652,10 @@ pub struct LinkResult {
     /// Packets left more than 1 ms after their due time at p99 in a direction: the emulator fell
     /// behind its own schedule, and the figures include its delay.
     pub link_bound: bool,
+    /// With `--capture`: packets the kernel dropped before tcpdump read them, so the capture
+    /// lacks them (the run's own figures do not). Left out when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capture_dropped: u64,
 }
 
 /// One direction of the link.

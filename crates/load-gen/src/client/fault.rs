@@ -26,12 +26,17 @@ impl std::error::Error for DroppedByFault {}
 
 /// Whether `e`, or anything it was caused by, is a connection dropped by the fault.
 pub fn is_dropped(e: &(dyn std::error::Error + 'static)) -> bool {
+    caused_by::<DroppedByFault>(e)
+}
+
+/// Whether `e`, or anything it was caused by (an `io::Error`'s inner error included), is a `T`.
+pub fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(e) = cause {
-        if e.is::<DroppedByFault>()
+        if e.is::<T>()
             || e.downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
-                .is_some_and(|inner| inner.is::<DroppedByFault>())
+                .is_some_and(|inner| inner.is::<T>())
         {
             return true;
         }
@@ -190,6 +195,7 @@ mod tests {
             delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1_000),
             jitter: 0.0,
+            heartbeat_timeout: None,
         };
         let mut b = Backoff::new(config, 1, 0);
         let waits: Vec<u128> = (0..6).map(|_| b.next_wait().as_millis()).collect();

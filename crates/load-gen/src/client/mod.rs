@@ -332,6 +332,9 @@ pub struct State {
     back_in: u32,
     /// The namespace its connections are made from (the target's).
     ns: Option<Arc<crate::link::Netns>>,
+    /// How long its connections may bring nothing before it gives up on them: the scenario's
+    /// heartbeat timeout, plus the server's hold for a long poll.
+    heartbeat_timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -364,6 +367,7 @@ impl State {
             base: None,
             back_in: 0,
             ns: None,
+            heartbeat_timeout: None,
         }
     }
 
@@ -512,6 +516,9 @@ impl State {
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
         self.report.connections += 1;
         let mut io = net::connect_from(self.ns.as_deref(), addr, self.index).await?;
+        if let Some(limit) = self.heartbeat_timeout {
+            io.idle_after(limit);
+        }
         if let Some(epochs) = &self.epochs {
             // Read right after the connect returned: see `restart` for why that names the
             // process that accepted it.
@@ -643,6 +650,10 @@ pub async fn run_subscriber(
     let mut st = State::new(client.index, client.topic_index);
     st.epochs = shared.epochs.clone();
     st.ns = shared.target.ns.clone();
+    st.heartbeat_timeout = shared.reconnect.heartbeat_timeout.map(|t| match transport {
+        Transport::LongPoll => t + shared.long_poll_timeout,
+        _ => t,
+    });
     st.drops = shared.drop.map(|(fault, until)| Drops {
         schedule: DropSchedule::new(fault, until, shared.seed, client.index),
         how: fault.how,
@@ -698,6 +709,11 @@ pub async fn run_subscriber(
                 continue;
             }
             Err(_) if st.ended_by_restart() => st.report.restart_failures += 1,
+            // The connection went silent: given up and replaced, as the transport's client
+            // does, not an error of the server's.
+            Err(e) if fault::caused_by::<crate::net::HeartbeatTimeout>(&e) => {
+                st.report.heartbeat_timeouts += 1;
+            }
             Err(e) => {
                 failed += 1;
                 st.report.errors += 1;
@@ -963,6 +979,7 @@ mod tests {
             delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
             jitter: 0.5,
+            heartbeat_timeout: None,
         };
         let shared = Arc::new(shared(listener.local_addr().unwrap(), reconnect));
         let client = Client {

@@ -102,9 +102,13 @@ pub async fn session(
                     Ok(None) => return Ok(()),
                     // A kept-alive connection the server closed while idle: retry once on a
                     // fresh one, as HTTP clients do, rather than count an error. (Not one the
-                    // drop fault closed: that is counted, and reconnected after a wait.)
+                    // drop fault closed, nor one that went silent for the heartbeat timeout: those
+                    // are counted, and reconnected after a wait.)
                     Err(e @ (HttpError::Closed | HttpError::Io(_)))
-                        if reused && !retried && !super::fault::is_dropped(&e) =>
+                        if reused
+                            && !retried
+                            && !super::fault::is_dropped(&e)
+                            && !super::fault::caused_by::<crate::net::HeartbeatTimeout>(&e) =>
                     {
                         retried = true;
                         if let Some(h) = conn.take() {

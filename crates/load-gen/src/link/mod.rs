@@ -10,9 +10,11 @@
 //!
 //! The server process is started inside the server's namespace; clients create their sockets
 //! inside the clients' ([`Netns::enter`]); publishers stand beside the server, in its namespace,
-//! as a back end would. [`Link::stop`] ends the threads and returns what they did; the
-//! namespaces and devices go when the last descriptor and process holding them do.
+//! as a back end would. [`Link::capture`] records the clients' side with tcpdump ([`capture`]).
+//! [`Link::stop`] ends the threads (and the capture) and returns what they did; the namespaces
+//! and devices go when the last descriptor and process holding them do.
 
+pub mod capture;
 pub mod netns;
 pub mod shaper;
 
@@ -30,6 +32,10 @@ use crate::schedule::Rng;
 
 /// The server's address on the link.
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The server's TUN device, in the server's namespace.
+pub const SERVER_DEVICE: &str = "pbs0";
+/// The clients' TUN device, in the clients' namespace.
+pub const CLIENT_DEVICE: &str = "pbc0";
 /// The clients' address on the link.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
@@ -91,6 +97,19 @@ pub struct Link {
     cut: Arc<Cut>,
     threads: Vec<JoinHandle<std::io::Result<PipeStats>>>,
     started: Instant,
+    capture: Option<capture::Capture>,
+    /// The devices, held past the threads: a TUN device goes when its last descriptor closes,
+    /// and a capture of it must stop first or it ends with an error and loses its last packets.
+    _devices: Devices,
+}
+
+/// The link's two TUN devices, only held.
+struct Devices(#[allow(dead_code)] [Arc<tun_rs::SyncDevice>; 2]);
+
+impl std::fmt::Debug for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{SERVER_DEVICE}, {CLIENT_DEVICE}]")
+    }
 }
 
 impl Drop for Link {
@@ -109,6 +128,9 @@ pub struct LinkStats {
     pub up: PipeStats,
     /// How long it ran.
     pub wall: Duration,
+    /// The packet capture of the clients' device, with [`Link::capture`], and the packets the
+    /// kernel dropped before tcpdump read them (missing from the file).
+    pub capture: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Link {
@@ -127,8 +149,8 @@ impl Link {
             })?
             .with_context(|| format!("making the TUN device {name} (needs /dev/net/tun)"))
         };
-        let server_dev = Arc::new(device(&server, "pbs0", SERVER, CLIENT)?);
-        let client_dev = Arc::new(device(&clients, "pbc0", CLIENT, SERVER)?);
+        let server_dev = Arc::new(device(&server, SERVER_DEVICE, SERVER, CLIENT)?);
+        let client_dev = Arc::new(device(&clients, CLIENT_DEVICE, CLIENT, SERVER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Cut::new());
         let now = Instant::now();
@@ -156,7 +178,17 @@ impl Link {
             cut,
             threads,
             started: now,
+            capture: None,
+            _devices: Devices([server_dev, client_dev]),
         })
+    }
+
+    /// Records every packet on the clients' device into `path` (pcap) until [`Link::stop`]:
+    /// what the clients' kernel sent, and what the link delivered to it, which is what the
+    /// summary counts. Returns once the recording has started. Needs `tcpdump`.
+    pub fn capture(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        self.capture = Some(capture::Capture::start(&self.clients, CLIENT_DEVICE, path)?);
+        Ok(())
     }
 
     /// Cuts the link from `from` until `until`: every packet dropped, both ways.
@@ -177,10 +209,14 @@ impl Link {
         }
         let up = stats.pop().expect("two threads");
         let down = stats.pop().expect("two threads");
+        let wall = self.started.elapsed();
+        // After the threads: every packet they carried is in the file.
+        let capture = self.capture.take().map(|c| c.stop()).transpose()?;
         Ok(LinkStats {
             down,
             up,
-            wall: self.started.elapsed(),
+            wall,
+            capture,
         })
     }
 }
@@ -188,8 +224,11 @@ impl Link {
 /// A late packet at p99 beyond this flags the run as link-bound.
 pub const LINK_BOUND_LATE: Duration = Duration::from_millis(1);
 
-/// The summary's figures of what a link did.
-pub fn figures(stats: &LinkStats) -> pushbench_results::model::LinkResult {
+/// The summary's figures of what the link `network` did.
+pub fn figures(
+    network: &crate::scenario::NamedNetwork,
+    stats: &LinkStats,
+) -> pushbench_results::model::LinkResult {
     use pushbench_results::model::{LinkDirection, LinkResult};
     let dir = |p: &PipeStats| LinkDirection {
         packets: p.packets,
@@ -204,7 +243,13 @@ pub fn figures(stats: &LinkStats) -> pushbench_results::model::LinkResult {
     let cpu_s = (stats.down.cpu + stats.up.cpu).as_secs_f64();
     let bound = LINK_BOUND_LATE.as_micros() as u64;
     LinkResult {
+        network: network.name.clone(),
+        rtt_ms: network.link.rtt.as_secs_f64() * 1e3,
+        down_bps: network.link.down,
+        up_bps: network.link.up,
+        loss: network.link.loss,
         link_bound: down.late_p99_us > bound || up.late_p99_us > bound,
+        capture_dropped: stats.capture.as_ref().map_or(0, |c| c.1),
         packets_per_cpu_s: if cpu_s > 0.0 {
             (down.packets + up.packets) as f64 / cpu_s
         } else {
@@ -246,15 +291,23 @@ mod tests {
             down: on_time.clone(),
             up: on_time.clone(),
             wall: Duration::from_secs(1),
+            capture: None,
         };
-        let f = figures(&s);
+        let lan = crate::scenario::NamedNetwork {
+            name: "lan".into(),
+            link: crate::scenario::NETWORK_PROFILES[0].1,
+        };
+        let f = figures(&lan, &s);
         assert!(!f.link_bound);
         assert_eq!(f.packets_per_cpu_s, 400.0 / 0.02);
         assert_eq!((f.down.lost, f.down.queue_drops), (1, 2));
-        let f = figures(&LinkStats {
-            up: stats(&late),
-            ..s
-        });
+        let f = figures(
+            &lan,
+            &LinkStats {
+                up: stats(&late),
+                ..s
+            },
+        );
         assert!(f.link_bound, "{f:?}");
         assert!(f.up.late_p99_us >= 1_500 && f.up.late_max_us >= 3_000);
     }

@@ -14,7 +14,8 @@
 //! - [`outcome`]: counters → [`TransportResult`], figures derived by `pushbench_results::derive`,
 //!   warnings (generator-bound, loss, errors, kernel mismatch).
 //! - [`ticker`]: the once-a-second `.hlog` writer, RSS sampler and progress bar.
-//! - here: [`run`], the loop over transports that writes the results folder after each.
+//! - here: [`run`], the loop over every server, way to it, transport and link (the scenario's
+//!   `networks`) that writes the results folder after each run.
 
 pub mod outcome;
 pub mod plan;
@@ -77,6 +78,9 @@ pub struct Options {
     /// How subscribers reach each server: directly and/or through an nginx proxy, each run in
     /// turn ([`crate::proxy`]).
     pub via: Vec<Via>,
+    /// Over an emulated link, record each run's packets on the clients' device into
+    /// `<name>.pcap` ([`crate::link::capture`]).
+    pub capture: bool,
 }
 
 /// Runs `scenario`; returns the summary and the run folder.
@@ -121,6 +125,12 @@ pub async fn run(
     }
     if opts.target.is_some() && opts.servers.len() > 1 {
         anyhow::bail!("--target drives one server: give --server one profile with it");
+    }
+    if opts.capture && scenario.networks.is_empty() {
+        anyhow::bail!(
+            "--capture records the emulated link, and {} has no `network`",
+            scenario.name
+        );
     }
     if opts.shard.count > scenario.topics {
         anyhow::bail!(
@@ -217,9 +227,14 @@ pub async fn run(
     } else {
         asked
     };
-    let mut entries: Vec<(ServerKind, Via, Transport, String)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let side_by_side =
         opts.servers.len() > 1 || opts.via.len() > 1 || opts.via.iter().any(|v| *v != Via::Direct);
+    // Over several links, each run is also named for its link: `<transport>~<network>`.
+    let links: Vec<Option<usize>> = match scenario.networks.len() {
+        0 => vec![None],
+        n => (0..n).map(Some).collect(),
+    };
     for &kind in &opts.servers {
         let profile = kind.profile();
         let served = profile.transports();
@@ -244,12 +259,26 @@ pub async fn run(
                     summary.warnings.push(note);
                     continue;
                 }
-                let name = match (side_by_side, via) {
+                let base = match (side_by_side, via) {
                     (false, _) => t.name().to_owned(),
                     (true, Via::Direct) => format!("{}@{}", t.name(), profile.name),
                     (true, via) => format!("{}@{}+{via}", t.name(), profile.name),
                 };
-                entries.push((kind, via, t, name));
+                for &network in &links {
+                    let name = match network {
+                        Some(i) if scenario.networks.len() > 1 => {
+                            format!("{base}~{}", scenario.networks[i].name)
+                        }
+                        _ => base.clone(),
+                    };
+                    entries.push(Entry {
+                        kind,
+                        via,
+                        transport: t,
+                        network,
+                        name,
+                    });
+                }
             }
         }
     }
@@ -259,6 +288,15 @@ pub async fn run(
             summary.warnings.join("; ")
         );
     }
+    if let Some(note) = opts
+        .target
+        .is_none()
+        .then(|| heartbeat_warning(scenario.reconnect.heartbeat_timeout, &opts.server_args))
+        .flatten()
+    {
+        eprintln!("warning: {note}");
+        summary.warnings.push(note);
+    }
     let repeat = opts.repeat.unwrap_or(scenario.repeat);
     // With repeats, each entry's runs so far and their measured histograms added.
     let mut repeats: Vec<(Vec<TransportResult>, Tagged)> = vec![Default::default(); entries.len()];
@@ -266,12 +304,15 @@ pub async fn run(
         if cancel.is_cancelled() {
             break;
         }
-        let (kind, via, transport, name) = (
-            entries[i].0,
-            entries[i].1,
-            entries[i].2,
-            entries[i].3.as_str(),
-        );
+        let Entry {
+            kind,
+            via,
+            transport,
+            network,
+            ref name,
+        } = entries[i];
+        let name = name.as_str();
+        let over = scenario.over(network.map(|n| &scenario.networks[n]));
         let files = RunFiles::new(&dir, &stamp, name, (repeat > 1).then_some(k));
         eprintln!("{}: starting", files.label);
         let entry_opts = Options {
@@ -280,7 +321,7 @@ pub async fn run(
             ..opts.clone()
         };
         let (mut result, totals) =
-            match run_transport(transport, scenario, &entry_opts, &files, &cancel).await {
+            match run_transport(transport, &over, &entry_opts, &files, &cancel).await {
                 Ok(r) => r,
                 Err(e) => (
                     TransportResult::failed(
@@ -353,6 +394,17 @@ pub async fn run(
     Ok((summary, dir))
 }
 
+/// One run of the matrix: a server, the way to it, a transport and a link, and the name its
+/// results go under.
+struct Entry {
+    kind: ServerKind,
+    via: Via,
+    transport: Transport,
+    /// Which of the scenario's `networks`; none on loopback.
+    network: Option<usize>,
+    name: String,
+}
+
 /// Histograms by interval-log tag.
 type Tagged = BTreeMap<String, Histogram<u64>>;
 
@@ -366,6 +418,8 @@ pub struct RunFiles {
     pub hlog: PathBuf,
     /// The embedded server's log.
     pub server_log: PathBuf,
+    /// The packet capture of an emulated link's run, with `--capture`.
+    pub capture: PathBuf,
     /// How progress lines name it: the transport, with the repeat when there are several.
     pub label: String,
 }
@@ -380,12 +434,14 @@ impl RunFiles {
                 stamp: stamp.to_owned(),
                 hlog: folder::hlog_path(dir, name),
                 server_log: dir.join(format!("{name}.server.log")),
+                capture: dir.join(format!("{name}.pcap")),
                 label: name.to_owned(),
             },
             Some(k) => RunFiles {
                 stamp: format!("{stamp}r{k}"),
                 hlog: dir.join(format!("{name}.repeat-{}.hlog", k + 1)),
                 server_log: dir.join(format!("{name}.repeat-{}.server.log", k + 1)),
+                capture: dir.join(format!("{name}.repeat-{}.pcap", k + 1)),
                 label: format!("{name} (repeat {})", k + 1),
             },
         }
@@ -424,7 +480,7 @@ async fn run_transport(
 ) -> anyhow::Result<(TransportResult, Histos)> {
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let plan = TransportPlan::new(scenario, opts.shard, transport, &files.stamp, threads);
-    let mut run = TransportRun::start(&plan, opts, &files.server_log, ctrl_c).await?;
+    let mut run = TransportRun::start(&plan, opts, files, ctrl_c).await?;
     let connected = run.connect().await;
     let published = run.publish(connected, &files.hlog, opts.progress).await?;
     let mut measured = run.drain_and_collect(published).await?;
@@ -448,6 +504,21 @@ pub fn target(http: &str, tcp: Option<SocketAddr>) -> anyhow::Result<Target> {
         tcp,
         host: rest.to_owned(),
         ns: None,
+    })
+}
+
+/// A warning when the clients' heartbeat timeout would give up on streams that are only idle:
+/// the embedded server's heartbeat (its `--heartbeat-ms` among `server_args`) is as long.
+fn heartbeat_warning(
+    timeout: Option<std::time::Duration>,
+    server_args: &[String],
+) -> Option<String> {
+    let timeout = timeout?;
+    let heartbeat = transport::server_heartbeat(server_args);
+    (timeout <= heartbeat).then(|| {
+        format!(
+            "the clients' heartbeat_timeout ({timeout:?}) is not longer than the server's heartbeat ({heartbeat:?}): idle streams will be given up and replaced"
+        )
     })
 }
 
@@ -512,6 +583,21 @@ mod tests {
         assert_eq!(stamp.len(), 16);
         assert!(rfc.starts_with("20"));
         assert_eq!(&stamp[..8], &rfc[..10].replace('-', ""));
+    }
+
+    #[test]
+    fn a_heartbeat_timeout_within_the_servers_heartbeat_is_warned_of() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let secs = |s| Some(std::time::Duration::from_secs(s));
+        // push-server's default heartbeat is 15 s.
+        assert_eq!(heartbeat_warning(secs(45), &[]), None);
+        assert_eq!(
+            heartbeat_warning(None, &args(&["--heartbeat-ms=60000"])),
+            None
+        );
+        let w = heartbeat_warning(secs(45), &args(&["--heartbeat-ms", "60000"])).unwrap();
+        assert!(w.contains("45s") && w.contains("60s"), "{w}");
+        assert!(heartbeat_warning(secs(15), &[]).is_some());
     }
 
     #[test]

@@ -197,6 +197,12 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
             crate::link::LINK_BOUND_LATE
         ));
     }
+    if let Some(link) = m.link.as_ref().filter(|l| l.capture_dropped > 0) {
+        warnings.push(format!(
+            "{transport}: the packet capture lacks {} packets the kernel dropped before tcpdump read them (the run's figures do not)",
+            link.capture_dropped
+        ));
+    }
     let seq = m.messages.seq;
     if seq.lost > 0 {
         warnings.push(format!(
@@ -307,6 +313,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         connections_opened: clients.connections,
         client_errors: clients.errors,
         connections_dropped: clients.drops,
+        heartbeat_timeouts: clients.heartbeat_timeouts,
         last_client_error: m.subscribers.last_error.or(m.upstream.last_error),
         restart: m.restart,
         timeline: m.timeline,

@@ -115,10 +115,11 @@ impl<'p> TransportRun<'p> {
     pub async fn start(
         plan: &'p TransportPlan<'p>,
         opts: &Options,
-        server_log: &Path,
+        files: &super::RunFiles,
         ctrl_c: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let scenario = plan.scenario;
+        let server_log = files.server_log.as_path();
         if scenario.faults.restart.is_some() {
             // A restart needs a server load-gen owns and clients that reach it directly (a
             // proxy would stay up and hide which process a connection reached).
@@ -135,7 +136,11 @@ impl<'p> TransportRun<'p> {
                 anyhow::bail!("the scenario's restart fault cannot run behind --via: the proxy would stay up while the server restarts");
             }
         }
-        let link = match &scenario.network {
+        debug_assert!(
+            scenario.networks.len() <= 1,
+            "a run goes over one link: Scenario::over"
+        );
+        let link = match scenario.networks.first() {
             Some(network) => {
                 // The link puts the server in a namespace of its own: only a server load-gen
                 // starts can go there, and a proxy in front would stand outside it.
@@ -146,7 +151,11 @@ impl<'p> TransportRun<'p> {
                     anyhow::bail!("the scenario's network cannot run with --via yet: the proxy would stand outside the emulated link");
                 }
                 crate::link::available().map_err(anyhow::Error::msg)?;
-                Some(Link::start(LinkSpec::of(network), scenario.seed)?)
+                let mut link = Link::start(LinkSpec::of(&network.link), scenario.seed)?;
+                if opts.capture {
+                    link.capture(&files.capture)?;
+                }
+                Some(link)
             }
             None => None,
         };
@@ -678,7 +687,15 @@ impl<'p> TransportRun<'p> {
                 r.figures(&storm, &subscribers)
             }),
             timeline,
-            link: link.map(|l| crate::link::figures(&l)),
+            link: link.map(|l| {
+                crate::link::figures(
+                    plan.scenario
+                        .networks
+                        .first()
+                        .expect("a link has its network"),
+                    &l,
+                )
+            }),
             outage: recorder.outage.get().map(|w| {
                 let after = |ns: u64| {
                     (ns != 0 && ns != u64::MAX).then(|| ns.saturating_sub(w.until_ns) as f64 / 1e6)
@@ -712,7 +729,7 @@ impl<'p> TransportRun<'p> {
 
 /// The stream heartbeat of the server: push-server's `--heartbeat-ms` among `args`, else its
 /// default, which the Nchan configuration shares. A tuned proxy's read timeout stays above it.
-fn server_heartbeat(args: &[String]) -> Duration {
+pub(super) fn server_heartbeat(args: &[String]) -> Duration {
     let mut args = args.iter().map(String::as_str);
     while let Some(arg) = args.next() {
         let value = match arg.strip_prefix("--heartbeat-ms") {

@@ -224,6 +224,9 @@ fn example_line(field: &str) -> String {
         "network" => {
             r#"network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }"#
         }
+        "networks" => {
+            r#"networks = ["lan", "4g", { name = "slow", rtt = "400ms", down = "1Mbit" }]"#
+        }
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -253,6 +256,12 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
         "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
         "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,
         "network" => r#"a table, like { rtt = "100ms", down = "10Mbit" }"#,
+        "networks" if serde_expected == "a sequence" => {
+            r#"a list of links, like ["lan", "3g"] or [{ name = "slow", rtt = "400ms" }]"#
+        }
+        "networks" => {
+            r#"a profile's name or a table, like "3g" or { name = "slow", rtt = "400ms" }"#
+        }
         _ if serde_expected.is_empty() => "another type",
         _ => serde_expected,
     };

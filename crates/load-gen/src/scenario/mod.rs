@@ -64,6 +64,7 @@ const DEFAULT_RECONNECT: Reconnect = Reconnect {
     delay: Duration::from_millis(100),
     max_delay: Duration::from_secs(5),
     jitter: 0.5,
+    heartbeat_timeout: Some(Duration::from_secs(45)),
 };
 
 /// Who publishes.
@@ -149,10 +150,21 @@ pub struct Network {
     pub queue: Option<u64>,
 }
 
+/// One link of the scenario's `network` or `networks`, and the name results give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedNetwork {
+    /// `name`, or the profile's name: a result run over this link is `<transport>~<name>` when
+    /// the scenario has several. Letters, digits, `-`, `_` and `.`, as it names files.
+    pub name: String,
+    /// The link.
+    pub link: Network,
+}
+
 /// The links `network = { profile = "..." }` names: name, link, where its figures come from.
 /// WebPageTest's come from its connectivity settings (`www/settings/connectivity.ini.sample` in
-/// the WPO-Foundation/webpagetest repository: `bwIn`, `bwOut`, `latency` as the round trip).
-pub const NETWORK_PROFILES: [(&str, Network, &str); 10] = [
+/// the WPO-Foundation/webpagetest repository, as of commit a7cf6a7: `bwIn`, `bwOut`, `latency`
+/// as the round trip).
+pub const NETWORK_PROFILES: [(&str, Network, &str); 11] = [
     (
         "lan",
         link(1, 1_000_000_000, 1_000_000_000, 0.0),
@@ -179,6 +191,7 @@ pub const NETWORK_PROFILES: [(&str, Network, &str); 10] = [
         link(70, 12_000_000, 12_000_000, 0.01),
         "ours: WebPageTest's LTE with 1% loss each way",
     ),
+    ("4g", link(170, 9_000_000, 9_000_000, 0.0), "WebPageTest 4G"),
     (
         "3g-fast",
         link(150, 1_600_000, 768_000, 0.0),
@@ -302,6 +315,13 @@ pub struct Reconnect {
     /// `wait × (1 - jitter) ..= wait × (1 + jitter)`, so clients dropped together do not all
     /// come back at once.
     pub jitter: f64,
+    /// `heartbeat_timeout`, default 45 s, `"0s"` for none: a subscriber connection that brings
+    /// no byte for this long is taken for dead, closed, and replaced (resuming where it was), as
+    /// socket.io's client does after its 25 s ping interval and 20 s ping timeout and
+    /// event-source-polyfill after its 45 s `heartbeatTimeout`. push-server's streams carry a
+    /// heartbeat every 15 s; a long poll may be held `long_poll_timeout` longer. Without it a
+    /// client finds a dead connection only when TCP gives up, which can take many minutes.
+    pub heartbeat_timeout: Option<Duration>,
 }
 
 impl Default for Reconnect {
@@ -375,8 +395,10 @@ pub struct Scenario {
     pub sweep: Option<Sweep>,
     /// `faults`, optional: see [`Faults`].
     pub faults: Faults,
-    /// `network`, optional: see [`Network`]. Loopback without it.
-    pub network: Option<Network>,
+    /// `network = { ... }` (one link, see [`Network`]) or `networks = ["lan", "3g", { ... }]`
+    /// (each link in turn, a profile's name or a table like `network`'s with a `name`). Empty:
+    /// loopback.
+    pub networks: Vec<NamedNetwork>,
     /// `reconnect`, optional: see [`Reconnect`].
     pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.
@@ -395,6 +417,14 @@ impl Scenario {
             Param::MessageSize => s.size = SizeDist::Fixed(value as usize),
         }
         s
+    }
+
+    /// This scenario over one of its links (or loopback): what a run of one entry measures.
+    pub fn over(&self, network: Option<&NamedNetwork>) -> Scenario {
+        Scenario {
+            networks: network.into_iter().cloned().collect(),
+            ..self.clone()
+        }
     }
 
     /// Reads and validates a scenario file. A file that cannot be read gives an error with no

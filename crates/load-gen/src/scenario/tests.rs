@@ -74,7 +74,7 @@ request_headers = "browser"
 long_poll_timeout = "120s"
 drain = "0.5s"
 faults = { drop = { every = "15s", jitter = "5s", how = "reset" } }
-reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25 }
+reconnect = { delay = "1s", max_delay = "30s", jitter = 0.25, heartbeat_timeout = "20s" }
 network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", loss = 0.01, queue = "64KiB" }
 "#;
     let s = Scenario::parse(text, Path::new("/x/chat.toml")).unwrap();
@@ -112,15 +112,19 @@ network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", lo
             delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(30),
             jitter: 0.25,
+            heartbeat_timeout: Some(Duration::from_secs(20)),
         },
-        network: Some(Network {
-            rtt: Duration::from_millis(150),
-            jitter: Duration::from_millis(10),
-            down: Some(1_600_000),
-            up: Some(768_000),
-            loss: 0.01,
-            queue: Some(64 * 1024),
-        }),
+        networks: vec![NamedNetwork {
+            name: "custom".into(),
+            link: Network {
+                rtt: Duration::from_millis(150),
+                jitter: Duration::from_millis(10),
+                down: Some(1_600_000),
+                up: Some(768_000),
+                loss: 0.01,
+                queue: Some(64 * 1024),
+            },
+        }],
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -201,7 +205,7 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`"
+         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -484,6 +488,8 @@ fn every_shipped_scenario_parses() {
             "efficiency",
             "efficiency-1000",
             "game",
+            "mobile",
+            "mobile-fresh-polls",
             "notify",
             "quick",
             "ticker"
@@ -593,6 +599,14 @@ reconnect = { delay = "8s" }"#,
         })
     );
     assert_eq!(s.reconnect.max_delay, Duration::from_secs(8));
+    // The heartbeat timeout: socket.io's 45 s by default, none with "0s".
+    assert_eq!(s.reconnect.heartbeat_timeout, Some(Duration::from_secs(45)));
+    let s = parse(&set(
+        "reconnect",
+        r#"reconnect = { heartbeat_timeout = "0s" }"#,
+    ))
+    .unwrap();
+    assert_eq!(s.reconnect.heartbeat_timeout, None);
     // A restart on its own or beside drops; SIGTERM unless it says kill.
     let s = parse(&set("faults", r#"faults = { restart = { at = "1s" } }"#)).unwrap();
     assert_eq!(
@@ -676,10 +690,10 @@ fn faults_and_reconnect_name_what_is_wrong() {
 
 #[test]
 fn a_network_needs_only_its_round_trip_and_names_what_is_wrong() {
-    assert_eq!(parse(BASE).unwrap().network, None);
+    assert_eq!(parse(BASE).unwrap().networks, vec![]);
     let s = parse(&set("network", r#"network = { rtt = "0s" }"#)).unwrap();
     assert_eq!(
-        s.network,
+        s.networks.first().map(|n| n.link),
         Some(Network {
             rtt: Duration::ZERO,
             jitter: Duration::ZERO,
@@ -756,8 +770,9 @@ fn rates_and_sizes() {
 #[test]
 fn a_network_profile_is_webpagetests_link_and_keys_beside_it_override_it() {
     let s = parse(&set("network", r#"network = { profile = "3g" }"#)).unwrap();
+    assert_eq!(s.networks[0].name, "3g");
     assert_eq!(
-        s.network,
+        s.networks.first().map(|n| n.link),
         Some(Network {
             rtt: Duration::from_millis(300),
             jitter: Duration::ZERO,
@@ -772,7 +787,7 @@ fn a_network_profile_is_webpagetests_link_and_keys_beside_it_override_it() {
         r#"network = { profile = "lte", loss = 0.02, up = "1Mbit" }"#,
     ))
     .unwrap();
-    let n = s.network.unwrap();
+    let n = s.networks[0].link;
     assert_eq!(
         (n.rtt, n.down, n.up, n.loss),
         (
@@ -832,5 +847,88 @@ fn an_outage_cuts_the_emulated_link_within_the_run() {
     assert_eq!(
         err(&late),
         r#"scenarios/t.toml:7: field `faults`: an outage from "4s" for "2s" would outlast the run: expected it to end within warmup and duration together (5s)"#
+    );
+}
+
+#[test]
+fn networks_runs_each_link_by_its_name_and_names_what_is_wrong() {
+    let s = parse(&set(
+        "networks",
+        r#"networks = ["lan", "4g", { profile = "3g", name = "lossy-3g", loss = 0.01 }, { name = "slow", rtt = "400ms" }]"#,
+    ))
+    .unwrap();
+    let names: Vec<&str> = s.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["lan", "4g", "lossy-3g", "slow"]);
+    assert_eq!(
+        (
+            s.networks[1].link.rtt,
+            s.networks[1].link.down,
+            s.networks[1].link.up
+        ),
+        (Duration::from_millis(170), Some(9_000_000), Some(9_000_000))
+    );
+    assert_eq!(
+        (s.networks[2].link.rtt, s.networks[2].link.loss),
+        (Duration::from_millis(300), 0.01)
+    );
+    assert_eq!(s.networks[3].link.rtt, Duration::from_millis(400));
+    assert_eq!(
+        s.over(Some(&s.networks[1])).networks,
+        vec![s.networks[1].clone()]
+    );
+    assert!(s.over(None).networks.is_empty());
+    // One link without a name is called by its profile, or "custom".
+    assert_eq!(
+        parse(&set(
+            "network",
+            r#"network = { profile = "lte", loss = 0.02 }"#
+        ))
+        .unwrap()
+        .networks[0]
+            .name,
+        "lte"
+    );
+    let cases = [
+        (
+            r#"networks = ["lan", { rtt = "400ms" }]"#,
+            r#"scenarios/t.toml:7: field `networks`: expected a `name` for a link of your own, like { name = "slow", rtt = "400ms" }"#,
+        ),
+        (
+            r#"networks = ["3g", { profile = "3g", loss = 0.01 }]"#,
+            r#"scenarios/t.toml:7: field `networks`: two links are named "3g"; give each a `name` of its own"#,
+        ),
+        (
+            r#"networks = []"#,
+            r#"scenarios/t.toml:7: field `networks`: expected at least one link, like ["lan", "3g"]"#,
+        ),
+        (
+            r#"networks = [{ name = "a b", rtt = "1ms" }]"#,
+            r#"scenarios/t.toml:7: field `networks`: expected a name of letters, digits, `-`, `_` and `.` (it names files), got "a b""#,
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(err(&set("networks", line)), expected, "{line}");
+    }
+    let e = err(&set("networks", r#"networks = ["5g"]"#));
+    assert!(
+        e.starts_with(r#"scenarios/t.toml:7: field `networks`: unknown network profile "5g""#),
+        "{e}"
+    );
+    let e = err(&set(
+        "networks",
+        r#"networks = [{ name = "x", rtt = "1ms", speed = 3 }]"#,
+    ));
+    assert!(
+        e.contains("field `networks`") && e.contains("unknown field `speed`"),
+        "{e}"
+    );
+    let both = format!(
+        "{}\nnetwork = {{ profile = \"lan\" }}\n",
+        set("networks", r#"networks = ["3g"]"#)
+    );
+    let e = err(&both);
+    assert!(
+        e.ends_with("expected `network` (one link) or `networks` (several), not both"),
+        "{e}"
     );
 }

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, DropFault, DropHow, Faults, Network, Outage, Pattern, Reconnect, RequestHeaders,
-    RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
+    Direction, DropFault, DropHow, Faults, NamedNetwork, Network, Outage, Pattern, Reconnect,
+    RequestHeaders, RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
     DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
     MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
     MAX_STEPS, NETWORK_PROFILES,
@@ -47,12 +47,14 @@ pub(super) struct RawScenario {
     faults: Option<Spanned<RawFaults>>,
     reconnect: Option<Spanned<RawReconnect>>,
     network: Option<Spanned<RawNetwork>>,
+    networks: Option<Spanned<Vec<Spanned<RawNetworkEntry>>>>,
 }
 
 /// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
+    name: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
     rtt: Option<Spanned<String>>,
     jitter: Option<Spanned<String>>,
@@ -60,6 +62,39 @@ struct RawNetwork {
     up: Option<Spanned<String>>,
     loss: Option<Spanned<f64>>,
     queue: Option<Spanned<String>>,
+}
+
+/// One of `networks`: a profile's name, or a table like `network`'s.
+enum RawNetworkEntry {
+    Profile(String),
+    Link(Box<RawNetwork>),
+}
+
+impl<'de> Deserialize<'de> for RawNetworkEntry {
+    /// By hand, as serde's untagged enums buffer the value and lose the spans of the table's
+    /// keys, which errors point at.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = RawNetworkEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    r#"a profile's name or a table, like "3g" or { name = "slow", rtt = "400ms" }"#,
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawNetworkEntry::Profile(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawNetwork::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|raw| RawNetworkEntry::Link(Box::new(raw)))
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 /// `faults = { drop = { ... } }`.
@@ -104,6 +139,7 @@ struct RawReconnect {
     delay: Option<Spanned<String>>,
     max_delay: Option<Spanned<String>>,
     jitter: Option<Spanned<f64>>,
+    heartbeat_timeout: Option<Spanned<String>>,
 }
 
 /// `sweep = { rate = ... }`: exactly one of the keys.
@@ -275,8 +311,13 @@ impl RawScenario {
         }
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
-        let network = self.network.map(|n| doc.network(n)).transpose()?;
-        let faults = doc.faults(self.faults, warmup + duration, direction, network.is_some())?;
+        let networks = doc.networks(self.network, self.networks)?;
+        let faults = doc.faults(
+            self.faults,
+            warmup + duration,
+            direction,
+            !networks.is_empty(),
+        )?;
         let reconnect = doc.reconnect(self.reconnect)?;
 
         Ok(Scenario {
@@ -305,7 +346,7 @@ impl RawScenario {
             sweep,
             faults,
             reconnect,
-            network,
+            networks,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -452,12 +493,99 @@ impl Doc<'_> {
         Ok(RestartFault { at, how })
     }
 
-    /// `network`: a profile, and the round trip, rates, loss and queue of the emulated link
-    /// (each overriding the profile's).
-    fn network(&self, network: Spanned<RawNetwork>) -> Result<Network, ScenarioError> {
-        const FIELD: &str = "network";
+    /// `network` or `networks` (not both): the links, each with its name, unique.
+    fn networks(
+        &self,
+        network: Option<Spanned<RawNetwork>>,
+        networks: Option<Spanned<Vec<Spanned<RawNetworkEntry>>>>,
+    ) -> Result<Vec<NamedNetwork>, ScenarioError> {
+        const FIELD: &str = "networks";
+        match (network, networks) {
+            (None, None) => Ok(Vec::new()),
+            (Some(_), Some(list)) => Err(self.error(
+                list.span(),
+                FIELD,
+                "expected `network` (one link) or `networks` (several), not both",
+            )),
+            (Some(one), None) => Ok(vec![self.network("network", one, false)?]),
+            (None, Some(list)) => {
+                let span = list.span();
+                let list = list.into_inner();
+                if list.is_empty() {
+                    return Err(self.error(
+                        span,
+                        FIELD,
+                        r#"expected at least one link, like ["lan", "3g"]"#,
+                    ));
+                }
+                let mut out: Vec<NamedNetwork> = Vec::new();
+                for entry in list {
+                    let span = entry.span();
+                    let raw = match entry.into_inner() {
+                        RawNetworkEntry::Profile(p) => RawNetwork {
+                            profile: Some(Spanned::new(span.clone(), p)),
+                            ..RawNetwork::default()
+                        },
+                        RawNetworkEntry::Link(raw) => *raw,
+                    };
+                    let named = self.network(FIELD, Spanned::new(span.clone(), raw), true)?;
+                    if out.iter().any(|n| n.name == named.name) {
+                        return Err(self.error(
+                            span,
+                            FIELD,
+                            format!(
+                                "two links are named {:?}; give each a `name` of its own",
+                                named.name
+                            ),
+                        ));
+                    }
+                    out.push(named);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// A link of `network` or `networks` (`field`): a profile, and the round trip, rates, loss
+    /// and queue of the emulated link (each overriding the profile's); its name, which one of
+    /// several (`named`) needs unless it is a profile's.
+    fn network(
+        &self,
+        field: &str,
+        network: Spanned<RawNetwork>,
+        named: bool,
+    ) -> Result<NamedNetwork, ScenarioError> {
         let span = network.span();
         let raw = network.into_inner();
+        let name = match (&raw.name, &raw.profile) {
+            (Some(n), _) => {
+                let ok = !n.get_ref().is_empty()
+                    && n
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !ok {
+                    return Err(self.error(
+                        n.span(),
+                        field,
+                        format!(
+                            "expected a name of letters, digits, `-`, `_` and `.` (it names files), got {:?}",
+                            n.get_ref()
+                        ),
+                    ));
+                }
+                n.get_ref().clone()
+            }
+            (None, Some(p)) => p.get_ref().clone(),
+            (None, None) if named => {
+                return Err(self.error(
+                    span,
+                    field,
+                    r#"expected a `name` for a link of your own, like { name = "slow", rtt = "400ms" }"#,
+                ))
+            }
+            (None, None) => "custom".to_owned(),
+        };
         let base = match &raw.profile {
             None => None,
             Some(p) => Some(
@@ -472,7 +600,7 @@ impl Doc<'_> {
                             .collect();
                         self.error(
                             p.span(),
-                            FIELD,
+                            field,
                             format!(
                                 "unknown network profile {:?}; expected one of {}",
                                 p.get_ref(),
@@ -483,16 +611,16 @@ impl Doc<'_> {
             ),
         };
         let rtt = match (&raw.rtt, base) {
-            (Some(rtt), _) => self.duration(FIELD, rtt, true)?,
+            (Some(rtt), _) => self.duration(field, rtt, true)?,
             (None, Some(base)) => base.rtt,
             (None, None) => return Err(self.error(
                 span,
-                FIELD,
+                field,
                 "expected `rtt` (or a `profile`), like { rtt = \"100ms\" } or { profile = \"3g\" }",
             )),
         };
         let jitter = self.opt_duration(
-            FIELD,
+            field,
             &raw.jitter,
             true,
             base.map_or(Duration::ZERO, |b| b.jitter),
@@ -500,7 +628,7 @@ impl Doc<'_> {
         if jitter > rtt / 2 {
             return Err(self.error(
                 raw.jitter.as_ref().map_or(span.clone(), |j| j.span()),
-                FIELD,
+                field,
                 format!(
                     "expected a jitter of at most half the round trip ({:?}), got {jitter:?}",
                     rtt / 2
@@ -509,7 +637,7 @@ impl Doc<'_> {
         }
         let rate = |v: &Option<Spanned<String>>| -> Result<Option<u64>, ScenarioError> {
             v.as_ref()
-                .map(|v| parse_rate(v.get_ref()).map_err(|m| self.error(v.span(), FIELD, m)))
+                .map(|v| parse_rate(v.get_ref()).map_err(|m| self.error(v.span(), field, m)))
                 .transpose()
         };
         let (down, up) = (
@@ -522,7 +650,7 @@ impl Doc<'_> {
             Some(l) => {
                 return Err(self.error(
                     l.span(),
-                    FIELD,
+                    field,
                     format!(
                         "expected a loss from 0 up to (not including) 1, got {}",
                         number(*l.get_ref())
@@ -533,22 +661,25 @@ impl Doc<'_> {
         let queue = raw
             .queue
             .as_ref()
-            .map(|q| parse_bytes(q.get_ref()).map_err(|m| self.error(q.span(), FIELD, m)))
+            .map(|q| parse_bytes(q.get_ref()).map_err(|m| self.error(q.span(), field, m)))
             .transpose()?;
         if let (Some(0), Some(q)) = (queue, &raw.queue) {
             return Err(self.error(
                 q.span(),
-                FIELD,
+                field,
                 "expected a queue of at least one packet (1500 bytes), got 0",
             ));
         }
-        Ok(Network {
-            rtt,
-            jitter,
-            down,
-            up,
-            loss,
-            queue,
+        Ok(NamedNetwork {
+            name,
+            link: Network {
+                rtt,
+                jitter,
+                down,
+                up,
+                loss,
+                queue,
+            },
         })
     }
 
@@ -588,10 +719,15 @@ impl Doc<'_> {
                 ))
             }
         };
+        let heartbeat_timeout = match &raw.heartbeat_timeout {
+            None => default.heartbeat_timeout,
+            Some(t) => Some(self.duration(FIELD, t, true)?).filter(|t| !t.is_zero()),
+        };
         Ok(Reconnect {
             delay,
             max_delay,
             jitter,
+            heartbeat_timeout,
         })
     }
 

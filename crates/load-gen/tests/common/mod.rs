@@ -29,6 +29,7 @@ pub fn options(results: &Path, target: Option<Target>) -> Options {
         repeat: None,
         servers: vec![load_gen::profile::ServerKind::Pushbench],
         via: vec![load_gen::proxy::Via::Direct],
+        capture: false,
     }
 }
 

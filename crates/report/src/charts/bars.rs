@@ -13,8 +13,8 @@ use pushbench_results::{Run, TransportResult};
 /// One row of a bar panel.
 #[derive(Debug, Clone)]
 pub(super) struct Bar {
-    /// Transport name.
-    name: String,
+    /// The result's name; its colour follows it.
+    pub(super) name: String,
     /// The value, or `None` when it does not apply.
     pub(super) value: Option<f64>,
     /// Shown instead of a bar when `value` is `None`.
@@ -71,7 +71,7 @@ fn best(values: &[Option<f64>], lower_is_better: bool) -> Vec<usize> {
 
 /// A panel of horizontal bars, one per transport in its colour, values at the bar ends and the
 /// best marked.
-fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
+pub(super) fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
     text::draw(area, p.title, (24, 6), HEADING, H::Left, V::Top)?;
     let hint = if p.lower_is_better {
         "lower is better"
@@ -171,7 +171,13 @@ fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
         let (px, py) = at(&body, &chart, end, yc);
         let is_best = winners.contains(&i);
         let (label, style) = if is_best {
-            (format!("{label}  ★ best"), BODY.bold())
+            // A narrow panel (small multiples) has room for the star alone.
+            let mark = if body.dim_in_pixel().0 < WIDTH / 2 {
+                "★"
+            } else {
+                "★ best"
+            };
+            (format!("{label}  {mark}"), BODY.bold())
         } else if bar.value.is_none() {
             (label, BODY.colour(MUTED))
         } else {
@@ -217,8 +223,16 @@ pub(super) fn bars(
     value: impl Fn(&TransportResult) -> Option<f64>,
     missing: &'static str,
 ) -> Vec<Bar> {
-    transports(run)
-        .into_iter()
+    bars_of(&transports(run), value, missing)
+}
+
+/// One bar for each of `ts`; failed ones get no value.
+pub(super) fn bars_of(
+    ts: &[&TransportResult],
+    value: impl Fn(&TransportResult) -> Option<f64>,
+    missing: &'static str,
+) -> Vec<Bar> {
+    ts.iter()
         .map(|t| {
             let failed = !t.status.ran();
             Bar {

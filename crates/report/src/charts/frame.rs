@@ -214,15 +214,29 @@ pub(super) fn legend_of(
 
 /// A transport's name with a swatch of its colour, ending at `x`, centred on `y`.
 pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
-    match pushbench_results::server_of(name) {
-        // Side by side (`sse@nchan`): the transport, and the server small beneath it, so the
-        // label fits the margin the single names were sized for.
-        Some(server) => {
-            let transport = pushbench_results::transport_of(name);
-            text::draw(area, transport, (x - 22, y - 7), BODY, H::Right, V::Middle)?;
-            text::draw(area, server, (x - 22, y + 8), SMALL, H::Right, V::Middle)?;
-        }
-        None => text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?,
+    // Side by side (`sse@nchan`) or over several links (`sse~3g`): the transport, and the
+    // server and link small beneath it, so the label fits the margin the single names were
+    // sized for.
+    let setup: Vec<&str> = [
+        pushbench_results::server_of(name),
+        pushbench_results::network_of(name),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if setup.is_empty() {
+        text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?;
+    } else {
+        let transport = pushbench_results::transport_of(name);
+        text::draw(area, transport, (x - 22, y - 7), BODY, H::Right, V::Middle)?;
+        text::draw(
+            area,
+            &setup.join(" · "),
+            (x - 22, y + 8),
+            SMALL,
+            H::Right,
+            V::Middle,
+        )?;
     }
     area.draw(&Rectangle::new(
         [(x - 14, y - 7), (x, y + 7)],

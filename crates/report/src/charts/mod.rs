@@ -1,4 +1,4 @@
-//! The six PNG charts (seven with faults), each [`WIDTH`] × [`HEIGHT`] pixels, drawn with plotters' bitmap backend;
+//! The six PNG charts (and one each for several links and for faults), each [`WIDTH`] × [`HEIGHT`] pixels, drawn with plotters' bitmap backend;
 //! all text goes through [`crate::text`] and the embedded font.
 //!
 //! Every chart shows every transport that ran, in one colour per transport throughout
@@ -18,6 +18,8 @@
 //!   below the header: `latency_percentiles`, `latency_over_time`, `bytes_per_message`,
 //!   `requests_per_message`, `server_cost`, `throughput_latency`, and for runs with faults
 //!   `faults_over_time`.
+//! - `latency_by_network`: for a run over several links, small multiples of p50/p99, one
+//!   panel per link ([`NETWORKS_CHART`]).
 //! - `capacity`: a sweep's chart ([`draw_capacity`]), latency against throughput over its steps.
 
 mod axis;
@@ -26,6 +28,7 @@ mod bytes_per_message;
 mod capacity;
 mod faults_over_time;
 mod frame;
+mod latency_by_network;
 mod latency_over_time;
 mod latency_percentiles;
 mod requests_per_message;
@@ -126,8 +129,19 @@ pub const FAULTS_CHART: Chart = Chart {
               transport's fewest subscribed in the measured window.",
 };
 
-/// Draws every chart into `dir`; returns them in [`CHARTS`] order, then [`FAULTS_CHART`] for a
-/// run with faults.
+/// The chart of a run over several links (`networks`), drawn after [`CHARTS`].
+pub const NETWORKS_CHART: Chart = Chart {
+    file: "latency-by-network.png",
+    title: "Latency on each network",
+    caption: "One panel per emulated link, with its round trip and rates: each transport's p99 \
+              latency as a bar and its p50 as a white tick, every panel on the same axis, the \
+              lowest p99 in each panel starred when it stands out. \
+              Read across a row of panels for what the network does to one transport, and \
+              down a panel for which transport suits that network.",
+};
+
+/// Draws every chart into `dir`; returns them in [`CHARTS`] order, then [`NETWORKS_CHART`] for
+/// a run over several links and [`FAULTS_CHART`] for a run with faults.
 pub fn draw_all(run: &Run, dir: &Path) -> Result<Vec<Chart>, Error> {
     type DrawFn = fn(&Run, &Area) -> DrawResult;
     let mut draw: Vec<(Chart, DrawFn)> = CHARTS
@@ -141,6 +155,9 @@ pub fn draw_all(run: &Run, dir: &Path) -> Result<Vec<Chart>, Error> {
             throughput_latency::draw,
         ])
         .collect();
+    if !latency_by_network::by_network(run).is_empty() {
+        draw.push((NETWORKS_CHART, latency_by_network::draw));
+    }
     if run
         .summary
         .transports
