@@ -761,6 +761,29 @@ pub fn ordered(summary: &Summary) -> Vec<&TransportResult> {
     t
 }
 
+/// Transports of a summary in report order, grouped by the link they ran over (`<transport>~
+/// <network>`), the links in the order the run met them; one group, `None`, on loopback or one
+/// link.
+pub fn by_network(summary: &Summary) -> Vec<(Option<&str>, Vec<&TransportResult>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&TransportResult>)> = summary
+        .transports
+        .iter()
+        .map(|t| pushbench_results::network_of(&t.transport))
+        .fold(Vec::new(), |mut seen, n| {
+            if !seen.iter().any(|(m, _)| *m == n) {
+                seen.push((n, Vec::new()));
+            }
+            seen
+        });
+    for t in ordered(summary) {
+        let n = pushbench_results::network_of(&t.transport);
+        if let Some((_, ts)) = groups.iter_mut().find(|(m, _)| *m == n) {
+            ts.push(t);
+        }
+    }
+    groups
+}
+
 /// The comparison table for the terminal: the figures marked for it, then the notes, then
 /// every warning of the run.
 pub fn terminal_table(summary: &Summary) -> String {

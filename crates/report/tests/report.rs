@@ -359,6 +359,23 @@ fn a_run_over_several_links_gets_one_panel_per_link() {
     let html = std::fs::read_to_string(&written.html).unwrap();
     assert!(html.contains(NETWORKS_CHART.title));
     assert!(html.contains(&first), "each result is named for its link");
+    // A verdict per link: which transport is best on each, never the LAN against 3G.
+    assert!(
+        html.contains("At a glance: over lan") && html.contains("At a glance: over 3g"),
+        "a verdict per link"
+    );
+    assert!(!html.contains("<h2>At a glance</h2>"));
+    // The summary table marks the best among each link's rows: the slower link has its own.
+    let summary = &html[html.find("<h2>Summary</h2>").unwrap()..];
+    let summary = &summary[..summary.find("</table>").unwrap()];
+    let best_on = |net: &str| {
+        summary
+            .split("<tr>")
+            .filter(|row| row.contains(&format!("~{net}")))
+            .filter(|row| row.contains("num best"))
+            .count()
+    };
+    assert!(best_on("lan") > 0 && best_on("3g") > 0);
     let (w, h, pixels, bpp) = decode_png(chart);
     assert_eq!((w, h), (WIDTH, HEIGHT));
     // The first transport's bars, one per panel, in its colour: in both halves of the chart.

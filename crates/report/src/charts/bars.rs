@@ -121,11 +121,12 @@ pub(super) fn bar_panel(area: &Area, p: &Panel, bars: &[Bar]) -> DrawResult {
     )?;
     frame(&body, &mut chart, Some((&axis, p.axis)), None)?;
     let base = axis.t(axis.lo);
+    let pitch = (at(&body, &chart, base, 0.0).1 - at(&body, &chart, base, 1.0).1).abs();
     for (i, bar) in bars.iter().enumerate() {
         let yc = (n - 1 - i) as f64;
         let c = colour(&bar.name);
         let (_, py) = at(&body, &chart, base, yc);
-        row_label(&body, 130, py, &bar.name)?;
+        row_label(&body, 130, py, pitch, &bar.name)?;
         let (label, end) = match bar.value {
             Some(v) if v > 0.0 || !axis.log => {
                 let end = axis.t(v).max(base);

@@ -174,7 +174,8 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
             )))?;
         }
         let (_, py) = at(&left, &chart, 0.0, yc);
-        row_label(&left, 140, py, &t.transport)?;
+        let pitch = (py - at(&left, &chart, 0.0, yc + 1.0).1).abs();
+        row_label(&left, 140, py, pitch, &t.transport)?;
         let tb = totals.get_base_pixel().1 - left.get_base_pixel().1;
         text::draw(
             &totals,

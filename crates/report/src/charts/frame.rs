@@ -192,31 +192,36 @@ pub(super) fn legend_of(
 ) -> DrawResult {
     ms.sort_by(|a, b| b.1.total_cmp(&a.1));
     text::draw(area, title, (14, 10), HEADING, H::Left, V::Top)?;
+    // 30 px a line, less when that many would not fit (a run over several links has 21).
+    let height = area.dim_in_pixel().1 as i32;
+    let pitch = ((height - 70) / ms.len().max(1) as i32).clamp(12, 30);
+    let size = if pitch < 20 { SMALL } else { BODY };
     for (i, (name, value)) in ms.iter().enumerate() {
-        let y = 56 + i as i32 * 30;
+        let y = 56 + i as i32 * pitch;
         area.draw(&PathElement::new(
             vec![(14, y), (42, y)],
             colour(name).stroke_width(4),
         ))?;
-        match pushbench_results::server_of(name) {
+        match name_parts(name) {
             // Side by side: the server small beneath the transport, within the line's height.
-            Some(server) => {
-                let transport = pushbench_results::transport_of(name);
+            (transport, Some(setup)) if pitch >= 30 => {
                 text::draw(area, transport, (52, y - 6), BODY, H::Left, V::Middle)?;
-                text::draw(area, server, (52, y + 9), SMALL, H::Left, V::Middle)?;
+                text::draw(area, &setup, (52, y + 9), SMALL, H::Left, V::Middle)?;
             }
-            None => text::draw(area, name, (52, y), BODY, H::Left, V::Middle)?,
+            (transport, Some(setup)) => {
+                let line = format!("{transport} · {setup}");
+                text::draw(area, &line, (52, y), SMALL, H::Left, V::Middle)?;
+            }
+            (transport, None) => text::draw(area, transport, (52, y), size, H::Left, V::Middle)?,
         }
-        text::draw(area, &fmt(*value), (250, y), BODY, H::Right, V::Middle)?;
+        text::draw(area, &fmt(*value), (250, y), size, H::Right, V::Middle)?;
     }
     Ok(())
 }
 
-/// A transport's name with a swatch of its colour, ending at `x`, centred on `y`.
-pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
-    // Side by side (`sse@nchan`) or over several links (`sse~3g`): the transport, and the
-    // server and link small beneath it, so the label fits the margin the single names were
-    // sized for.
+/// A result's name as the charts write it: its transport, and what else the name says (the
+/// server and proxy of a side-by-side run, the link of a run over several) joined with ` · `.
+fn name_parts(name: &str) -> (&str, Option<String>) {
     let setup: Vec<&str> = [
         pushbench_results::server_of(name),
         pushbench_results::network_of(name),
@@ -224,19 +229,26 @@ pub(super) fn row_label(area: &Area, x: i32, y: i32, name: &str) -> DrawResult {
     .into_iter()
     .flatten()
     .collect();
-    if setup.is_empty() {
-        text::draw(area, name, (x - 22, y), BODY, H::Right, V::Middle)?;
-    } else {
-        let transport = pushbench_results::transport_of(name);
-        text::draw(area, transport, (x - 22, y - 7), BODY, H::Right, V::Middle)?;
-        text::draw(
-            area,
-            &setup.join(" · "),
-            (x - 22, y + 8),
-            SMALL,
-            H::Right,
-            V::Middle,
-        )?;
+    let transport = pushbench_results::transport_of(name);
+    (transport, (!setup.is_empty()).then(|| setup.join(" · ")))
+}
+
+/// A transport's name with a swatch of its colour, ending at `x`, centred on `y`, in a row
+/// `pitch` pixels tall.
+pub(super) fn row_label(area: &Area, x: i32, y: i32, pitch: i32, name: &str) -> DrawResult {
+    // Side by side (`sse@nchan`) or over several links (`sse~3g`): the transport, and the
+    // server and link small beneath it, so the label fits the margin the single names were
+    // sized for; on one small line when the rows are too close for two.
+    match name_parts(name) {
+        (transport, None) => text::draw(area, transport, (x - 22, y), BODY, H::Right, V::Middle)?,
+        (transport, Some(setup)) if pitch < 30 => {
+            let line = format!("{transport} · {setup}");
+            text::draw(area, &line, (x - 22, y), SMALL, H::Right, V::Middle)?;
+        }
+        (transport, Some(setup)) => {
+            text::draw(area, transport, (x - 22, y - 7), BODY, H::Right, V::Middle)?;
+            text::draw(area, &setup, (x - 22, y + 8), SMALL, H::Right, V::Middle)?;
+        }
     }
     area.draw(&Rectangle::new(
         [(x - 14, y - 7), (x, y + 7)],
@@ -260,4 +272,20 @@ pub(super) fn panels_over_time<'a>(
     let (plots, side) = area.split_horizontally(super::WIDTH as i32 - 280);
     let (top, bottom) = plots.split_vertically(306);
     (x, x_unlabelled, top, bottom, side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_its_transport_and_what_else_it_says() {
+        assert_eq!(name_parts("sse"), ("sse", None));
+        assert_eq!(name_parts("sse@nchan"), ("sse", Some("nchan".into())));
+        assert_eq!(name_parts("sse~3g"), ("sse", Some("3g".into())));
+        assert_eq!(
+            name_parts("sse@pushbench+nginx~lte"),
+            ("sse", Some("pushbench+nginx · lte".into()))
+        );
+    }
 }

@@ -5,33 +5,18 @@
 use super::axis::Axis;
 use super::bars::{bar_panel, bars_of, Panel};
 use super::frame::{Area, DrawResult};
-use super::{transports, LOG_SPAN};
+use super::LOG_SPAN;
 use crate::figures::figure;
 use crate::style;
-use pushbench_results::{network_of, Run, TransportResult};
+use pushbench_results::{Run, TransportResult};
 
 /// The links of `run` in the order they ran, each with its results; empty unless the run went
 /// over more than one.
 pub(super) fn by_network(run: &Run) -> Vec<(String, Vec<&TransportResult>)> {
-    let mut out: Vec<(String, Vec<&TransportResult>)> = Vec::new();
-    for t in transports(run) {
-        let Some(net) = network_of(&t.transport) else {
-            continue;
-        };
-        match out.iter_mut().find(|(n, _)| n == net) {
-            Some((_, ts)) => ts.push(t),
-            None => out.push((net.to_owned(), vec![t])),
-        }
-    }
-    // Keep the scenario's order of links: the order the first transport met them.
-    let first_run_order: Vec<&str> = run
-        .summary
-        .transports
-        .iter()
-        .filter_map(|t| network_of(&t.transport))
-        .collect();
-    out.sort_by_key(|(n, _)| first_run_order.iter().position(|m| m == n));
-    out
+    crate::figures::by_network(&run.summary)
+        .into_iter()
+        .filter_map(|(n, ts)| Some((n?.to_owned(), ts)))
+        .collect()
 }
 
 /// A panel's heading: the link's name and what it is (`3g: 300 ms, 1.6/0.768 Mbit/s`).

@@ -274,8 +274,28 @@ fn warnings(h: &mut String, run: &Run) {
 /// The verdict cards ([`verdict::cards`]) as markup: the winner's swatch and value, flagged when
 /// its figures may describe the generator.
 fn verdict(h: &mut String, run: &Run) {
-    let _ = writeln!(h, "<h2>At a glance</h2><div class=\"cards\">");
-    for card in verdict::cards(&ordered(run)) {
+    // Over several links a verdict compares transports on one link: which is best on 3G, not
+    // whether the LAN beats 3G.
+    for (network, ts) in figures::by_network(&run.summary) {
+        match network {
+            Some(n) => {
+                let _ = writeln!(
+                    h,
+                    "<h2>At a glance: over {}</h2><div class=\"cards\">",
+                    escape(n)
+                );
+            }
+            None => {
+                let _ = writeln!(h, "<h2>At a glance</h2><div class=\"cards\">");
+            }
+        }
+        verdict_cards(h, &ts);
+    }
+}
+
+/// One group's verdict cards, and the end of their `<div>`.
+fn verdict_cards(h: &mut String, ts: &[&TransportResult]) {
+    for card in verdict::cards(ts) {
         let value = format!("<span class=\"unit\">{}</span>", escape(&card.value));
         let win = match card.winner {
             Some(t) => {
@@ -303,8 +323,9 @@ fn table(h: &mut String, run: &Run) {
     let _ = writeln!(
         h,
         "<p class=\"small\">Latency is intended publish time to decoded at a subscriber, over \
-         the measured window. <strong>Green</strong> marks the best value in each column (ties \
-         within 1% included; no mark where all are equal). Wire bytes count both directions of \
+         the measured window. <strong>Green</strong> marks the best value in each column (over \
+         several links, among each link's rows; ties within 1% included; no mark where all are \
+         equal). Wire bytes count both directions of \
          subscriber traffic by phase; overhead is non-payload bytes over payload bytes.</p>"
     );
     if let Some(r) = ts.iter().find_map(|t| t.repeats.as_ref()) {
@@ -322,11 +343,28 @@ fn table(h: &mut String, run: &Run) {
         let _ = writeln!(h, "<p class=\"floor\">{}</p>", escape(&floor.sentence()));
     }
     figure_headings(h, "<th>notes</th>");
+    // Over several links the best is marked among the rows of each link.
+    let link: Vec<Option<&str>> = ts
+        .iter()
+        .map(|t| pushbench_results::network_of(&t.transport))
+        .collect();
     let cols: Vec<(Vec<Option<f64>>, Vec<bool>)> = FIGURES
         .iter()
         .map(|f| {
             let v: Vec<Option<f64>> = ts.iter().map(|t| f.of(t)).collect();
-            let b = best_rows(&v, f.better);
+            let mut b = vec![false; v.len()];
+            let mut done: Vec<Option<&str>> = Vec::new();
+            for l in &link {
+                if done.contains(l) {
+                    continue;
+                }
+                done.push(*l);
+                let rows: Vec<usize> = (0..v.len()).filter(|&i| link[i] == *l).collect();
+                let values: Vec<Option<f64>> = rows.iter().map(|&i| v[i]).collect();
+                for (&i, is_best) in rows.iter().zip(best_rows(&values, f.better)) {
+                    b[i] = is_best;
+                }
+            }
             (v, b)
         })
         .collect();
