@@ -54,6 +54,7 @@ pub fn capture(server: &str, software: &str, pinning: Option<Pinning>) -> Setup 
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,
         kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
+        tcp_congestion_control: read("/proc/sys/net/ipv4/tcp_congestion_control"),
         rustc: command("rustc", &["-V"]).unwrap_or_else(|| "unknown".into()),
         git_revision,
         load_gen_version: env!("CARGO_PKG_VERSION").into(),

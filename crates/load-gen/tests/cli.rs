@@ -260,6 +260,7 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".setup.pinning.generator",
         ".setup.server_software",
         ".setup.server_threads",
+        ".setup.tcp_congestion_control",
     ];
     // quick.toml repeats every transport: each run's full entry under `runs`, and each
     // aggregate's medians and intervals under `repeats`.
@@ -286,6 +287,14 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
     // The split is recorded in setup.json too, and the two sides share no core.
     let setup: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    // So is the kernel's congestion control, as the kernel says it.
+    assert_eq!(
+        setup["tcp_congestion_control"].as_str(),
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .ok()
+            .as_deref()
+            .map(str::trim)
+    );
     if load_gen::affinity::available().len() >= 2 {
         let cores = |side: &str| -> Vec<u64> {
             setup["pinning"][side]

@@ -761,6 +761,12 @@ pub struct Setup {
     pub memory_bytes: u64,
     /// `uname -r`.
     pub kernel: String,
+    /// The kernel's default TCP congestion control (`net.ipv4.tcp_congestion_control`), which
+    /// both ends use, the emulated link's namespaces included (they inherit it): BBR's probe of
+    /// the round trip holds a stream for one every 10 s, which shows over a long link. Absent in
+    /// older folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_congestion_control: Option<String>,
     /// `rustc -V` at run time (the toolchain that built this binary, in practice).
     pub rustc: String,
     /// `git rev-parse HEAD`, with `-dirty` when the tree has changes.

@@ -601,7 +601,13 @@ fn setup(h: &mut String, run: &Run) {
                 style::num(st.memory_bytes as f64 / (1u64 << 30) as f64)
             ),
         ),
-        ("kernel", st.kernel.clone()),
+        (
+            "kernel",
+            match &st.tcp_congestion_control {
+                Some(cc) => format!("{} (TCP congestion control: {cc})", st.kernel),
+                None => st.kernel.clone(),
+            },
+        ),
         ("rustc", st.rustc.clone()),
         ("git revision", st.git_revision.clone()),
         ("load-gen", st.load_gen_version.clone()),
