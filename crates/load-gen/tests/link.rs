@@ -24,7 +24,8 @@ fn link(rtt: Duration, rate_bps: Option<u64>, loss: f64, queue_bytes: u64) -> Li
         queue_bytes,
         loss,
     };
-    Link::start(LinkSpec { down: dir, up: dir }, 1).expect("a link (needs root and /dev/net/tun)")
+    Link::start(LinkSpec { down: dir, up: dir }, 1, None)
+        .expect("a link (needs root and /dev/net/tun)")
 }
 
 /// A listener on the server's side of `link`.
@@ -504,4 +505,80 @@ faults = { outage = { at = "1500ms", for = "2s" } }
         assert!(o.caught_up_ms.is_some(), "{name}: {o:?}");
     }
     std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// The cores each thread of the link named `comm` may run on, for every such thread of this
+/// process.
+fn threads_cores(comm: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if name.trim() != comm {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        if let Some(list) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        {
+            out.push(list.trim().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn split_cores_put_each_sides_kernel_work_on_its_own_cores() {
+    let cpus = load_gen::affinity::available();
+    if cpus.len() < 2 {
+        eprintln!("skipped: one core, nothing to split");
+        return;
+    }
+    let pinning = load_gen::affinity::split(&cpus, None).unwrap().unwrap();
+    let dir = Direction {
+        delay: ms(1),
+        jitter: Duration::ZERO,
+        rate_bps: None,
+        queue_bytes: 64 * 1024,
+        loss: 0.0,
+    };
+    let link = Link::start(LinkSpec { down: dir, up: dir }, 1, Some(&pinning)).unwrap();
+    let list = |c: &[usize]| {
+        let s: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+        s.join(",")
+    };
+    // Each direction's writer is the thread Link::start spawned (named for the direction) and
+    // its reader is `link-read`: down is read on the server's cores and written on the clients',
+    // up the other way round. Allowed lists as the kernel prints them (ranges for runs).
+    let printed = |c: &[usize]| {
+        if c.len() > 1 && c.windows(2).all(|w| w[1] == w[0] + 1) {
+            format!("{}-{}", c[0], c[c.len() - 1])
+        } else {
+            list(c)
+        }
+    };
+    let (server, clients) = (printed(&pinning.server), printed(&pinning.generator));
+    // The threads pin themselves as they start.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = (vec![], vec![], vec![]);
+    while Instant::now() < deadline {
+        seen = (
+            threads_cores("link-down"),
+            threads_cores("link-up"),
+            threads_cores("link-read"),
+        );
+        if seen.0 == [clients.clone()] && seen.1 == [server.clone()] && seen.2.len() == 2 {
+            break;
+        }
+        std::thread::sleep(ms(20));
+    }
+    let mut readers = vec![server.clone(), clients.clone()];
+    readers.sort();
+    assert_eq!(
+        seen,
+        (vec![clients], vec![server], readers),
+        "writers down, up; readers"
+    );
+    link.stop().unwrap();
 }

@@ -6,7 +6,8 @@
 //! Threads of load-gen's own ([`shaper`]) carry each IP packet from one device to the other:
 //! after the link's one-way delay, at its rate, through its drop-tail queue, with its seeded
 //! random loss, each direction on its own. The kernel's TCP runs unchanged at both ends, so handshakes, slow
-//! start, retransmissions and head-of-line blocking are real.
+//! start, retransmissions and head-of-line blocking are real. With the run's cores split, each
+//! thread runs on the cores of the side whose kernel work it does ([`shaper::Cores`]).
 //!
 //! The server process is started inside the server's namespace; clients create their sockets
 //! inside the clients' ([`Netns::enter`]); publishers stand beside the server, in its namespace,
@@ -135,8 +136,14 @@ pub struct LinkStats {
 
 impl Link {
     /// Makes the namespaces and devices and starts carrying packets, losses drawn from `seed`.
+    /// With the run's cores split between server and load-gen (`pinning`), each direction's
+    /// threads run on the cores of the side whose kernel work they do ([`shaper::Cores`]).
     /// Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and `/dev/net/tun`.
-    pub fn start(spec: LinkSpec, seed: u64) -> anyhow::Result<Link> {
+    pub fn start(
+        spec: LinkSpec,
+        seed: u64,
+        pinning: Option<&pushbench_results::model::Pinning>,
+    ) -> anyhow::Result<Link> {
         let server = Arc::new(Netns::new().context("making the server's network namespace")?);
         let clients = Arc::new(Netns::new().context("making the clients' network namespace")?);
         let device = |ns: &Netns, name: &str, here: Ipv4Addr, peer: Ipv4Addr| {
@@ -158,18 +165,34 @@ impl Link {
                     from: &Arc<tun_rs::SyncDevice>,
                     to: &Arc<tun_rs::SyncDevice>,
                     dir: Direction,
-                    stream: u64| {
+                    stream: u64,
+                    cpus: shaper::Cores| {
             let (from, to, cut, stop) = (from.clone(), to.clone(), cut.clone(), stop.clone());
             let wire = Wire::new(dir, Rng::new(seed, stream), now);
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || shaper::run(&from, &to, wire, cut, stop))
+                .spawn(move || shaper::run(&from, &to, wire, cut, stop, cpus))
                 .context("starting a link thread")
         };
+        let (down, up) = directions_cores(pinning);
         // Loss streams apart from the publish schedules' and the faults'.
         let threads = vec![
-            pipe("link-down", &server_dev, &client_dev, spec.down, 3 << 40)?,
-            pipe("link-up", &client_dev, &server_dev, spec.up, (3 << 40) + 1)?,
+            pipe(
+                "link-down",
+                &server_dev,
+                &client_dev,
+                spec.down,
+                3 << 40,
+                down,
+            )?,
+            pipe(
+                "link-up",
+                &client_dev,
+                &server_dev,
+                spec.up,
+                (3 << 40) + 1,
+                up,
+            )?,
         ];
         Ok(Link {
             server,
@@ -219,6 +242,27 @@ impl Link {
             capture,
         })
     }
+}
+
+/// Where each direction's threads run under `pinning` (server to clients, clients to server):
+/// the server's side on the server's cores, the clients' on load-gen's.
+fn directions_cores(
+    pinning: Option<&pushbench_results::model::Pinning>,
+) -> (shaper::Cores, shaper::Cores) {
+    let Some(p) = pinning else {
+        return Default::default();
+    };
+    let (server, clients) = (Some(p.server.clone()), Some(p.generator.clone()));
+    (
+        shaper::Cores {
+            sender: server.clone(),
+            receiver: clients.clone(),
+        },
+        shaper::Cores {
+            sender: clients,
+            receiver: server,
+        },
+    )
 }
 
 /// A late packet at p99 beyond this flags the run as link-bound.
@@ -310,6 +354,21 @@ mod tests {
         );
         assert!(f.link_bound, "{f:?}");
         assert!(f.up.late_p99_us >= 1_500 && f.up.late_max_us >= 3_000);
+    }
+
+    #[test]
+    fn each_side_does_its_own_kernel_work_on_its_own_cores() {
+        let pinning = pushbench_results::model::Pinning {
+            server: vec![1],
+            generator: vec![0],
+        };
+        let (down, up) = directions_cores(Some(&pinning));
+        // Server to clients: read off the server's device on its cores, written into the
+        // clients' (their TCP receive path) on load-gen's.
+        assert_eq!((down.sender, down.receiver), (Some(vec![1]), Some(vec![0])));
+        assert_eq!((up.sender, up.receiver), (Some(vec![0]), Some(vec![1])));
+        let (down, up) = directions_cores(None);
+        assert_eq!((down, up), Default::default());
     }
 
     #[test]

@@ -151,7 +151,11 @@ impl<'p> TransportRun<'p> {
                     anyhow::bail!("the scenario's network cannot run with --via yet: the proxy would stand outside the emulated link");
                 }
                 crate::link::available().map_err(anyhow::Error::msg)?;
-                let mut link = Link::start(LinkSpec::of(&network.link), scenario.seed)?;
+                let mut link = Link::start(
+                    LinkSpec::of(&network.link),
+                    scenario.seed,
+                    opts.pinning.as_ref(),
+                )?;
                 if opts.capture {
                     link.capture(&files.capture)?;
                 }
