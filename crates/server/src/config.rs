@@ -50,6 +50,10 @@ pub struct Config {
     /// Connections that may wait for their first request at once; one more closes the one that
     /// has waited longest (see [`crate::pending`]).
     pub max_pending_connections: usize,
+    /// Whether publishes write streamed messages straight into the sockets of subscribers
+    /// that keep up (xhr-stream, iframe and SSE served directly; see [`crate::direct`]), or
+    /// each subscriber's task writes its own.
+    pub direct_streams: bool,
 }
 
 /// The smallest `max_request_head` hyper accepts.
@@ -74,6 +78,7 @@ impl Default for Config {
             max_request_head: MIN_REQUEST_HEAD,
             max_memory: 1 << 30,
             max_pending_connections: 1024,
+            direct_streams: true,
         }
     }
 }

@@ -22,6 +22,11 @@ impl<T> CountingIo<T> {
     pub fn new(inner: T, tag: Arc<ConnTag>) -> Self {
         CountingIo { inner, tag }
     }
+
+    /// The socket and where its traffic is counted.
+    pub fn into_parts(self) -> (T, Arc<ConnTag>) {
+        (self.inner, self.tag)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for CountingIo<T> {

@@ -31,6 +31,7 @@
 pub mod cli;
 pub mod config;
 pub mod counting;
+pub mod direct;
 pub mod heartbeat;
 pub mod http;
 pub mod hub;

@@ -29,12 +29,15 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use pushbench_wire::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::direct::Sink;
 use crate::heartbeat;
 use crate::http::reply::Body;
 use crate::hub::{frame_gap, Event, Framing, Subscription};
 use crate::shared::Shared;
+use crate::stats::ConnTag;
 use crate::vectored::{self, BATCH};
 
 /// How one streaming transport frames its response.
@@ -150,6 +153,80 @@ impl Stream {
         }
     }
 
+    /// [`Self::serve`] with the publishes writing the messages into `socket` while it keeps
+    /// up, the task woken only for heartbeats, input, shutdown and when it falls behind (see
+    /// [`crate::direct`]). The same bytes on the wire, counted into `tag`.
+    pub async fn serve_direct(mut self, socket: TcpStream, tag: Arc<ConnTag>) -> io::Result<()> {
+        let sink = Arc::new(Sink::new(
+            socket,
+            tag,
+            self.shared.stats.clone(),
+            self.spec.transport,
+            self.spec.framing,
+        ));
+        let mut io = sink.io();
+        let mut out = vec![Bytes::from(self.head(SystemTime::now()))];
+        if let Some(prelude) = self.prelude.take() {
+            chunked(&mut out, vec![prelude]);
+        }
+        vectored::write_all(&mut io, &mut out).await?;
+        let _attached = self.sub.attach(sink.clone());
+        let mut heartbeat = Vec::new();
+        chunked(
+            &mut heartbeat,
+            vec![Bytes::from_static(self.spec.heartbeat)],
+        );
+        let mut input = [0u8; 1];
+        let mut beat = heartbeat::beat(self.heartbeat.clone());
+        loop {
+            // The task's turn: what a publish left unwritten, then what the subscription holds
+            // past the last message a publish wrote.
+            let (mut out, written) = sink.take();
+            self.sub.skip_to(written);
+            let mut held = None;
+            loop {
+                if self.shared.shutdown.is_cancelled() {
+                    return end(&mut io, out).await;
+                }
+                let mut frames: Vec<Bytes> = held.take().into_iter().collect();
+                while frames.len() < BATCH {
+                    let Some(event) = self.sub.try_next() else {
+                        break;
+                    };
+                    frames.push(self.frame(event));
+                }
+                chunked(&mut out, frames);
+                if !out.is_empty() {
+                    vectored::write_all(&mut io, &mut out).await?;
+                    continue;
+                }
+                let sub = &mut self.sub;
+                let mut next = None;
+                if sink.resume(|| {
+                    next = sub.try_next();
+                    next.is_none().then(|| sub.last_seq())
+                }) {
+                    break;
+                }
+                held = next.map(|event| self.frame(event));
+            }
+            // The publishes' turn: the task sleeps until its heartbeat, its socket or a publish
+            // that could not write wakes it.
+            loop {
+                tokio::select! {
+                    biased;
+                    tick = beat.next() => match tick {
+                        Some(()) if sink.try_write(&heartbeat) => {}
+                        Some(()) => break,
+                        None => return end(&mut io, sink.take().0).await,
+                    },
+                    _ = io.read(&mut input) => return Ok(()),
+                    () = sink.taken_over() => break,
+                }
+            }
+        }
+    }
+
     /// The response head hyper would write for [`Self::into_response`] on HTTP/1.1.
     fn head(&self, now: SystemTime) -> String {
         let mut head = String::from("HTTP/1.1 200 OK\r\n");
@@ -198,6 +275,25 @@ impl Stream {
     }
 }
 
+/// Ends a directly served stream at shutdown: what is left to write (a message begun must be
+/// finished), then the last chunk.
+async fn end<T: AsyncWrite + Unpin>(io: &mut T, mut out: Vec<Bytes>) -> io::Result<()> {
+    out.push(Bytes::from_static(LAST_CHUNK));
+    vectored::write_all(io, &mut out).await?;
+    io.shutdown().await
+}
+
+/// Room for a chunk's size line: 16 hex digits and CRLF.
+pub const SIZE_LINE: usize = 18;
+
+/// The size line of a chunk of `len` bytes, as hyper writes it (upper-case hex), in `buf`.
+pub fn size_line(buf: &mut [u8; SIZE_LINE], len: usize) -> &[u8] {
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    let _ = io::Write::write_fmt(&mut cursor, format_args!("{len:X}\r\n"));
+    let n = cursor.position() as usize;
+    &buf[..n]
+}
+
 /// Appends `frames` to `out` as HTTP/1.1 chunks, as hyper frames them (size in upper-case hex):
 /// the frames themselves are shared, only the size lines are new bytes, one allocation for the
 /// batch. Empty frames are skipped, since an empty chunk would end the body.
@@ -206,7 +302,7 @@ fn chunked(out: &mut Vec<Bytes>, frames: Vec<Bytes>) {
     let mut ends = Vec::with_capacity(frames.len());
     for frame in &frames {
         if !frame.is_empty() {
-            let _ = write!(lines, "{:X}\r\n", frame.len());
+            lines.extend_from_slice(size_line(&mut [0; SIZE_LINE], frame.len()));
             ends.push(lines.len());
         }
     }

@@ -402,3 +402,65 @@ async fn a_connection_of_polls_answers_as_hyper_does_and_hands_anything_else_to_
     );
     server.shutdown().await.unwrap();
 }
+
+/// The streams that publishes write into directly (see `direct.rs`) pass the stream to the
+/// subscriber's task whenever its socket is full, and back once it has caught up; with two
+/// publishers at once, offers also come out of order. A slow reader on a small socket buffer
+/// goes back and forth many times: it must get every message once, in order, and `/stats` must
+/// count each delivery once.
+#[tokio::test]
+async fn a_subscriber_falling_behind_and_catching_up_gets_every_message_once_in_order() {
+    const EACH: u64 = 150;
+    let server = TestServer::start(Config {
+        ring_size: 1024,
+        // Small, so the task's catching up also goes through the ring (the live queue lagged).
+        send_queue: 8,
+        ..Config::default()
+    })
+    .await;
+    let server = std::sync::Arc::new(server);
+    // 32 KiB each: 300 of them are more than the socket buffers hold (the kernel grows a
+    // loopback send buffer to 4 MiB), so the subscriber's own task must take over.
+    let payload = "y".repeat(32 * 1024);
+    for t in [Transport::XhrStream, Transport::Iframe, Transport::Sse] {
+        let topic = topic_for(t, "behind");
+        let mut sub = Sub::open_with(&server, t, &topic, Some(0), false, true).await;
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            // Nothing read until the socket is full.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while got.len() < 2 * EACH as usize {
+                got.push(sub.next().await);
+                if got.len() % 16 == 0 {
+                    // Long enough for the socket to fill and the publishes to hand it back.
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+            }
+            got
+        });
+        let publishers: Vec<_> = (0..2)
+            .map(|_| {
+                let (server, topic, payload) = (server.clone(), topic.clone(), payload.clone());
+                tokio::spawn(async move {
+                    for _ in 0..EACH {
+                        server.publish(&topic, &payload).await;
+                    }
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.await.unwrap();
+        }
+        let got = tokio::time::timeout(util::STEP, reader)
+            .await
+            .unwrap_or_else(|_| panic!("{t}: the subscriber did not get every message"))
+            .unwrap();
+        assert_eq!(describe(&got), seq_range(1..=2 * EACH), "{t}");
+        let stats = server.stats().await;
+        assert_eq!(
+            stats.transports[t.name()].messages_delivered,
+            2 * EACH,
+            "{t}: each delivery counted once"
+        );
+    }
+}

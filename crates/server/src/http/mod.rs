@@ -141,6 +141,10 @@ async fn handle_connection(
                 let transport = stream.transport().index();
                 tag.set(transport);
                 shared.stats.request(transport);
+                if shared.config.direct_streams {
+                    let (socket, tag) = io.into_parts();
+                    return Ok(stream.serve_direct(socket, tag).await?);
+                }
                 return Ok(stream.serve(&mut io).await?);
             }
             // hyper reads the request again and answers the refusal as it answers any other.
