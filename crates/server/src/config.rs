@@ -51,8 +51,8 @@ pub struct Config {
     /// has waited longest (see [`crate::pending`]).
     pub max_pending_connections: usize,
     /// Whether publishes write streamed messages straight into the sockets of subscribers
-    /// that keep up (xhr-stream, iframe and SSE served directly; see [`crate::direct`]), or
-    /// each subscriber's task writes its own.
+    /// that keep up (xhr-stream, iframe and SSE served directly, and WebSocket; see
+    /// [`crate::direct`]), or each subscriber's task writes its own.
     pub direct_streams: bool,
 }
 

@@ -1,7 +1,8 @@
 //! Writing a message into a subscriber's socket from the publish itself, as Nchan's publish
 //! loop does, instead of waking the subscriber's task to write it.
 //!
-//! A stream served directly (see [`crate::stream`]) attaches a [`Sink`] to its topic. While the
+//! A stream served directly (see [`crate::stream`]) and a WebSocket session on the connection
+//! as accepted (see [`crate::websocket`]) attach a [`Sink`] to their topic. While the
 //! socket takes every byte at once, each publish writes the shared framed message into it with
 //! one non-blocking vectored write, in the publisher's task, and the subscriber's task sleeps
 //! (it wakes only for heartbeats, for its socket's input and at shutdown). The first write the
@@ -10,7 +11,9 @@
 //! subscription holds past the sink's last message, as any slow subscriber is served, and hands
 //! the stream back to the sink once it has caught up.
 //!
-//! Measured (1,000 SSE and xhr-stream subscribers × 50 messages/s, push-server pinned to one
+//! The task's own writes (a stream's heartbeats; tungstenite's pings, pongs and close) go
+//! through [`Sink::io`], which stops the publishes writing first, so bytes of the two never
+//! interleave inside a frame. Measured (1,000 subscribers × 50 messages/s, push-server on one
 //! core): see the README's server-efficiency table.
 
 use std::io::{self, IoSlice};
@@ -35,6 +38,9 @@ pub struct Sink {
     stats: Arc<Stats>,
     transport: Transport,
     framing: Framing,
+    /// Whether each message goes out as an HTTP/1.1 chunk (the HTTP streams) or as framed
+    /// (WebSocket's frames).
+    chunked: bool,
     state: Mutex<State>,
     /// Wakes the subscriber's task to write on its own.
     takeover: Notify,
@@ -51,7 +57,8 @@ struct State {
 }
 
 impl Sink {
-    /// A sink for `socket`, counting its bytes into `tag`; it takes nothing until
+    /// A sink for `socket`, counting its bytes into `tag`, writing `transport`'s messages as
+    /// `framing`, each in an HTTP/1.1 chunk if `chunked`; it takes nothing until
     /// [`Self::resume`].
     pub fn new(
         socket: TcpStream,
@@ -59,6 +66,7 @@ impl Sink {
         stats: Arc<Stats>,
         transport: Transport,
         framing: Framing,
+        chunked: bool,
     ) -> Self {
         Sink {
             socket,
@@ -66,30 +74,39 @@ impl Sink {
             stats,
             transport,
             framing,
+            chunked,
             state: Mutex::default(),
             takeover: Notify::new(),
         }
     }
 
-    /// The socket, for the task's own reads and writes (counted), while the sink takes nothing.
-    pub fn io(&self) -> crate::counting::CountingIo<SocketRef<'_>> {
-        crate::counting::CountingIo::new(SocketRef(&self.socket), self.tag.clone())
+    /// The socket for the task's own reads and writes (counted). A write through it first
+    /// stops the publishes writing and writes what the last one left, so bytes of the task's
+    /// (a WebSocket library's pong, say) never land inside a message; the task is woken to
+    /// take over, as when a publish cannot write.
+    pub fn io(&self) -> SinkIo<'_> {
+        SinkIo(self)
     }
 
-    /// Stops publishes writing and returns what the last one left unwritten and the last
-    /// message a publish wrote or began. The task writes from here on.
-    pub fn take(&self) -> (Vec<Bytes>, u64) {
+    /// Stops publishes writing; returns the last message a publish wrote or began. The task
+    /// writes from here on, through [`Self::io`], which first finishes what a publish began.
+    pub fn stop(&self) -> u64 {
         let mut state = self.state.lock().expect("sink lock");
         state.direct = false;
-        (std::mem::take(&mut state.rest), state.last)
+        state.last
     }
 
     /// Lets publishes write again after the last message the task wrote, which `caught_up`
     /// returns if the subscription holds nothing more (else the task writes that first). Asked
     /// under the sink's lock, so no offer can slip between the look and the switch: a message
     /// published after the look is offered after the switch. True if the sink took over.
+    /// What a publish left must have been written (flush [`Self::io`]) first.
     pub fn resume(&self, caught_up: impl FnOnce() -> Option<u64>) -> bool {
         let mut state = self.state.lock().expect("sink lock");
+        debug_assert!(
+            state.rest.is_empty(),
+            "the task resumes with nothing left to write"
+        );
         let Some(last) = caught_up() else {
             return false;
         };
@@ -155,16 +172,26 @@ impl Direct for Sink {
             let mut line = [0u8; crate::stream::SIZE_LINE];
             let line = crate::stream::size_line(&mut line, frame.len());
             let chunk = [line, &frame[..], b"\r\n"];
-            let written = self.write(&chunk);
-            if written == chunk.iter().map(|c| c.len()).sum::<usize>() {
+            let pieces = if self.chunked {
+                &chunk[..]
+            } else {
+                &chunk[1..2]
+            };
+            let written = self.write(pieces);
+            if written == pieces.iter().map(|c| c.len()).sum::<usize>() {
                 return;
             }
-            let pieces = [
+            let owned = [
                 Bytes::copy_from_slice(line),
                 frame.clone(),
                 Bytes::from_static(b"\r\n"),
             ];
-            keep_rest(&mut state.rest, &pieces, written);
+            let owned = if self.chunked {
+                &owned[..]
+            } else {
+                &owned[1..2]
+            };
+            keep_rest(&mut state.rest, owned, written);
         }
         // Not taken whole, or one came out of order (another publisher's is still on its way):
         // the task writes from here, from the subscription.
@@ -174,21 +201,52 @@ impl Direct for Sink {
     }
 }
 
-/// A shared reference to a socket that reads and writes as the socket does: the task's side
-/// of a [`Sink`], whose publishes write through another reference meanwhile.
+/// The task's side of a [`Sink`]'s socket (see [`Sink::io`]).
 #[derive(Debug)]
-pub struct SocketRef<'a>(&'a TcpStream);
+pub struct SinkIo<'a>(&'a Sink);
 
-impl AsyncRead for SocketRef<'_> {
+impl SinkIo<'_> {
+    /// Stops the publishes writing and writes what the last one left; ready once it is out.
+    fn poll_rest(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let sink = self.0;
+        loop {
+            let mut state = sink.state.lock().expect("sink lock");
+            if state.direct {
+                state.direct = false;
+                sink.takeover.notify_one();
+            }
+            if state.rest.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let slices: Vec<IoSlice<'_>> = state.rest.iter().map(|b| IoSlice::new(b)).collect();
+            match sink.socket.try_write_vectored(&slices) {
+                Ok(n) => {
+                    sink.tag.wrote(n);
+                    let rest = std::mem::take(&mut state.rest);
+                    keep_rest(&mut state.rest, &rest, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drop(state);
+                    ready!(sink.socket.poll_write_ready(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncRead for SinkIo<'_> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let sink = self.0;
         loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            match self.0.try_read(buf.initialize_unfilled()) {
+            ready!(sink.socket.poll_read_ready(cx))?;
+            match sink.socket.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
+                    sink.tag.read(n);
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -199,7 +257,7 @@ impl AsyncRead for SocketRef<'_> {
     }
 }
 
-impl AsyncWrite for SocketRef<'_> {
+impl AsyncWrite for SinkIo<'_> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -213,11 +271,18 @@ impl AsyncWrite for SocketRef<'_> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_rest(cx))?;
+        let sink = self.0;
         loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
+            ready!(sink.socket.poll_write_ready(cx))?;
+            match sink.socket.try_write_vectored(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return Poll::Ready(result),
+                result => {
+                    if let Ok(n) = result {
+                        sink.tag.wrote(n);
+                    }
+                    return Poll::Ready(result);
+                }
             }
         }
     }
@@ -226,18 +291,96 @@ impl AsyncWrite for SocketRef<'_> {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_rest(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_rest(cx))?;
         use std::os::fd::AsRawFd;
-        // SAFETY: shutdown(2) on a socket this reference keeps open.
-        let rc = unsafe { libc::shutdown(self.0.as_raw_fd(), libc::SHUT_WR) };
+        // SAFETY: shutdown(2) on a socket the sink keeps open.
+        let rc = unsafe { libc::shutdown(self.0.socket.as_raw_fd(), libc::SHUT_WR) };
         Poll::Ready(if rc == 0 {
             Ok(())
         } else {
             Err(io::Error::last_os_error())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use crate::Config;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What `client` has been sent, after a moment to let it arrive.
+    async fn received(client: &mut TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    /// A write of the task's own (tungstenite's pong) stops the publishes writing, so their
+    /// frames cannot land inside one of its frames, until the task hands the socket back.
+    #[tokio::test]
+    async fn a_write_of_the_task_stops_the_publishes_until_it_hands_the_socket_back() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stats = Arc::new(Stats::default());
+        let sink = Sink::new(
+            server,
+            Arc::new(ConnTag::new(stats.clone())),
+            stats,
+            Transport::WebSocket,
+            Framing::WebSocketText,
+            false,
+        );
+        let hub = Hub::new(&Config::default());
+        let publish = |body: &'static str| hub.publish("t", Bytes::from_static(body.as_bytes()));
+        let first = publish("one").unwrap();
+        sink.offer(&first);
+        assert!(
+            received(&mut client).await.is_empty(),
+            "not handed over yet"
+        );
+        assert!(sink.resume(|| Some(0)));
+        sink.offer(&first);
+        let framed = first.framed(Framing::WebSocketText).to_vec();
+        assert_eq!(
+            received(&mut client).await,
+            framed,
+            "written by the publish"
+        );
+        // The task writes: the publishes stop, and the task is told to take over.
+        sink.io().write_all(b"PONG").await.unwrap();
+        let second = publish("two").unwrap();
+        sink.offer(&second);
+        assert_eq!(received(&mut client).await, b"PONG");
+        tokio::time::timeout(Duration::from_secs(1), sink.taken_over())
+            .await
+            .expect("the task is woken to take over");
+        // The task writes the second itself, and hands back after it.
+        assert_eq!(sink.stop(), 1);
+        assert!(sink.resume(|| Some(2)));
+        let third = publish("three").unwrap();
+        sink.offer(&third);
+        assert_eq!(
+            received(&mut client).await,
+            third.framed(Framing::WebSocketText).to_vec()
+        );
     }
 }

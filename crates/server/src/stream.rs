@@ -163,6 +163,7 @@ impl Stream {
             self.shared.stats.clone(),
             self.spec.transport,
             self.spec.framing,
+            true,
         ));
         let mut io = sink.io();
         let mut out = vec![Bytes::from(self.head(SystemTime::now()))];
@@ -179,14 +180,14 @@ impl Stream {
         let mut input = [0u8; 1];
         let mut beat = heartbeat::beat(self.heartbeat.clone());
         loop {
-            // The task's turn: what a publish left unwritten, then what the subscription holds
-            // past the last message a publish wrote.
-            let (mut out, written) = sink.take();
+            // The task's turn: what a publish left unwritten (`io` writes it first), then what
+            // the subscription holds past the last message a publish wrote.
+            let written = sink.stop();
             self.sub.skip_to(written);
             let mut held = None;
             loop {
                 if self.shared.shutdown.is_cancelled() {
-                    return end(&mut io, out).await;
+                    return end(&mut io).await;
                 }
                 let mut frames: Vec<Bytes> = held.take().into_iter().collect();
                 while frames.len() < BATCH {
@@ -200,6 +201,7 @@ impl Stream {
                     vectored::write_all(&mut io, &mut out).await?;
                     continue;
                 }
+                io.flush().await?;
                 let sub = &mut self.sub;
                 let mut next = None;
                 if sink.resume(|| {
@@ -218,7 +220,10 @@ impl Stream {
                     tick = beat.next() => match tick {
                         Some(()) if sink.try_write(&heartbeat) => {}
                         Some(()) => break,
-                        None => return end(&mut io, sink.take().0).await,
+                        None => {
+                            sink.stop();
+                            return end(&mut io).await;
+                        }
                     },
                     _ = io.read(&mut input) => return Ok(()),
                     () = sink.taken_over() => break,
@@ -275,11 +280,10 @@ impl Stream {
     }
 }
 
-/// Ends a directly served stream at shutdown: what is left to write (a message begun must be
-/// finished), then the last chunk.
-async fn end<T: AsyncWrite + Unpin>(io: &mut T, mut out: Vec<Bytes>) -> io::Result<()> {
-    out.push(Bytes::from_static(LAST_CHUNK));
-    vectored::write_all(io, &mut out).await?;
+/// Ends a directly served stream at shutdown: what a publish began (the sink's io writes it
+/// first), then the last chunk.
+async fn end<T: AsyncWrite + Unpin>(io: &mut T) -> io::Result<()> {
+    io.write_all(LAST_CHUNK).await?;
     io.shutdown().await
 }
 

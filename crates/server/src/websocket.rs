@@ -22,14 +22,18 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::Transport;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::counting::CountingIo;
+use crate::direct::Sink;
 use crate::heartbeat;
+use crate::http::first::Rewind;
 use crate::http::reply::{full, Body, Query, Rejection};
 use crate::hub::{frame_gap, Event, Framing, HubError, Subscription};
 use crate::shared::Shared;
@@ -120,10 +124,50 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
             .max_write_buffer_size(MAX_WRITE_BUFFER)
             .max_message_size(Some(session_shared.config.max_message_size))
             .max_frame_size(Some(session_shared.config.max_message_size));
+        let framing = match encoding {
+            Encoding::Text => Framing::WebSocketText,
+            Encoding::Binary => Framing::WebSocketBinary,
+        };
+        // The connection as push-server accepted it: with --direct-streams, publishes write the
+        // message frames into its socket (see `direct.rs`).
+        type Accepted = TokioIo<Rewind<CountingIo<TcpStream>>>;
+        let accepted = match session_shared.config.direct_streams {
+            true => upgraded.downcast::<Accepted>(),
+            false => Err(upgraded),
+        };
+        let upgraded = match accepted {
+            Ok(parts) => {
+                let (counted, pre) = parts.io.into_inner().into_parts();
+                let (socket, tag) = counted.into_parts();
+                let sink = Arc::new(Sink::new(
+                    socket,
+                    tag,
+                    session_shared.stats.clone(),
+                    Transport::WebSocket,
+                    framing,
+                    false,
+                ));
+                // What hyper (or the first read) took past the upgrade request: the client's
+                // first frames, for tungstenite to read first.
+                let read = [pre, parts.read_buf].concat();
+                let ws = WebSocketStream::from_partially_read(
+                    sink.io(),
+                    read,
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                if let Err(e) = session(ws, sub, framing, &session_shared, Some(&sink)).await {
+                    tracing::debug!(error = %e, "websocket session ended with an error");
+                }
+                return;
+            }
+            Err(upgraded) => upgraded,
+        };
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        if let Err(e) = session(ws, sub, encoding, &session_shared).await {
+        if let Err(e) = session(ws, sub, framing, &session_shared, None).await {
             tracing::debug!(error = %e, "websocket session ended with an error");
         }
     });
@@ -163,16 +207,17 @@ fn frame(event: Event, framing: Framing, topic: &str, shared: &Shared) -> Bytes 
     }
 }
 
+/// Serves one WebSocket until either side closes. With a `sink` (the socket as accepted), the
+/// publishes write the message frames while the session sleeps; the session takes over when a
+/// publish cannot write whole or when tungstenite writes (a ping, a pong, the close), and hands
+/// the socket back once it has caught up. Without, the session writes every frame.
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     ws: WebSocketStream<S>,
     mut sub: Subscription,
-    encoding: Encoding,
+    framing: Framing,
     shared: &Shared,
+    sink: Option<&Arc<Sink>>,
 ) -> Result<(), WsError> {
-    let framing = match encoding {
-        Encoding::Text => Framing::WebSocketText,
-        Encoding::Binary => Framing::WebSocketBinary,
-    };
     // The socket is read (and answered: pongs, the close handshake) only when it wakes the
     // session, not at every message (see `OnWake`).
     let mut ws = OnWake::new(ws);
@@ -182,8 +227,40 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut frames = Vec::new();
     // Set when tungstenite may hold an answer (a pong, a close) not yet written.
     let mut answered = false;
+    // With a sink: whether the publishes write now.
+    let mut direct = false;
     let topic = sub.topic().to_owned();
+    let _attached = sink.map(|s| sub.attach(s.clone()));
+    if let Some(sink) = sink {
+        sub.skip_to(sink.stop());
+    }
     let close = loop {
+        // With a sink, the session hands the socket to the publishes once it has caught up and
+        // tungstenite holds nothing unwritten (else a publish's frame could land inside a
+        // pong; a peer that never reads its pongs keeps the session writing, as without one).
+        if let Some(sink) = sink.filter(|_| !direct && !answered) {
+            loop {
+                while frames.len() < BATCH {
+                    let Some(event) = sub.try_next() else { break };
+                    frames.push(frame(event, framing, &topic, shared));
+                }
+                if !frames.is_empty() {
+                    vectored::write_all(ws.get_mut().get_mut(), &mut frames).await?;
+                    continue;
+                }
+                // What a publish began, written first by the sink's io.
+                ws.get_mut().get_mut().flush().await?;
+                let mut next = None;
+                if sink.resume(|| {
+                    next = sub.try_next();
+                    next.is_none().then(|| sub.last_seq())
+                }) {
+                    direct = true;
+                    break;
+                }
+                frames.extend(next.map(|event| frame(event, framing, &topic, shared)));
+            }
+        }
         tokio::select! {
             biased;
             tick = beat.next() => match tick {
@@ -210,9 +287,17 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 // A ping or a close: tungstenite has queued the answer, and writes it at its
                 // next read (this arm's next poll) as far as the socket takes it, reading on
                 // if the peer does not read (a ping flood cannot stop the session reading).
+                // Through a sink, its first write stops the publishes writing (see
+                // `Sink::io`), so a frame of theirs and one of tungstenite's never interleave.
                 Some(Ok(_)) => answered = true,
             },
-            event = sub.next() => {
+            () = taken_over(sink), if direct => {
+                // The session's turn, after the last message a publish wrote or began (the
+                // sink's io finishes that before any byte of the session's).
+                direct = false;
+                sub.skip_to(sink.map_or(0, |s| s.stop()));
+            }
+            event = sub.next(), if !direct => {
                 // The message frames are the hub's shared bytes, written straight to the
                 // socket in one vectored write, with tungstenite's own buffer empty. Through
                 // tungstenite's sink, each frame was copied into this connection's buffer and
@@ -248,6 +333,14 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     })
     .await;
     Ok(())
+}
+
+/// Waits for a publish to hand the socket back to the session (never, without a sink).
+async fn taken_over(sink: Option<&Arc<Sink>>) {
+    match sink {
+        Some(sink) => sink.taken_over().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn publish(shared: &Shared, topic: &str, payload: Bytes) -> Result<(), (CloseCode, String)> {
@@ -295,7 +388,9 @@ mod tests {
         let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let server = {
             let shared = shared.clone();
-            tokio::spawn(async move { session(ws, sub, Encoding::Text, &shared).await })
+            tokio::spawn(
+                async move { session(ws, sub, Framing::WebSocketText, &shared, None).await },
+            )
         };
         let shared = &shared;
         let publish = |i: u64| shared.hub.publish("t", Bytes::from(format!("{i:0>40}")));

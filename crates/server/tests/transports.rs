@@ -422,7 +422,12 @@ async fn a_subscriber_falling_behind_and_catching_up_gets_every_message_once_in_
     // 32 KiB each: 300 of them are more than the socket buffers hold (the kernel grows a
     // loopback send buffer to 4 MiB), so the subscriber's own task must take over.
     let payload = "y".repeat(32 * 1024);
-    for t in [Transport::XhrStream, Transport::Iframe, Transport::Sse] {
+    for t in [
+        Transport::XhrStream,
+        Transport::Iframe,
+        Transport::Sse,
+        Transport::WebSocket,
+    ] {
         let topic = topic_for(t, "behind");
         let mut sub = Sub::open_with(&server, t, &topic, Some(0), false, true).await;
         let reader = tokio::spawn(async move {
@@ -463,4 +468,60 @@ async fn a_subscriber_falling_behind_and_catching_up_gets_every_message_once_in_
             "{t}: each delivery counted once"
         );
     }
+}
+
+/// Over WebSocket the publishes write message frames while tungstenite writes the pongs, on one
+/// socket. A client on a small receive buffer that pings after every message it reads, slowly,
+/// while two publishers send more than the socket's buffers hold (so pongs are often written
+/// part-way), still reads every frame whole (its
+/// WebSocket library fails on a broken frame): each message once and in order, and a pong for
+/// every ping.
+#[tokio::test]
+async fn websocket_pongs_and_directly_written_frames_never_interleave() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    const EACH: u64 = 100;
+    let server = std::sync::Arc::new(TestServer::start(Config::default()).await);
+    let topic = "ws-pongs";
+    let socket = util::small_buffer_connect(server.http).await;
+    let url = format!("ws://{}/ws?topic={topic}&after=0", server.http);
+    let (mut ws, _) = tokio_tungstenite::client_async(url, socket).await.unwrap();
+    let publishers: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    server.publish(topic, &"z".repeat(64 * 1024)).await;
+                }
+            })
+        })
+        .collect();
+    let (mut seqs, mut pongs, mut pings) = (Vec::new(), 0u64, 0u64);
+    tokio::time::timeout(util::STEP, async {
+        while seqs.len() < 2 * EACH as usize || pongs < pings {
+            match ws.next().await.expect("open").expect("every frame whole") {
+                WsMessage::Text(t) => {
+                    let decoded = pushbench_wire::envelope::decode_text(t.as_bytes()).unwrap();
+                    seqs.push(util::Item::from(decoded));
+                    if seqs.len() <= 2 * EACH as usize {
+                        ws.send(WsMessage::Ping(format!("{}", seqs.len()).into()))
+                            .await
+                            .unwrap();
+                        pings += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+                    }
+                }
+                WsMessage::Pong(_) => pongs += 1,
+                WsMessage::Ping(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("every message and every pong");
+    for p in publishers {
+        p.await.unwrap();
+    }
+    assert_eq!(describe(&seqs), seq_range(1..=2 * EACH));
+    assert_eq!(pongs, pings);
 }

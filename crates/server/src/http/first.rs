@@ -210,6 +210,11 @@ impl<T> Rewind<T> {
     pub fn new(inner: T, pre: Bytes) -> Self {
         Rewind { pre, inner }
     }
+
+    /// The connection, and what of `pre` was not read again yet.
+    pub fn into_parts(self) -> (T, Bytes) {
+        (self.inner, self.pre)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {

@@ -178,7 +178,7 @@ pub enum Item {
 }
 
 impl Item {
-    fn from(decoded: Decoded<'_>) -> Item {
+    pub fn from(decoded: Decoded<'_>) -> Item {
         match decoded {
             Decoded::Message(m) => Item::Msg {
                 seq: m.seq,
