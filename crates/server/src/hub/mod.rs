@@ -12,8 +12,9 @@
 //! subscriber ([`Message::framed`]).
 //!
 //! A subscriber may also take its messages straight from the publish ([`Subscription::attach`]):
-//! the publisher offers each message to the topic's [`Direct`] sinks after the broadcast, and
-//! a sink writes it to its socket there and then, so the subscriber's task is not woken for it.
+//! each message is offered to the topic's [`Direct`] sinks after the broadcast, in a task of
+//! its own per publish, and a sink writes it to its socket there and then, so the subscriber's
+//! task is not woken for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -270,9 +271,10 @@ struct TopicState {
 /// A subscriber that takes each message at the publish, in the publisher's task (see
 /// [`Subscription::attach`]).
 pub trait Direct: Send + Sync + std::fmt::Debug {
-    /// A message just published, offered once, in sequence order from any one publisher. With
-    /// several publishers to the topic, offers may come out of order or overlap; a sink takes
-    /// only the one after its last and leaves the rest to its subscription.
+    /// A message just published, offered once, after the publisher's answer, mostly in
+    /// sequence order. Offers may come out of order or overlap (several publishers, several
+    /// runtime threads); a sink takes only the one after its last and leaves the rest to its
+    /// subscription.
     fn offer(&self, message: &Arc<Message>);
 }
 
@@ -452,8 +454,20 @@ impl Hub {
         let _ = topic.live.send(message.clone());
         let direct = state.direct.clone();
         drop(state);
-        for sink in direct.iter() {
-            sink.offer(&message);
+        if !direct.is_empty() {
+            let offered = message.clone();
+            let fan_out = move || {
+                for sink in direct.iter() {
+                    sink.offer(&offered);
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                // A task of its own, which runs once the publisher has its answer: offered in
+                // the publish, 1,000 writes held every answer, and the next publish behind it
+                // (the publisher ran 28 to 62 ms behind schedule at p99 at 1,000 × 50/s).
+                Ok(runtime) => drop(runtime.spawn(async move { fan_out() })),
+                Err(_) => fan_out(),
+            }
         }
         Ok(message)
     }
