@@ -17,6 +17,8 @@
 //!   [`websocket`] (tokio-tungstenite on hyper's upgrade) and [`raw_tcp`] (its own port).
 //! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket;
 //!   [`vectored`]: a batch of shared frames in one write (raw TCP, directly served streams).
+//! - [`direct`]: a subscriber's socket that the publish writes into while it keeps up
+//!   (directly served streams, WebSocket), its task woken only to take over when it does not.
 //! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
 //!   connections' heartbeats, spread over the interval in slots, [`pending`]: connections that
 //!   have not sent their first request, bounded apart from the clients being served.
@@ -25,7 +27,8 @@
 //! - [`page`]: `GET /`, a page that watches every browser transport side by side.
 //!
 //! Data flows publisher → [`http`] or [`websocket`] or [`raw_tcp`] → [`hub`] → each transport's
-//! subscriber loop → socket. [`run`] is the whole server; [`cli`] turns flags into a [`Config`]
+//! subscriber loop → socket, or from the hub straight into the socket through a [`direct`]
+//! sink. [`run`] is the whole server; [`cli`] turns flags into a [`Config`]
 //! and calls it, for the `push-server` binary and for load-gen's embedded server.
 
 pub mod cli;
