@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::hub::{Direct, Framing, Message};
+use crate::hub::{Direct, Event, Framing, Message, Subscription};
 use crate::stats::{ConnTag, Stats};
 
 /// A subscriber's socket that the publish writes into while it keeps up.
@@ -113,6 +113,19 @@ impl Sink {
         state.direct = true;
         state.last = last;
         true
+    }
+
+    /// [`Self::resume`] after the last message `sub` delivered, if it holds nothing more; else
+    /// the next event it holds, for the task to write first.
+    pub fn resume_after(&self, sub: &mut Subscription) -> Result<(), Event> {
+        let mut next = None;
+        if self.resume(|| {
+            next = sub.try_next();
+            next.is_none().then(|| sub.last_seq())
+        }) {
+            return Ok(());
+        }
+        Err(next.expect("the sink stays with the task only when the subscription held an event"))
     }
 
     /// Writes `pieces` now if publishes write and the socket takes them whole. Otherwise keeps

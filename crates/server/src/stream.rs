@@ -202,15 +202,10 @@ impl Stream {
                     continue;
                 }
                 io.flush().await?;
-                let sub = &mut self.sub;
-                let mut next = None;
-                if sink.resume(|| {
-                    next = sub.try_next();
-                    next.is_none().then(|| sub.last_seq())
-                }) {
-                    break;
+                match sink.resume_after(&mut self.sub) {
+                    Ok(()) => break,
+                    Err(event) => held = Some(self.frame(event)),
                 }
-                held = next.map(|event| self.frame(event));
             }
             // The publishes' turn: the task sleeps until its heartbeat, its socket or a publish
             // that could not write wakes it.

@@ -250,15 +250,13 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 // What a publish began, written first by the sink's io.
                 ws.get_mut().get_mut().flush().await?;
-                let mut next = None;
-                if sink.resume(|| {
-                    next = sub.try_next();
-                    next.is_none().then(|| sub.last_seq())
-                }) {
-                    direct = true;
-                    break;
+                match sink.resume_after(&mut sub) {
+                    Ok(()) => {
+                        direct = true;
+                        break;
+                    }
+                    Err(event) => frames.push(frame(event, framing, &topic, shared)),
                 }
-                frames.extend(next.map(|event| frame(event, framing, &topic, shared)));
             }
         }
         tokio::select! {
