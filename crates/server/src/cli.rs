@@ -73,8 +73,9 @@ pub struct Args {
     #[arg(long, default_value_t = Config::default().max_pending_connections)]
     max_pending_connections: usize,
     /// Whether publishes write streamed messages (xhr-stream, iframe, SSE over HTTP/1.1, and
-    /// WebSocket) straight into the sockets of subscribers that keep up; `false`: each
-    /// subscriber's task is woken to write its own.
+    /// WebSocket) straight into the sockets of subscribers that keep up, and answer the long
+    /// polls waiting on a connection of polls; `false`: each subscriber's task is woken to
+    /// write its own.
     #[arg(long, default_value_t = Config::default().direct_streams, action = clap::ArgAction::Set)]
     direct_streams: bool,
     /// Threads that serve connections [default: one per core this process may use]. One thread

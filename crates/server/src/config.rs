@@ -52,7 +52,8 @@ pub struct Config {
     pub max_pending_connections: usize,
     /// Whether publishes write streamed messages straight into the sockets of subscribers
     /// that keep up (xhr-stream, iframe and SSE served directly, and WebSocket; see
-    /// [`crate::direct`]), or each subscriber's task writes its own.
+    /// [`crate::direct`]) and answer the long polls held on a connection of polls (see
+    /// `http/polls.rs`), or each subscriber's task writes its own.
     pub direct_streams: bool,
 }
 

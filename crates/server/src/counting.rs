@@ -23,6 +23,11 @@ impl<T> CountingIo<T> {
         CountingIo { inner, tag }
     }
 
+    /// The socket.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     /// The socket and where its traffic is counted.
     pub fn into_parts(self) -> (T, Arc<ConnTag>) {
         (self.inner, self.tag)

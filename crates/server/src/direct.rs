@@ -160,7 +160,7 @@ impl Sink {
 }
 
 /// Keeps what is left of `pieces` after the first `written` bytes.
-fn keep_rest(rest: &mut Vec<Bytes>, pieces: &[Bytes], mut written: usize) {
+pub(crate) fn keep_rest(rest: &mut Vec<Bytes>, pieces: &[Bytes], mut written: usize) {
     for piece in pieces {
         if written >= piece.len() {
             written -= piece.len();

@@ -54,7 +54,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn new(shared: &Shared, transport: Transport, topic: &str, events: &[Event]) -> Answer {
+    /// The answer to a poll of `transport` on `topic` with `events`, counted as delivered.
+    pub fn new(shared: &Shared, transport: Transport, topic: &str, events: &[Event]) -> Answer {
         let mut delivered = 0;
         // Cloning a `Bytes` shares the envelope; only `poll::body` copies, once, into the answer.
         let envelopes: Vec<Bytes> = events
@@ -140,23 +141,16 @@ pub struct Hold {
 impl Hold {
     /// Subscribes as the query asks, with its `timeout=` checked against the limit.
     pub fn open(query: &Query<'_>, shared: &Shared) -> Result<Hold, Rejection> {
-        let timeout = match query.u64("timeout")? {
-            Some(ms) => {
-                let asked = Duration::from_millis(ms);
-                if asked > shared.config.max_long_poll_timeout {
-                    return Err(Rejection::bad(format!(
-                        "timeout={ms} exceeds the limit of {} ms",
-                        shared.config.max_long_poll_timeout.as_millis()
-                    )));
-                }
-                asked
-            }
-            None => shared.config.long_poll_timeout,
-        };
+        let timeout = timeout(query, shared)?;
         Ok(Hold {
             sub: subscribe(query, shared)?,
             timeout,
         })
+    }
+
+    /// A long poll waiting on `sub` for at most `timeout`.
+    pub fn new(sub: Subscription, timeout: Duration) -> Hold {
+        Hold { sub, timeout }
     }
 
     /// Waits for the first message, the timeout or `shutdown`, and answers with what arrived.
@@ -180,6 +174,23 @@ impl Hold {
         }
         Answer::new(shared, Transport::LongPoll, self.sub.topic(), &events)
     }
+}
+
+/// A long poll's `timeout=`, checked against the limit, or the default.
+pub fn timeout(query: &Query<'_>, shared: &Shared) -> Result<Duration, Rejection> {
+    Ok(match query.u64("timeout")? {
+        Some(ms) => {
+            let asked = Duration::from_millis(ms);
+            if asked > shared.config.max_long_poll_timeout {
+                return Err(Rejection::bad(format!(
+                    "timeout={ms} exceeds the limit of {} ms",
+                    shared.config.max_long_poll_timeout.as_millis()
+                )));
+            }
+            asked
+        }
+        None => shared.config.long_poll_timeout,
+    })
 }
 
 /// Serves one long poll through hyper.

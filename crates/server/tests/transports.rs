@@ -525,3 +525,178 @@ async fn websocket_pongs_and_directly_written_frames_never_interleave() {
     assert_eq!(describe(&seqs), seq_range(1..=2 * EACH));
     assert_eq!(pongs, pings);
 }
+
+/// Reads one answer with a `content-length` off `socket`, leaving what follows it in `pending`.
+async fn next_answer(socket: &mut tokio::net::TcpStream, pending: &mut Vec<u8>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        loop {
+            if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .expect("a content-length")
+                    .parse()
+                    .unwrap();
+                if pending.len() >= end + 4 + len {
+                    return pending.drain(..end + 4 + len).collect::<Vec<u8>>();
+                }
+            }
+            let mut chunk = vec![0u8; 64 * 1024];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(pending));
+            pending.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(util::STEP, read)
+        .await
+        .expect("answered")
+}
+
+/// The messages in a poll's answer.
+fn answer_items(answer: &[u8]) -> Vec<Item> {
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    pushbench_wire::poll::parse(&answer[end..])
+        .unwrap()
+        .into_iter()
+        .map(Item::from)
+        .collect()
+}
+
+/// Waits until the server has taken `n` long polls in all.
+async fn long_polls_taken(server: &TestServer, n: u64) {
+    tokio::time::timeout(util::STEP, async {
+        while server.stats().await.transports["long-poll"].requests < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the long polls arrived");
+}
+
+/// A long poll that finds nothing is held in its topic and answered by the publish (see
+/// `http/polls.rs`). Its answer is byte for byte what hyper writes for the same held poll; a
+/// poll the client sends before the held one is answered (pipelined) is answered after it, in
+/// order; and a connection polling again and again while two publishers publish gets every
+/// message once, in order, each delivery counted once.
+#[tokio::test]
+async fn held_long_polls_answer_as_hyper_does_in_order_and_every_message_once() {
+    use tokio::io::AsyncWriteExt;
+    const EACH: u64 = 200;
+    let server = std::sync::Arc::new(TestServer::start(Config::default()).await);
+    let connect = || tokio::net::TcpStream::connect(server.http);
+    let (mut pending_hyper, mut pending) = (Vec::new(), Vec::new());
+    let mut hyper_conn = connect().await.unwrap();
+    exchange(&mut hyper_conn, b"GET /stats HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut direct = connect().await.unwrap();
+    let live = b"GET /long-poll?topic=h HTTP/1.1\r\nhost: x\r\n\r\n";
+    hyper_conn.write_all(live).await.unwrap();
+    direct.write_all(live).await.unwrap();
+    long_polls_taken(&server, 2).await;
+    server.publish("h", "one").await;
+    let by_hyper = next_answer(&mut hyper_conn, &mut pending_hyper).await;
+    let held = next_answer(&mut direct, &mut pending).await;
+    assert_eq!(undated(&held), undated(&by_hyper));
+    assert!(undated(&held).ends_with(r#"[{"topic":"h","seq":1,"data":"one"}]"#));
+
+    // Pipelined: the second request comes while the first is held.
+    let after_one = b"GET /long-poll?topic=h&after=1 HTTP/1.1\r\nhost: x\r\n\r\n";
+    direct.write_all(after_one).await.unwrap();
+    long_polls_taken(&server, 3).await;
+    direct.write_all(after_one).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.publish("h", "two").await;
+    for _ in 0..2 {
+        let answer = next_answer(&mut direct, &mut pending).await;
+        assert!(
+            undated(&answer).ends_with(r#"[{"topic":"h","seq":2,"data":"two"}]"#),
+            "{}",
+            undated(&answer)
+        );
+    }
+    assert!(pending.is_empty());
+
+    // Poll after poll under two publishers.
+    let delivered_before = server.stats().await.transports["long-poll"].messages_delivered;
+    let poller = tokio::spawn(async move {
+        let (mut got, mut pending) = (Vec::new(), Vec::new());
+        let mut after = 2;
+        while got.len() < 2 * EACH as usize {
+            let poll = format!("GET /long-poll?topic=h&after={after} HTTP/1.1\r\nhost: x\r\n\r\n");
+            direct.write_all(poll.as_bytes()).await.unwrap();
+            let items = answer_items(&next_answer(&mut direct, &mut pending).await);
+            assert!(
+                !items.is_empty(),
+                "a long poll answers with at least one message"
+            );
+            if let Some(Item::Msg { seq, .. }) = items.last() {
+                after = *seq;
+            }
+            got.extend(items);
+        }
+        got
+    });
+    let publishers: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    server.publish("h", "m").await;
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let got = poller.await.unwrap();
+    assert_eq!(describe(&got), seq_range(3..=2 + 2 * EACH));
+    let stats = server.stats().await;
+    assert_eq!(
+        stats.transports["long-poll"].messages_delivered - delivered_before,
+        2 * EACH,
+        "each delivery counted once"
+    );
+}
+
+/// A held poll's answer larger than the socket takes at once: the publish writes what it can
+/// and the poll's task writes the rest, every byte once and counted once, and the connection
+/// goes on polling.
+#[tokio::test]
+async fn a_held_answer_the_socket_cannot_take_whole_is_finished_by_the_task() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(Config {
+        max_message_size: 8 * 1024 * 1024,
+        ..Config::default()
+    })
+    .await;
+    let mut direct = util::small_buffer_connect(server.http).await;
+    direct
+        .write_all(b"GET /long-poll?topic=big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    long_polls_taken(&server, 1).await;
+    // More than the kernel's largest loopback send buffer (4 MiB) and the small receive one.
+    let payload = "b".repeat(6 * 1024 * 1024);
+    server.publish("big", &payload).await;
+    let mut pending = Vec::new();
+    let answer = next_answer(&mut direct, &mut pending).await;
+    match &answer_items(&answer)[..] {
+        [Item::Msg {
+            seq: 1,
+            payload: got,
+        }] => assert!(got == &payload),
+        other => panic!("{} items", other.len()),
+    }
+    let again = b"GET /long-poll?topic=big&after=0&timeout=0 HTTP/1.1\r\nhost: x\r\n\r\n";
+    direct.write_all(again).await.unwrap();
+    let second = next_answer(&mut direct, &mut pending).await;
+    assert_eq!(answer_items(&second).len(), 1);
+    let stats = server.stats().await;
+    assert_eq!(
+        stats.transports["long-poll"].bytes_written,
+        (answer.len() + second.len()) as u64
+    );
+    assert_eq!(stats.transports["long-poll"].messages_delivered, 2);
+}

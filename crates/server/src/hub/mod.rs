@@ -266,6 +266,10 @@ struct TopicState {
     /// The subscribers that take messages at the publish. A publish takes it with one
     /// reference count and offers outside the lock.
     direct: Arc<Vec<Arc<dyn Direct>>>,
+    /// Long polls waiting for the next message, each offered only that one (see
+    /// [`Hub::hold`]): the next publish takes the whole list, so arming one is a push and
+    /// answering them all is one swap.
+    waiting: Vec<Arc<dyn Direct>>,
 }
 
 /// A subscriber that takes each message at the publish, in the publisher's task (see
@@ -369,6 +373,7 @@ impl Hub {
                 last_seq: 0,
                 ring: VecDeque::with_capacity(self.ring_size.min(1024)),
                 direct: Arc::default(),
+                waiting: Vec::new(),
             }),
             live: broadcast::channel(self.send_queue).0,
             last_active_ms: AtomicU64::new(now),
@@ -453,11 +458,12 @@ impl Hub {
         // An error only means nobody is listening live right now.
         let _ = topic.live.send(message.clone());
         let direct = state.direct.clone();
+        let waiting = std::mem::take(&mut state.waiting);
         drop(state);
-        if !direct.is_empty() {
+        if !direct.is_empty() || !waiting.is_empty() {
             let offered = message.clone();
             let fan_out = move || {
-                for sink in direct.iter() {
+                for sink in direct.iter().chain(&waiting) {
                     sink.offer(&offered);
                 }
             };
@@ -478,14 +484,38 @@ impl Hub {
         let state = topic.state.lock().expect("topic lock");
         check_after(after, state.last_seq)?;
         let (gap, messages) = state.after(after);
-        Ok(gap
-            .map(|(first_missing, first_available)| Event::Gap {
-                first_missing,
-                first_available,
-            })
-            .into_iter()
-            .chain(messages.into_iter().map(Event::Message))
-            .collect())
+        Ok(events(gap, messages))
+    }
+
+    /// A long poll on `topic` after `after` (`None`: after the last message published): what
+    /// is there already, or, if nothing is, `sink` set to be offered the next message. `arm` is
+    /// told which sequence number the sink waits after, under the topic's lock, before the next
+    /// publish can offer it. Cheaper than a [`Subscription`] for a poll that takes one answer:
+    /// no live receiver is made and dropped, and the task is not woken for the message.
+    pub fn hold(
+        &self,
+        topic: &str,
+        after: Option<u64>,
+        sink: &Arc<dyn Direct>,
+        arm: impl FnOnce(u64),
+    ) -> Result<Held, HubError> {
+        let topic = self.topic(topic)?;
+        let mut state = topic.state.lock().expect("topic lock");
+        let after = match after {
+            Some(after) => {
+                check_after(after, state.last_seq)?;
+                after
+            }
+            None => state.last_seq,
+        };
+        if after < state.last_seq {
+            let (gap, messages) = state.after(after);
+            return Ok(Held::Ready(events(gap, messages)));
+        }
+        arm(after);
+        state.waiting.push(sink.clone());
+        drop(state);
+        Ok(Held::Waiting(topic))
     }
 
     /// Starts a subscription to `topic`.
@@ -509,6 +539,56 @@ impl Hub {
             live,
             last,
         })
+    }
+}
+
+/// A backlog as the events a poll answers with.
+fn events(gap: Option<(u64, u64)>, messages: VecDeque<Arc<Message>>) -> Vec<Event> {
+    gap.map(|(first_missing, first_available)| Event::Gap {
+        first_missing,
+        first_available,
+    })
+    .into_iter()
+    .chain(messages.into_iter().map(Event::Message))
+    .collect()
+}
+
+/// What [`Hub::hold`] found.
+#[derive(Debug)]
+pub enum Held {
+    /// Messages (or a gap) past `after`: the answer, now.
+    Ready(Vec<Event>),
+    /// Nothing yet: the sink waits in this topic for the next publish.
+    Waiting(Arc<Topic>),
+}
+
+impl Topic {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes a sink [`Hub::hold`] left waiting out of the topic, if no publish has taken it yet.
+    pub fn release(&self, sink: &Arc<dyn Direct>) {
+        let mut state = self.state.lock().expect("topic lock");
+        if let Some(i) = state.waiting.iter().position(|s| Arc::ptr_eq(s, sink)) {
+            state.waiting.swap_remove(i);
+        }
+    }
+
+    /// A subscription after `after`: a held long poll that its task answers after all.
+    pub fn subscribe_after(self: &Arc<Self>, after: u64) -> Subscription {
+        let state = self.state.lock().expect("topic lock");
+        let (gap, backlog) = state.after(after.min(state.last_seq));
+        let live = self.live.subscribe();
+        drop(state);
+        Subscription {
+            topic: self.clone(),
+            gap,
+            backlog,
+            live,
+            last: after,
+        }
     }
 }
 

@@ -228,3 +228,49 @@ fn a_full_ring_may_always_replace_its_oldest_message() {
         Err(HubError::MemoryFull { .. })
     ));
 }
+
+/// Records the sequence numbers offered to it.
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<u64>>);
+
+impl Direct for Recorder {
+    fn offer(&self, message: &Arc<Message>) {
+        self.0.lock().unwrap().push(message.seq);
+    }
+}
+
+#[test]
+fn a_held_poll_is_offered_the_next_message_only_or_answered_from_the_ring() {
+    let hub = hub(4, 4);
+    hub.publish("a", Bytes::from("x")).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let sink: Arc<dyn Direct> = recorder.clone();
+    // Something after `after`: answered now, nothing held.
+    let mut armed = None;
+    match hub.hold("a", Some(0), &sink, |a| armed = Some(a)).unwrap() {
+        Held::Ready(events) => assert_eq!(seqs(&events), ["1"]),
+        Held::Waiting(_) => panic!("the ring had message 1"),
+    }
+    assert_eq!(armed, None);
+    // Nothing yet (live, and after the last): held, armed after the last sequence number, and
+    // offered the next publish's message only, once.
+    for after in [None, Some(1)] {
+        let held = hub.hold("a", after, &sink, |a| armed = Some(a)).unwrap();
+        assert!(matches!(held, Held::Waiting(_)));
+        assert_eq!(armed, Some(1));
+    }
+    hub.publish("a", Bytes::from("y")).unwrap();
+    hub.publish("a", Bytes::from("z")).unwrap();
+    assert_eq!(*recorder.0.lock().unwrap(), [2, 2]);
+    // Released before a publish: not offered.
+    let Held::Waiting(topic) = hub.hold("a", Some(3), &sink, |_| {}).unwrap() else {
+        panic!("nothing after 3");
+    };
+    topic.release(&sink);
+    hub.publish("a", Bytes::from("w")).unwrap();
+    assert_eq!(*recorder.0.lock().unwrap(), [2, 2]);
+    assert!(matches!(
+        hub.hold("a", Some(9), &sink, |_| {}),
+        Err(HubError::AfterAhead { .. })
+    ));
+}
