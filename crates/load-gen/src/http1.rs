@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use pushbench_wire::chunked::{ChunkedDecoder, ChunkedError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::Counted;
+use crate::net::Conn;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -80,8 +80,8 @@ pub struct Head {
 /// One client connection.
 #[derive(Debug)]
 pub struct Http1 {
-    /// The counted socket.
-    pub io: Counted,
+    /// The connection (its socket counted).
+    pub io: Conn,
     buf: BytesMut,
     host: String,
     /// Header lines every request carries (`name: value\r\n` each), rendered once per run.
@@ -92,7 +92,7 @@ pub struct Http1 {
 impl Http1 {
     /// A client on a connected socket; `host` goes in the `host` header, `extra` (header lines,
     /// see [`crate::client::header_block`]) after it in every request.
-    pub fn new(io: Counted, host: &str, extra: std::sync::Arc<str>) -> Self {
+    pub fn new(io: Conn, host: &str, extra: std::sync::Arc<str>) -> Self {
         Http1 {
             io,
             buf: BytesMut::with_capacity(4096),

@@ -53,3 +53,4 @@ pub mod scenario;
 pub mod schedule;
 pub mod seqtrack;
 pub mod setup;
+pub mod tls;

@@ -41,6 +41,16 @@ pub struct Counted {
     eof: bool,
     /// The heartbeat timeout, if the client keeps one ([`Counted::idle_after`]).
     idle: Option<Idle>,
+    /// Under TLS, its records counted as they pass ([`Counted::count_records`]).
+    records: Option<Box<Records>>,
+}
+
+/// A TLS connection's records, up and down, and how many the handshake took.
+#[derive(Debug, Default)]
+struct Records {
+    up: crate::tls::RecordCounter,
+    down: crate::tls::RecordCounter,
+    at_handshake: [u64; 2],
 }
 
 /// Reads fail with [`HeartbeatTimeout`] once nothing was read or written for `limit`.
@@ -102,7 +112,30 @@ impl Counted {
             kernel_at_drop: None,
             eof: false,
             idle: None,
+            records: None,
         }
+    }
+
+    /// Counts the TLS records that pass from now on (call before the handshake).
+    pub fn count_records(&mut self) {
+        self.records = Some(Box::default());
+    }
+
+    /// Marks the end of the TLS handshake: records from here on carry the connection's traffic.
+    pub fn handshake_done(&mut self) {
+        if let Some(r) = &mut self.records {
+            r.at_handshake = [r.up.records, r.down.records];
+        }
+    }
+
+    /// TLS records after the handshake, up and down; `None` without TLS.
+    pub fn records_after_handshake(&self) -> Option<[u64; 2]> {
+        self.records.as_ref().map(|r| {
+            [
+                r.up.records - r.at_handshake[0],
+                r.down.records - r.at_handshake[1],
+            ]
+        })
     }
 
     /// Fails a read with [`HeartbeatTimeout`] once nothing has been read or written for
@@ -245,6 +278,9 @@ impl AsyncRead for Counted {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
         self.down += read as u64;
+        if let Some(r) = &mut self.records {
+            r.down.feed(&buf.filled()[before..]);
+        }
         if matches!(r, Poll::Ready(Ok(()))) && read == 0 && room > 0 {
             self.eof = true;
         }
@@ -271,6 +307,9 @@ impl AsyncWrite for Counted {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
+            if let Some(records) = &mut self.records {
+                records.up.feed(&buf[..n]);
+            }
             self.active();
         }
         r
@@ -287,6 +326,14 @@ impl AsyncWrite for Counted {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
             self.up += n as u64;
+            if let Some(records) = &mut self.records {
+                let mut left = n;
+                for b in bufs {
+                    let take = left.min(b.len());
+                    records.up.feed(&b[..take]);
+                    left -= take;
+                }
+            }
             self.active();
         }
         r
@@ -302,6 +349,161 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A client connection: the counted socket, or TLS over it. It derefs to the counted socket
+/// (bytes at the socket, `TCP_INFO`, faults, the heartbeat timeout), and counts what passes
+/// above TLS too, so a phase the client knows in plaintext (a WebSocket upgrade, a raw TCP
+/// subscription) is counted without TLS's record overhead, which goes to framing.
+#[derive(Debug)]
+pub struct Conn {
+    kind: ConnKind,
+    /// Bytes of the TLS handshake, up and down (zero without TLS): the connection's setup.
+    handshake: [u64; 2],
+    /// Bytes written above TLS (without TLS, at the socket).
+    pub plain_up: u64,
+    /// Bytes read above TLS.
+    pub plain_down: u64,
+}
+
+#[derive(Debug)]
+enum ConnKind {
+    Plain(Counted),
+    Tls(Box<tokio_rustls::client::TlsStream<Counted>>),
+}
+
+impl Conn {
+    /// A plain connection.
+    pub fn plain(io: Counted) -> Conn {
+        Conn {
+            kind: ConnKind::Plain(io),
+            handshake: [0, 0],
+            plain_up: 0,
+            plain_down: 0,
+        }
+    }
+
+    /// TLS over `io`, once its handshake is through: for HTTP if `http`, else raw TCP.
+    pub async fn tls(
+        mut io: Counted,
+        client: &crate::tls::TlsClient,
+        http: bool,
+    ) -> io::Result<Conn> {
+        io.count_records();
+        let config = if http { &client.http } else { &client.raw };
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let mut tls = connector.connect(client.name.clone(), io).await?;
+        tls.get_mut().0.handshake_done();
+        let counted = tls.get_ref().0;
+        Ok(Conn {
+            handshake: [counted.up, counted.down],
+            kind: ConnKind::Tls(Box::new(tls)),
+            plain_up: 0,
+            plain_down: 0,
+        })
+    }
+
+    /// Bytes of the TLS handshake, up and down (zero without TLS).
+    pub fn handshake(&self) -> [u64; 2] {
+        self.handshake
+    }
+
+    /// What the TLS handshake settled on, `None` without TLS.
+    pub fn negotiated(&self) -> Option<crate::tls::Negotiated> {
+        match &self.kind {
+            ConnKind::Plain(_) => None,
+            ConnKind::Tls(tls) => Some(crate::tls::Negotiated::of(tls.get_ref().1)),
+        }
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Counted;
+
+    fn deref(&self) -> &Counted {
+        match &self.kind {
+            ConnKind::Plain(io) => io,
+            ConnKind::Tls(tls) => tls.get_ref().0,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Counted {
+        match &mut self.kind {
+            ConnKind::Plain(io) => io,
+            ConnKind::Tls(tls) => tls.get_mut().0,
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = match &mut self.kind {
+            ConnKind::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            ConnKind::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        };
+        self.plain_down += (buf.filled().len() - before) as u64;
+        r
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = match &mut self.kind {
+            ConnKind::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            ConnKind::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            self.plain_up += n as u64;
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = match &mut self.kind {
+            ConnKind::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            ConnKind::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            self.plain_up += n as u64;
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.kind {
+            ConnKind::Plain(io) => io.is_write_vectored(),
+            ConnKind::Tls(tls) => tls.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.kind {
+            ConnKind::Plain(io) => Pin::new(io).poll_flush(cx),
+            ConnKind::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.kind {
+            ConnKind::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            ConnKind::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ServerProcess {
     pub http: SocketAddr,
     /// Its raw TCP port, if it has one.
     pub tcp: Option<SocketAddr>,
+    /// Its HTTPS port, if it has one (push-server always does, with a self-signed certificate).
+    pub https: Option<SocketAddr>,
+    /// Its raw TCP port over TLS, if it has one.
+    pub tcp_tls: Option<SocketAddr>,
     /// A directory of the server's own (nginx's prefix), removed when it stops.
     scratch: Option<PathBuf>,
     /// The server's child processes once it was ready (nginx's worker): one that goes away
@@ -116,17 +120,19 @@ impl ServerProcess {
             None => std::net::Ipv4Addr::LOCALHOST,
         };
         let any = SocketAddr::from((host, 0));
-        Self::launch(launch, any, any, true).await
+        Self::launch(launch, [any; 4], true).await
     }
 
-    /// Starts push-server as `launch` says, listening on `http` and `tcp` (port 0: any), its
-    /// log started afresh or (a restarted server's) appended to its predecessor's.
+    /// Starts push-server as `launch` says, listening on `ports` (HTTP, raw TCP, HTTPS, raw TCP
+    /// over TLS; port 0: any), its log started afresh or (a restarted server's) appended to its
+    /// predecessor's. The TLS ports are always open, so a scenario's `tls` list runs on one
+    /// server; their certificate is generated at start.
     async fn launch(
         launch: Launch,
-        http: SocketAddr,
-        tcp: SocketAddr,
+        ports: [SocketAddr; 4],
         fresh_log: bool,
     ) -> anyhow::Result<ServerProcess> {
+        let [http, tcp, https, tcp_tls] = ports;
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -163,6 +169,10 @@ impl ServerProcess {
             .arg(http.to_string())
             .arg("--tcp")
             .arg(tcp.to_string())
+            .arg("--https")
+            .arg(https.to_string())
+            .arg("--tcp-tls")
+            .arg(tcp_tls.to_string())
             .args(&launch.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -199,11 +209,14 @@ impl ServerProcess {
                 .with_context(|| format!("bad address in push-server's line {line:?}"))
         };
         let (http, tcp) = (field("http=")?, field("tcp=")?);
+        let (https, tcp_tls) = (field("https=")?, field("tcp-tls=")?);
         Ok(ServerProcess {
             child,
             pid,
             http,
             tcp: Some(tcp),
+            https: Some(https),
+            tcp_tls: Some(tcp_tls),
             scratch: None,
             workers: Vec::new(),
             stopped: false,
@@ -301,6 +314,8 @@ impl ServerProcess {
             pid,
             http,
             tcp: None,
+            https: None,
+            tcp_tls: None,
             // Removed by `start_nginx` if this fails, by `drop` once it runs.
             scratch: Some(scratch.to_owned()),
             workers: Vec::new(),
@@ -401,7 +416,11 @@ impl ServerProcess {
             .clone()
             .context("only the embedded push-server can be restarted")?;
         let tcp = self.tcp.context("push-server without a raw TCP port")?;
-        Self::launch(launch, self.http, tcp, false).await
+        let https = self.https.context("push-server without an HTTPS port")?;
+        let tcp_tls = self
+            .tcp_tls
+            .context("push-server without a TLS raw TCP port")?;
+        Self::launch(launch, [self.http, tcp, https, tcp_tls], false).await
     }
 
     /// Stops the server and its children with SIGSTOP (tests use this to make it stall).

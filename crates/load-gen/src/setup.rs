@@ -62,5 +62,7 @@ pub fn capture(server: &str, software: &str, pinning: Option<Pinning>) -> Setup 
         server_software: Some(software.into()),
         server_threads: None,
         pinning,
+        // Filled in by the first run over TLS, once a connection has settled it.
+        tls: None,
     }
 }

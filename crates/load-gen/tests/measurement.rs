@@ -96,6 +96,88 @@ async fn byte_accounting_is_exact_for_one_known_message() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
+/// The same known message over TLS on every transport: once the handshakes' bytes (setup) and
+/// 22 bytes for every TLS 1.3 record after them (framing) are taken out, each phase is exactly
+/// what it is in plaintext, and the ciphertext totals still agree with the kernel's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_accounting_is_exact_over_tls_for_one_known_message() {
+    let results = tempdir("bytes-tls");
+    let s = scenario(
+        "transports = [\"all\"]\nclients = 1\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\ntls = true\n",
+    );
+    let (summary, dir) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    let setup: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
+    assert_eq!(setup["tls"]["version"], "TLSv1_3", "{setup}");
+    assert_eq!(summary.transports.len(), 7);
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        let base = pushbench_results::transport_of(name);
+        assert_eq!(name, format!("{base}:tls"));
+        assert!(pushbench_results::is_tls(name));
+        let facts = t.tls.as_ref().expect("the run's TLS facts");
+        assert_eq!(facts.version, "TLSv1_3", "{name}");
+        let expected_alpn = (base != "raw-tcp").then(|| "http/1.1".to_owned());
+        assert_eq!(facts.alpn, expected_alpn, "{name}");
+        let tls = &t.tls_traffic;
+        assert_eq!(
+            tls.handshakes, t.connections_opened,
+            "{name}: a handshake a connection"
+        );
+        // A TLS 1.3 handshake: the client's hello (and its Finished), the server's hello,
+        // certificate and signature.
+        assert!(
+            tls.handshake_up > 200 && tls.handshake_down > 500,
+            "{name}: {tls:?}"
+        );
+        assert!(tls.records_down >= 1, "{name}: {tls:?}");
+        let mut plain = t.clone();
+        plain.transport = base.to_owned();
+        let b = &mut plain.bytes;
+        b.setup_up -= tls.handshake_up;
+        b.setup_down -= tls.handshake_down;
+        b.framing_up -= 22 * tls.records_up;
+        b.framing_down -= 22 * tls.records_down;
+        check_bytes(&plain, &summary);
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// `tls = [false, true]` runs every transport both ways, side by side, with nothing lost and
+/// the ciphertext counted to the byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_delivers_over_tls_and_plaintext_in_one_run() {
+    let results = tempdir("tls-matrix");
+    let s = scenario(
+        "transports = [\"all\"]\nclients = 3\nrate = 20\nmessage_size = 200\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"50ms\"\ntls = [false, true]\n",
+    );
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    let names: Vec<&str> = summary
+        .transports
+        .iter()
+        .map(|t| t.transport.as_str())
+        .collect();
+    assert_eq!(names.len(), 14, "{names:?}");
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
+        assert_eq!(t.messages.seq.lost, 0, "{name}");
+        assert_eq!(t.messages.seq.delivered, 3 * 20, "{name}");
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        assert_eq!(t.tls.is_some(), name.ends_with(":tls"), "{name}");
+        assert_eq!(
+            t.tls_traffic.handshakes > 0,
+            name.ends_with(":tls"),
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
 fn check_bytes(t: &TransportResult, summary: &Summary) {
     let name = t.transport.as_str();
     let transport: Transport = name.parse().unwrap();

@@ -336,6 +336,7 @@ async fn scripted() -> (Arc<Scripted>, Target, tokio::task::JoinHandle<()>) {
         tcp: None,
         host: addr.to_string(),
         ns: None,
+        tls: None,
     };
     (server, target, task)
 }

@@ -25,7 +25,8 @@ const UNKNOWN: RGBColor = RGBColor(0x88, 0x88, 0x88);
 /// several servers (`sse@nchan`), push-server's rows keep the transport's colour and another
 /// server's get the same hue, darkened, so a chart pairs them by hue and tells them apart.
 /// Through a proxy (`sse@pushbench+nginx`) the server's colour is lightened: a little for
-/// `nginx-tuned`, more for `nginx`.
+/// `nginx-tuned`, more for `nginx`. Over TLS (`sse:tls`) the colour is lightened a little
+/// more, so a plain run and its TLS twin are one hue, the TLS one paler.
 pub fn colour(transport: &str) -> RGBColor {
     let base = Transport::KNOWN
         .iter()
@@ -45,10 +46,11 @@ pub fn colour(transport: &str) -> RGBColor {
         let l = |v: u8| v + ((255 - v) as f64 * f) as u8;
         RGBColor(l(c.0), l(c.1), l(c.2))
     };
-    match via {
-        None => c,
-        Some("nginx-tuned") => lighten(0.3),
-        Some(_) => lighten(0.55),
+    match (via, pushbench_results::is_tls(transport)) {
+        (None, false) => c,
+        (None, true) => lighten(0.4),
+        (Some("nginx-tuned"), _) => lighten(0.3),
+        (Some(_), _) => lighten(0.55),
     }
 }
 

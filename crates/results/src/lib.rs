@@ -48,9 +48,17 @@ pub fn transport_order(transport: &str) -> usize {
 
 /// The transport of a result's name: names are the transport (`sse`), or in a run against
 /// several servers `<transport>@<server>` (`sse@nchan`), or over several links
-/// `<transport>~<network>` (`sse~3g`), or both (`sse@pushbench~3g`).
+/// `<transport>~<network>` (`sse~3g`), or both (`sse@pushbench~3g`); over TLS the transport
+/// has `:tls` after it (`sse:tls@pushbench`).
 pub fn transport_of(name: &str) -> &str {
-    name.split(['@', '~']).next().unwrap_or(name)
+    name.split(['@', '~', ':']).next().unwrap_or(name)
+}
+
+/// Whether a result's name is a run over TLS (`sse:tls`).
+pub fn is_tls(name: &str) -> bool {
+    name.split(['@', '~'])
+        .next()
+        .is_some_and(|t| t.ends_with(":tls"))
 }
 
 /// The server of a result's name, when the run had several (`sse@nchan` → `nchan`), with the
@@ -72,6 +80,8 @@ mod tests {
     #[test]
     fn side_by_side_names_sort_by_their_transport() {
         assert_eq!(transport_of("sse@nchan"), "sse");
+        assert_eq!(transport_of("sse:tls@pushbench~3g"), "sse");
+        assert!(is_tls("sse:tls@pushbench~3g") && !is_tls("sse@pushbench~3g"));
         assert_eq!(server_of("sse@nchan"), Some("nchan"));
         assert_eq!((transport_of("sse"), server_of("sse")), ("sse", None));
         assert_eq!(

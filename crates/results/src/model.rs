@@ -287,6 +287,12 @@ pub struct TransportResult {
     /// In [`Summary::runs`]: which repeat this is, from 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<usize>,
+    /// What the subscribers' TLS connections settled on; absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFacts>,
+    /// What TLS added to the subscribers' connections; absent without TLS.
+    #[serde(default, skip_serializing_if = "TlsTraffic::is_empty")]
+    pub tls_traffic: TlsTraffic,
     /// In [`Summary::transports`] with `repeat = N`: medians and intervals over the repeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Repeats>,
@@ -585,8 +591,45 @@ pub struct Traffic {
     /// Left out of `summary.json` when there was none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub heartbeat_timeouts: u64,
+    /// What TLS added on these connections; left out without TLS.
+    #[serde(default, skip_serializing_if = "TlsTraffic::is_empty")]
+    pub tls: TlsTraffic,
     /// The last error, for diagnosis.
     pub last_error: Option<String>,
+}
+
+/// What TLS added to a set of connections, counted in their ciphertext: its handshakes' bytes
+/// (counted as setup) and the records that carried everything after them, each adding its
+/// header and tag (counted as framing: 22 bytes a record in TLS 1.3).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlsTraffic {
+    /// Handshakes completed (one a connection).
+    pub handshakes: u64,
+    /// Handshake bytes, client to server.
+    pub handshake_up: u64,
+    /// Handshake bytes, server to client.
+    pub handshake_down: u64,
+    /// Records after the handshakes, client to server.
+    pub records_up: u64,
+    /// Records after the handshakes, server to client.
+    pub records_down: u64,
+}
+
+impl TlsTraffic {
+    /// Nothing went over TLS.
+    pub fn is_empty(&self) -> bool {
+        *self == TlsTraffic::default()
+    }
+}
+
+impl AddAssign for TlsTraffic {
+    fn add_assign(&mut self, o: TlsTraffic) {
+        self.handshakes += o.handshakes;
+        self.handshake_up += o.handshake_up;
+        self.handshake_down += o.handshake_down;
+        self.records_up += o.records_up;
+        self.records_down += o.records_down;
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -607,6 +650,7 @@ impl AddAssign<&Traffic> for Traffic {
         self.restart_failures += o.restart_failures;
         self.forgotten += o.forgotten;
         self.heartbeat_timeouts += o.heartbeat_timeouts;
+        self.tls += o.tls;
         if o.last_error.is_some() {
             self.last_error.clone_from(&o.last_error);
         }
@@ -788,6 +832,24 @@ pub struct Setup {
     /// (one core, `--no-pin`, `--target`, or a folder from before pinning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinning: Option<Pinning>,
+    /// What the run's TLS connections settled on (its first run over TLS); absent when nothing
+    /// ran over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFacts>,
+}
+
+/// A TLS connection's version, cipher suite and application protocol, as negotiated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFacts {
+    /// e.g. `TLSv1_3`.
+    pub version: String,
+    /// e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The ALPN protocol, e.g. `http/1.1`; absent if none was agreed (raw TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// Where the server's certificate came from, e.g. `self-signed (generated at start)`.
+    pub certificate: String,
 }
 
 /// Disjoint cores for the server and load-gen.

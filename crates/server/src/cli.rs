@@ -20,6 +20,20 @@ pub struct Args {
     /// Address of the raw TCP port.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub tcp: SocketAddr,
+    /// Address of an HTTPS port too (every transport but raw TCP, HTTP/1.1 or HTTP/2 as ALPN
+    /// settles; see --tls-cert).
+    #[arg(long)]
+    pub https: Option<SocketAddr>,
+    /// Address of a raw TCP port over TLS too.
+    #[arg(long)]
+    pub tcp_tls: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM) for --https and --tcp-tls [default: a self-signed
+    /// certificate for localhost and 127.0.0.1, generated at start].
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Messages kept per topic for resumption.
     #[arg(long, default_value_t = Config::default().ring_size)]
     ring_size: usize,
@@ -178,7 +192,8 @@ pub fn raise_fd_limit() -> u64 {
 }
 
 /// Serves with `args` until Ctrl-C or SIGTERM. Logs go to stderr; the one stdout line says where
-/// it listens: `push-server listening http=ADDR tcp=ADDR`.
+/// it listens: `push-server listening http=ADDR tcp=ADDR`, then ` https=ADDR` and
+/// ` tcp-tls=ADDR` for the TLS ports asked for.
 pub async fn serve(args: Args) -> anyhow::Result<()> {
     let config = args.config();
     config.validate().map_err(anyhow::Error::msg)?;
@@ -190,13 +205,35 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         bind(args.http, backlog).with_context(|| format!("binding the HTTP port {}", args.http))?;
     let tcp = bind(args.tcp, backlog)
         .with_context(|| format!("binding the raw TCP port {}", args.tcp))?;
-    println!(
+    let mut listening = format!(
         "push-server listening http={} tcp={}",
         http.local_addr()?,
         tcp.local_addr()?
     );
+    let tls = if args.https.is_some() || args.tcp_tls.is_some() {
+        let acceptor = crate::tls::acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let mut bind_tls = |addr: Option<SocketAddr>, name: &str| -> anyhow::Result<_> {
+            let Some(addr) = addr else { return Ok(None) };
+            let listener =
+                bind(addr, backlog).with_context(|| format!("binding the {name} port {addr}"))?;
+            listening.push_str(&format!(" {name}={}", listener.local_addr()?));
+            Ok(Some(listener))
+        };
+        let https = bind_tls(args.https, "https")?;
+        let tcp = bind_tls(args.tcp_tls, "tcp-tls")?;
+        Some(crate::TlsPorts {
+            https,
+            tcp,
+            acceptor,
+        })
+    } else {
+        None
+    };
+    println!("{listening}");
     tracing::info!(open_files = fds, ?config, "push-server started");
-    crate::run(http, tcp, config, shutdown)
+    let ports = crate::Ports { http, tcp, tls };
+    crate::run_ports(ports, config, shutdown)
         .await
         .map_err(anyhow::Error::msg)?;
     tracing::info!("push-server stopped");

@@ -7,7 +7,9 @@
 //! - [`http`]: the HTTP port (hyper): accept loop, routing, `/publish`, `/stats`, 4xx answers.
 //!   It is the only module that imports the HTTP transports. It reads each connection's first
 //!   request head itself, to serve a stream subscription without hyper's per-connection buffers
-//!   (see [`stream`]) and to close connections that never send a head.
+//!   (see [`stream`]), to serve a connection of polls without hyper (`http/polls.rs`, where a
+//!   long poll that finds nothing is held in its topic for the publish to answer) and to close
+//!   connections that never send a head.
 //! - [`http::reply`]: what every HTTP handler shares: the [`http::reply::Body`] type, response
 //!   builders, [`http::reply::Query`] and [`http::reply::Rejection`] (a 4xx instead of a
 //!   response). Transports import it and it imports no transport, so routing depends on the
@@ -18,7 +20,11 @@
 //! - [`stats`] and [`counting`]: per-transport counters, bytes counted at the socket;
 //!   [`vectored`]: a batch of shared frames in one write (raw TCP, directly served streams).
 //! - [`direct`]: a subscriber's socket that the publish writes into while it keeps up
-//!   (directly served streams, WebSocket), its task woken only to take over when it does not.
+//!   (directly served streams, WebSocket), its task woken only to take over when it does not;
+//!   [`hub::Hub::hold`] offers a held long poll the one next message the same way.
+//! - [`tls`]: the HTTPS and TLS raw TCP ports' settings (rustls, a self-signed certificate
+//!   unless given one) and handshake; after it, a TLS connection takes the plain one's path,
+//!   except that no publish writes into its socket.
 //! - [`config`]: every limit, [`shared`]: what connection tasks share, [`heartbeat`]: idle
 //!   connections' heartbeats, spread over the interval in slots, [`pending`]: connections that
 //!   have not sent their first request, bounded apart from the clients being served.
@@ -47,6 +53,7 @@ pub mod shared;
 pub mod sse;
 pub mod stats;
 pub mod stream;
+pub mod tls;
 pub mod vectored;
 pub mod websocket;
 pub mod woken;
@@ -64,6 +71,50 @@ use tokio::net::TcpListener;
 pub async fn run(
     http: TcpListener,
     tcp: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let ports = Ports {
+        http,
+        tcp,
+        tls: None,
+    };
+    run_ports(ports, config, shutdown).await
+}
+
+/// The ports push-server serves.
+#[derive(Debug)]
+pub struct Ports {
+    /// HTTP: every transport but raw TCP.
+    pub http: TcpListener,
+    /// Raw TCP.
+    pub tcp: TcpListener,
+    /// The same over TLS, if asked for.
+    pub tls: Option<TlsPorts>,
+}
+
+/// HTTPS (HTTP/1.1 or HTTP/2, as ALPN settles) and TLS raw TCP, with the server's TLS settings.
+pub struct TlsPorts {
+    /// HTTPS, if asked for.
+    pub https: Option<TcpListener>,
+    /// Raw TCP over TLS, if asked for.
+    pub tcp: Option<TcpListener>,
+    /// The certificate and settings (see [`tls::acceptor`]); raw TCP's offer no ALPN protocol.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for TlsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPorts")
+            .field("https", &self.https)
+            .field("tcp", &self.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`run`] on every port in `ports`.
+pub async fn run_ports(
+    ports: Ports,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
@@ -90,12 +141,27 @@ pub async fn run(
             }
         })
     };
-    let http_loop = tokio::spawn(http::serve(http, shared.clone()));
-    let tcp_loop = tokio::spawn(raw_tcp::serve(tcp, shared.clone()));
+    let mut loops = vec![
+        tokio::spawn(http::serve(ports.http, shared.clone(), None)),
+        tokio::spawn(raw_tcp::serve(ports.tcp, shared.clone(), None)),
+    ];
+    if let Some(tls) = ports.tls {
+        if let Some(https) = tls.https {
+            let acceptor = Some(tls.acceptor.clone());
+            loops.push(tokio::spawn(http::serve(https, shared.clone(), acceptor)));
+        }
+        if let Some(tcp) = tls.tcp {
+            let acceptor = Some(tls::without_alpn(&tls.acceptor));
+            loops.push(tokio::spawn(raw_tcp::serve(tcp, shared.clone(), acceptor)));
+        }
+    }
     shutdown.await;
     tracing::info!("shutting down: closing streams and connections");
     shared.shutdown.cancel();
-    let _ = tokio::join!(http_loop, tcp_loop, ticker, sweeper);
+    for accept_loop in loops {
+        let _ = accept_loop.await;
+    }
+    let _ = tokio::join!(ticker, sweeper);
     shared.tasks.close();
     if tokio::time::timeout(shared.config.shutdown_grace, shared.tasks.wait())
         .await

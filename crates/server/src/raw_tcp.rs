@@ -13,8 +13,9 @@ use futures_util::StreamExt;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::raw_tcp::{self, Frame};
 use pushbench_wire::Transport;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::counting::CountingIo;
 use crate::heartbeat;
@@ -24,8 +25,8 @@ use crate::shared::Shared;
 use crate::stats::ConnTag;
 use crate::vectored::{self, BATCH};
 
-/// Accepts raw TCP connections until shutdown.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts raw TCP connections until shutdown; TLS ones if `tls` is given.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -40,9 +41,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let waiting = shared.pending.enter();
-        shared
-            .tasks
-            .spawn(accept_connection(stream, peer, shared.clone(), waiting));
+        shared.tasks.spawn(accept_connection(
+            stream,
+            peer,
+            shared.clone(),
+            waiting,
+            tls.clone(),
+        ));
     }
 }
 
@@ -51,26 +56,47 @@ async fn accept_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     waiting: Waiting,
+    tls: Option<TlsAcceptor>,
 ) {
-    match handle_connection(stream, &shared, waiting).await {
+    match handle_connection(stream, &shared, waiting, tls).await {
         Ok(None) => {}
         Ok(Some(reason)) => tracing::info!(%peer, %reason, "raw tcp connection closed by server"),
         Err(e) => tracing::debug!(%peer, error = %e, "raw tcp connection ended with an error"),
     }
 }
 
-type Io = CountingIo<TcpStream>;
-
 /// Serves one connection; `Ok(Some(reason))` when the server closed it with an error frame.
 async fn handle_connection(
     stream: TcpStream,
     shared: &Shared,
     waiting: Waiting,
+    tls: Option<TlsAcceptor>,
 ) -> io::Result<Option<String>> {
     stream.set_nodelay(true)?;
     let tag = Arc::new(ConnTag::new(shared.stats.clone()));
     tag.set(Transport::RawTcp.index());
-    let mut io: Io = CountingIo::new(stream, tag.clone());
+    let io = CountingIo::new(stream, tag.clone());
+    let Some(acceptor) = tls else {
+        return serve_frames(io, shared, waiting, &tag).await;
+    };
+    let evicted = waiting.evicted.clone().cancelled_owned();
+    match crate::tls::handshake(&acceptor, io, shared, evicted).await {
+        Ok(io) => Box::pin(serve_frames(io, shared, waiting, &tag)).await,
+        Err(crate::tls::Refused::Closed) => Ok(None),
+        Err(crate::tls::Refused::TimedOut(timeout)) => {
+            Ok(Some(format!("no TLS handshake within {timeout:?}")))
+        }
+        Err(crate::tls::Refused::Failed(e)) => Ok(Some(format!("TLS handshake failed: {e}"))),
+    }
+}
+
+/// Serves a connection's frames, from its first on.
+async fn serve_frames<T: AsyncRead + AsyncWrite + Unpin>(
+    mut io: T,
+    shared: &Shared,
+    waiting: Waiting,
+    tag: &ConnTag,
+) -> io::Result<Option<String>> {
     // Until its first frame is in, the connection waits among the pending (see
     // `crate::pending`); then it needs a place under `--max-connections`.
     let mut evicted = Some(Box::pin(waiting.evicted.clone().cancelled_owned()));

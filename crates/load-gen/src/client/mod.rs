@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
-use crate::net::{self, Counted};
+use crate::net::{self, Conn, Counted};
 use crate::pacer::Pacer;
 use crate::profile::{self, Fill, Framing, Profile, Resume};
 use crate::scenario::{DropFault, Reconnect, RequestHeaders};
@@ -60,6 +60,8 @@ pub struct Target {
     /// The network namespace to connect from: the clients' or the server's side of an
     /// emulated link (`network`); `None`: load-gen's own (loopback).
     pub ns: Option<Arc<crate::link::Netns>>,
+    /// Whether, and how, subscribers speak TLS to the ports above (`tls = true`).
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 /// What every subscriber of one transport's run shares.
@@ -510,10 +512,20 @@ impl State {
         if let Some(k) = io.tcp_info() {
             self.report.kernel += k;
         }
+        if let Some([up, down]) = io.records_after_handshake() {
+            self.report.tls.records_up += up;
+            self.report.tls.records_down += down;
+        }
     }
 
     /// Opens a counted connection to `addr`, to be dropped at this client's next drop time.
-    pub async fn connect(&mut self, addr: SocketAddr) -> Result<Counted, ClientError> {
+    /// Over TLS if `tls` is given (for HTTP, or raw TCP if `(tls, false)`): its handshake's
+    /// bytes are this connection's setup.
+    pub async fn connect(
+        &mut self,
+        addr: SocketAddr,
+        tls: Option<(&crate::tls::TlsClient, bool)>,
+    ) -> Result<Conn, ClientError> {
         self.report.connections += 1;
         let mut io = net::connect_from(self.ns.as_deref(), addr, self.index).await?;
         if let Some(limit) = self.heartbeat_timeout {
@@ -539,7 +551,17 @@ impl State {
                 io.drop_at(at, drops.how, drops.start.clone());
             }
         }
-        Ok(io)
+        let Some((tls, http)) = tls else {
+            return Ok(Conn::plain(io));
+        };
+        let conn = Conn::tls(io, tls, http).await?;
+        let [up, down] = conn.handshake();
+        self.conn.setup_up += up;
+        self.conn.setup_down += down;
+        self.report.tls.handshakes += 1;
+        self.report.tls.handshake_up += up;
+        self.report.tls.handshake_down += down;
+        Ok(conn)
     }
 
     /// Where to resume: the last sequence number seen, as the server numbered it.
@@ -869,7 +891,12 @@ pub async fn stream_session(
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let target = target.as_str();
     let framing = shared.profile.framing;
-    let io = st.connect(shared.target.http).await?;
+    let io = st
+        .connect(
+            shared.target.http,
+            shared.target.tls.as_ref().map(|t| (t, true)),
+        )
+        .await?;
     let mut http = Http1::new(io, &shared.target.host, shared.header_block.clone());
     let result = async {
         st.conn.setup_up += http.request("GET", target, &headers, b"").await? as u64;
@@ -941,12 +968,14 @@ mod tests {
                 tcp: Some(addr),
                 host: addr.to_string(),
                 ns: None,
+                tls: None,
             },
             publish_target: Target {
                 http: addr,
                 tcp: Some(addr),
                 host: addr.to_string(),
                 ns: None,
+                tls: None,
             },
             profile: crate::profile::ServerKind::Pushbench.profile(),
             cancel: CancellationToken::new(),

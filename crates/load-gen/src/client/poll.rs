@@ -76,7 +76,12 @@ pub async fn session(
                 let http = match &mut conn {
                     Some(h) => h,
                     None => {
-                        let io = st.connect(shared.target.http).await?;
+                        let io = st
+                            .connect(
+                                shared.target.http,
+                                shared.target.tls.as_ref().map(|t| (t, true)),
+                            )
+                            .await?;
                         conn.insert(Http1::new(
                             io,
                             &shared.target.host,

@@ -16,7 +16,7 @@ use pushbench_wire::probe::{self, Probe};
 use super::Shared;
 use crate::http1::{Http1, HttpError};
 use crate::metrics::Recorder;
-use crate::net;
+use crate::net::{self, Conn};
 use crate::profile::Framing;
 use crate::schedule::Schedule;
 
@@ -120,7 +120,7 @@ pub async fn run(shared: Arc<Shared>, publisher: Publisher, recorder: Arc<Record
                             topic_published.fetch_max(base, Relaxed);
                         }
                     }
-                    conn = Some(Http1::new(io, &target.host, headers.clone()));
+                    conn = Some(Http1::new(Conn::plain(io), &target.host, headers.clone()));
                 }
                 let http = conn.as_mut().expect("connected above");
                 sent = true;

@@ -19,7 +19,8 @@ pub async fn session(
     st: &mut State,
 ) -> Result<(), ClientError> {
     let addr = shared.target.tcp.ok_or(ClientError::NoRawTcpPort)?;
-    let mut io = st.connect(addr).await?;
+    let tls = shared.target.tls.as_ref().map(|t| (t, false));
+    let mut io = st.connect(addr, tls).await?;
     let result = async {
         io.write_all(&raw_tcp::subscribe(
             &client.topic,
@@ -46,8 +47,9 @@ pub async fn session(
                 }
             }
         }
-        st.conn.setup_up += io.up;
-        st.conn.setup_down += io.down - buf.len() as u64;
+        // Above TLS (its handshake is counted at the connect, its records' overhead is framing).
+        st.conn.setup_up += io.plain_up;
+        st.conn.setup_down += io.plain_down - buf.len() as u64;
         let Some(recorder) = st.ready(shared).await else {
             return Ok(());
         };

@@ -17,10 +17,20 @@ pub async fn session(
     client: &mut Client,
     st: &mut State,
 ) -> Result<(), ClientError> {
-    let io = st.connect(shared.target.http).await?;
+    let io = st
+        .connect(
+            shared.target.http,
+            shared.target.tls.as_ref().map(|t| (t, true)),
+        )
+        .await?;
     let mut path = String::new();
     st.subscribe_path(shared, Transport::WebSocket, &client.topic, &mut path);
-    let url = format!("ws://{}{path}", shared.target.host);
+    let scheme = if shared.target.tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
+    let url = format!("{scheme}://{}{path}", shared.target.host);
     let framing = shared.profile.framing;
     // Small buffers: 10 000 mostly idle clients must not each hold 128 KiB.
     let config = WebSocketConfig::default()
@@ -39,7 +49,7 @@ pub async fn session(
         tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
     // The whole request is setup. Down, only the 101 head: frames tungstenite read in the same
     // read (a resumed backlog) are counted as framing and payload like any other.
-    st.conn.setup_up += ws.get_ref().up;
+    st.conn.setup_up += ws.get_ref().plain_up;
     st.conn.setup_down += head_len(&response) as u64;
     let result = async {
         let Some(recorder) = st.ready(shared).await else {

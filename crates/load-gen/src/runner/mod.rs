@@ -264,20 +264,40 @@ pub async fn run(
                     (true, Via::Direct) => format!("{}@{}", t.name(), profile.name),
                     (true, via) => format!("{}@{}+{via}", t.name(), profile.name),
                 };
-                for &network in &links {
-                    let name = match network {
-                        Some(i) if scenario.networks.len() > 1 => {
-                            format!("{base}~{}", scenario.networks[i].name)
-                        }
-                        _ => base.clone(),
+                for &tls in &scenario.tls {
+                    // The embedded push-server opens TLS ports; Nchan's and a --target's are
+                    // not configured here.
+                    let tls_served = kind == ServerKind::Pushbench && opts.target.is_none();
+                    if tls && !tls_served {
+                        let note = format!(
+                            "{} is not served over TLS here (only the embedded push-server is): {t}:tls skipped",
+                            profile.name
+                        );
+                        eprintln!("{note}");
+                        summary.warnings.push(note);
+                        continue;
+                    }
+                    // Over TLS: `<transport>:tls`, before the server and link parts.
+                    let base = match tls {
+                        true => base.replacen(t.name(), &format!("{}:tls", t.name()), 1),
+                        false => base.clone(),
                     };
-                    entries.push(Entry {
-                        kind,
-                        via,
-                        transport: t,
-                        network,
-                        name,
-                    });
+                    for &network in &links {
+                        let name = match network {
+                            Some(i) if scenario.networks.len() > 1 => {
+                                format!("{base}~{}", scenario.networks[i].name)
+                            }
+                            _ => base.clone(),
+                        };
+                        entries.push(Entry {
+                            kind,
+                            via,
+                            transport: t,
+                            network,
+                            tls,
+                            name,
+                        });
+                    }
                 }
             }
         }
@@ -309,10 +329,11 @@ pub async fn run(
             via,
             transport,
             network,
+            tls,
             ref name,
         } = entries[i];
         let name = name.as_str();
-        let over = scenario.over(network.map(|n| &scenario.networks[n]));
+        let over = scenario.over(network.map(|n| &scenario.networks[n]), tls);
         let files = RunFiles::new(&dir, &stamp, name, (repeat > 1).then_some(k));
         eprintln!("{}: starting", files.label);
         let entry_opts = Options {
@@ -344,6 +365,10 @@ pub async fn run(
                 }
             }
             result.transport = name.to_owned();
+        }
+        if summary.setup.tls.is_none() && result.tls.is_some() {
+            summary.setup.tls = result.tls.clone();
+            folder::write_setup(&summary.setup, &dir)?;
         }
         match &result.error {
             Some(error) => eprintln!("{}: {}: {error}", files.label, result.status),
@@ -402,6 +427,8 @@ struct Entry {
     transport: Transport,
     /// Which of the scenario's `networks`; none on loopback.
     network: Option<usize>,
+    /// Whether subscribers speak TLS.
+    tls: bool,
     name: String,
 }
 
@@ -481,12 +508,15 @@ async fn run_transport(
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let plan = TransportPlan::new(scenario, opts.shard, transport, &files.stamp, threads);
     let mut run = TransportRun::start(&plan, opts, files, ctrl_c).await?;
+    let tls = run.probe_tls().await?;
     let connected = run.connect().await;
     let published = run.publish(connected, &files.hlog, opts.progress).await?;
     let mut measured = run.drain_and_collect(published).await?;
     let totals = std::mem::take(&mut measured.totals);
     let capacity = outcome::Capacity::of(opts.pinning.as_ref(), threads);
-    Ok((outcome::result(&plan, measured, capacity), totals))
+    let mut result = outcome::result(&plan, measured, capacity);
+    result.tls = tls;
+    Ok((result, totals))
 }
 
 /// Parses `--target`: `http://HOST:PORT` and optionally the raw TCP address.
@@ -504,6 +534,7 @@ pub fn target(http: &str, tcp: Option<SocketAddr>) -> anyhow::Result<Target> {
         tcp,
         host: rest.to_owned(),
         ns: None,
+        tls: None,
     })
 }
 

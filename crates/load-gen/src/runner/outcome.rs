@@ -307,6 +307,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         messages: m.messages,
         bytes: clients.bytes,
         kernel: clients.kernel,
+        tls_traffic: clients.tls,
         publisher: m.publishers,
         requests: clients.requests,
         empty_polls: m.subscribers.empty_polls,

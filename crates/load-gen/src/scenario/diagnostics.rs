@@ -227,6 +227,7 @@ fn example_line(field: &str) -> String {
         "networks" => {
             r#"networks = ["lan", "4g", { name = "slow", rtt = "400ms", down = "1Mbit" }]"#
         }
+        "tls" => "tls = [false, true]",
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -252,6 +253,7 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
             "a duration in quotes, like \"250ms\", \"30s\" or \"2m\""
         }
         "poll_new_connection" => "true or false",
+        "tls" => "true, false or a list of them, like [false, true]",
         "request_headers" => "\"minimal\" or \"browser\"",
         "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
         "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,

@@ -399,6 +399,11 @@ pub struct Scenario {
     /// (each link in turn, a profile's name or a table like `network`'s with a `name`). Empty:
     /// loopback.
     pub networks: Vec<NamedNetwork>,
+    /// `tls`, default `false`: whether subscribers speak TLS to the server (HTTPS, WSS, TLS raw
+    /// TCP), `true`, or a list, `[false, true]`, to run every transport both ways, the TLS
+    /// runs named `<transport>:tls`. Publishers publish in plaintext, as a back end beside the
+    /// server does. Never empty, never a duplicate.
+    pub tls: Vec<bool>,
     /// `reconnect`, optional: see [`Reconnect`].
     pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.
@@ -419,10 +424,12 @@ impl Scenario {
         s
     }
 
-    /// This scenario over one of its links (or loopback): what a run of one entry measures.
-    pub fn over(&self, network: Option<&NamedNetwork>) -> Scenario {
+    /// This scenario over one of its links (or loopback), with or without TLS: what a run of
+    /// one entry measures.
+    pub fn over(&self, network: Option<&NamedNetwork>, tls: bool) -> Scenario {
         Scenario {
             networks: network.into_iter().cloned().collect(),
+            tls: vec![tls],
             ..self.clone()
         }
     }

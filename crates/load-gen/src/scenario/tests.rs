@@ -125,6 +125,7 @@ network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", lo
                 queue: Some(64 * 1024),
             },
         }],
+        tls: vec![false],
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -198,6 +199,29 @@ fn durations() {
 }
 
 #[test]
+fn tls_is_a_bool_or_a_list_of_them() {
+    let tls = |value: &str| {
+        Scenario::parse(
+            &format!("{BASE}tls = {value}\n"),
+            Path::new("scenarios/t.toml"),
+        )
+    };
+    assert_eq!(tls("true").unwrap().tls, [true]);
+    assert_eq!(tls("[false, true]").unwrap().tls, [false, true]);
+    assert_eq!(
+        err(&format!("{BASE}tls = \"yes\"\n")),
+        "scenarios/t.toml:7: field `tls`: expected true, false or a list of them, like [false, true]; got string `\"yes\"`"
+    );
+    for bad in ["[]", "[true, true]", "[1]"] {
+        let e = err(&format!("{BASE}tls = {bad}\n"));
+        assert!(
+            e.starts_with("scenarios/t.toml:7: field `tls`: expected true, false"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn unknown_field() {
     assert_eq!(
         err(&set("durations", r#"durations = "3s""#)),
@@ -205,7 +229,7 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`"
+         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`, `tls`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -873,10 +897,10 @@ fn networks_runs_each_link_by_its_name_and_names_what_is_wrong() {
     );
     assert_eq!(s.networks[3].link.rtt, Duration::from_millis(400));
     assert_eq!(
-        s.over(Some(&s.networks[1])).networks,
+        s.over(Some(&s.networks[1]), false).networks,
         vec![s.networks[1].clone()]
     );
-    assert!(s.over(None).networks.is_empty());
+    assert!(s.over(None, false).networks.is_empty());
     // One link without a name is called by its profile, or "custom".
     assert_eq!(
         parse(&set(

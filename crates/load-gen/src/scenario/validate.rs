@@ -48,6 +48,7 @@ pub(super) struct RawScenario {
     reconnect: Option<Spanned<RawReconnect>>,
     network: Option<Spanned<RawNetwork>>,
     networks: Option<Spanned<Vec<Spanned<RawNetworkEntry>>>>,
+    tls: Option<Spanned<toml::Value>>,
 }
 
 /// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`.
@@ -312,6 +313,7 @@ impl RawScenario {
         let drain = doc.opt_duration("drain", &self.drain, false, DEFAULT_DRAIN)?;
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
         let networks = doc.networks(self.network, self.networks)?;
+        let tls = doc.tls(self.tls.as_ref())?;
         let faults = doc.faults(
             self.faults,
             warmup + duration,
@@ -347,6 +349,7 @@ impl RawScenario {
             faults,
             reconnect,
             networks,
+            tls,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -903,6 +906,43 @@ impl Doc<'_> {
             None => Ok(default),
             Some(v) => self.keyword(field, v, options),
         }
+    }
+
+    /// `tls`: `true`, `false` or a list of them without duplicates; `[false]` if absent.
+    fn tls(&self, value: Option<&Spanned<toml::Value>>) -> Result<Vec<bool>, ScenarioError> {
+        const FIELD: &str = "tls";
+        let Some(value) = value else {
+            return Ok(vec![false]);
+        };
+        let expected = || {
+            let got = match value.get_ref() {
+                toml::Value::Array(items) => format!("a list of {} items", items.len()),
+                other => format!("{} `{other}`", other.type_str()),
+            };
+            self.error(
+                value.span(),
+                FIELD,
+                format!("expected true, false or a list of them, like [false, true]; got {got}"),
+            )
+        };
+        let list = match value.get_ref() {
+            toml::Value::Boolean(b) => vec![*b],
+            toml::Value::Array(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.as_bool() {
+                        Some(b) if !list.contains(&b) => list.push(b),
+                        _ => return Err(expected()),
+                    }
+                }
+                list
+            }
+            _ => return Err(expected()),
+        };
+        if list.is_empty() {
+            return Err(expected());
+        }
+        Ok(list)
     }
 
     /// The `transports` list: known names, no duplicates, `"all"` alone.

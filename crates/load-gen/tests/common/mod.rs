@@ -51,6 +51,7 @@ pub async fn target_server(results: &Path) -> (ServerProcess, Target) {
         tcp: server.tcp,
         host: server.http.to_string(),
         ns: None,
+        tls: None,
     };
     (server, target)
 }

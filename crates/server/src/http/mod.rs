@@ -16,6 +16,7 @@ pub mod reply;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +31,9 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pushbench_wire::Transport;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::counting::CountingIo;
@@ -40,12 +42,12 @@ use crate::shared::Shared;
 use crate::stats::{ConnTag, CONTROL};
 use crate::stream::Stream;
 use crate::woken::OnWake;
-use crate::{iframe, page, poll, sse, websocket, xhr_stream};
+use crate::{iframe, page, poll, sse, tls, websocket, xhr_stream};
 use first::{First, Rewind};
 use reply::{full, response, Body, Query, Rejection};
 
-/// Accepts HTTP connections until shutdown.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts HTTP connections until shutdown; HTTPS ones if `tls` is given.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -61,9 +63,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let waiting = shared.pending.enter();
-        shared
-            .tasks
-            .spawn(accept_connection(stream, peer, shared.clone(), waiting));
+        shared.tasks.spawn(accept_connection(
+            stream,
+            peer,
+            shared.clone(),
+            waiting,
+            tls.clone(),
+        ));
     }
 }
 
@@ -83,8 +89,9 @@ async fn accept_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     waiting: Waiting,
+    tls: Option<TlsAcceptor>,
 ) {
-    if let Err(e) = handle_connection(stream, peer, shared, waiting).await {
+    if let Err(e) = handle_connection(stream, peer, shared, waiting, tls).await {
         // Clients going away mid-response are routine for push; keep it at debug.
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }
@@ -92,15 +99,83 @@ async fn accept_connection(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A connection as accepted: plain TCP or TLS, its bytes counted at the socket.
+pub trait Accepted: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The plain socket and its counter, for the paths a publish writes into directly; the
+    /// connection itself (`Err`) under TLS, whose bytes must pass through its session.
+    fn into_plain(self) -> Result<(TcpStream, Arc<ConnTag>), Self>
+    where
+        Self: Sized;
+
+    /// The plain socket's descriptor, `None` under TLS.
+    fn plain_fd(&self) -> Option<RawFd>;
+}
+
+impl Accepted for CountingIo<TcpStream> {
+    fn into_plain(self) -> Result<(TcpStream, Arc<ConnTag>), Self> {
+        Ok(self.into_parts())
+    }
+
+    fn plain_fd(&self) -> Option<RawFd> {
+        Some(self.get_ref().as_raw_fd())
+    }
+}
+
+impl Accepted for tokio_rustls::server::TlsStream<CountingIo<TcpStream>> {
+    fn into_plain(self) -> Result<(TcpStream, Arc<ConnTag>), Self> {
+        Err(self)
+    }
+
+    fn plain_fd(&self) -> Option<RawFd> {
+        None
+    }
+}
+
 async fn handle_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     waiting: Waiting,
+    tls: Option<TlsAcceptor>,
 ) -> Result<(), BoxError> {
     stream.set_nodelay(true)?;
     let tag = Arc::new(ConnTag::new(shared.stats.clone()));
-    let mut io = CountingIo::new(stream, tag.clone());
+    let io = CountingIo::new(stream, tag.clone());
+    let Some(acceptor) = tls else {
+        return serve_accepted(io, peer, shared, waiting, tag).await;
+    };
+    match tls::handshake(
+        &acceptor,
+        io,
+        &shared,
+        waiting.evicted.clone().cancelled_owned(),
+    )
+    .await
+    {
+        Ok(io) => Box::pin(serve_accepted(io, peer, shared, waiting, tag)).await,
+        Err(refused) => {
+            match refused {
+                tls::Refused::Closed => {}
+                tls::Refused::TimedOut(timeout) => {
+                    tracing::info!(%peer, ?timeout, "no TLS handshake in time, closing");
+                }
+                tls::Refused::Failed(e) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed, closing");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Serves a connection from its first request on.
+async fn serve_accepted<T: Accepted>(
+    mut io: T,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    waiting: Waiting,
+    tag: Arc<ConnTag>,
+) -> Result<(), BoxError> {
     let config = &shared.config;
     let first = tokio::select! {
         _ = shared.shutdown.cancelled() => return Ok(()),
@@ -129,7 +204,15 @@ async fn handle_connection(
         First::Other(pre) => pre,
         // Boxed, as hyper's state is below: a stream's task should not carry it.
         First::Poll(buf, target) => {
-            match Box::pin(polls::serve(&mut io, &shared, &tag, buf, target, peer)).await? {
+            let held = (shared.config.direct_streams)
+                .then(|| io.plain_fd())
+                .flatten()
+                .map(|fd| polls::HeldPoll::new(fd, tag.clone(), shared.clone()));
+            match Box::pin(polls::serve(
+                &mut io, &shared, &tag, buf, target, peer, held,
+            ))
+            .await?
+            {
                 polls::Served::Closed => return Ok(()),
                 polls::Served::Hyper(pre) => pre,
             }
@@ -142,8 +225,10 @@ async fn handle_connection(
                 tag.set(transport);
                 shared.stats.request(transport);
                 if shared.config.direct_streams {
-                    let (socket, tag) = io.into_parts();
-                    return Ok(stream.serve_direct(socket, tag).await?);
+                    match io.into_plain() {
+                        Ok((socket, tag)) => return Ok(stream.serve_direct(socket, tag).await?),
+                        Err(tls) => io = tls,
+                    }
                 }
                 return Ok(stream.serve(&mut io).await?);
             }
@@ -157,8 +242,8 @@ async fn handle_connection(
     Box::pin(serve_with_hyper(Rewind::new(io, pre), http2, shared, tag)).await
 }
 
-async fn serve_with_hyper(
-    io: Rewind<CountingIo<TcpStream>>,
+async fn serve_with_hyper<T: Accepted>(
+    io: Rewind<T>,
     http2: bool,
     shared: Arc<Shared>,
     tag: Arc<ConnTag>,

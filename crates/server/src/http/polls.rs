@@ -34,22 +34,20 @@ use std::io::{self, IoSlice, Write as _};
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use pushbench_wire::Transport;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::first::{self, Head};
 use super::reply::Query;
 use super::{shutdown_signal, ShutdownSignal};
-use crate::counting::CountingIo;
 use crate::direct::keep_rest;
 use crate::hub::{Direct, Event, Held, Message, Topic};
 use crate::poll::{self, Answer, Hold};
@@ -68,14 +66,16 @@ pub enum Served {
 }
 
 /// Serves the polls of an HTTP/1.1 connection whose first request (its target at `target` in
-/// `buf`) is a poll, until it closes or asks for something else.
-pub async fn serve(
-    io: &mut CountingIo<TcpStream>,
+/// `buf`) is a poll, until it closes or asks for something else. With `sink` (a plain TCP
+/// connection), long polls that find nothing are held for the publish to answer.
+pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut T,
     shared: &Arc<Shared>,
-    tag: &Arc<ConnTag>,
+    tag: &ConnTag,
     mut buf: BytesMut,
     mut target: Range<usize>,
     peer: SocketAddr,
+    sink: Option<Arc<HeldPoll>>,
 ) -> io::Result<Served> {
     let config = &shared.config;
     let mut shutdown = shutdown_signal(shared);
@@ -85,9 +85,6 @@ pub async fn serve(
     let mut idle = std::pin::pin!(tokio::time::sleep(config.idle_timeout));
     // The same for a held long poll's timeout, which almost never passes either.
     let mut hold_timer = std::pin::pin!(tokio::time::sleep(config.max_long_poll_timeout));
-    let sink = config
-        .direct_streams
-        .then(|| HeldPoll::new(io.get_ref().as_raw_fd(), tag.clone(), shared.clone()));
     let mut out = Vec::new();
     loop {
         let mut held = None;
@@ -278,8 +275,8 @@ fn hold(
 
 /// Finishes a held poll with the task: writes what the publish could not, or answers it here
 /// (from the topic, or `[]` past its timeout or at shutdown). Returns when its answer went out.
-async fn settle(
-    io: &mut CountingIo<TcpStream>,
+async fn settle<T: AsyncWrite + Unpin>(
+    io: &mut T,
     waiting: Waiting,
     shared: &Arc<Shared>,
     shutdown: &mut ShutdownSignal<'_>,
@@ -340,7 +337,9 @@ enum Settled {
 }
 
 impl HeldPoll {
-    fn new(fd: RawFd, tag: Arc<ConnTag>, shared: Arc<Shared>) -> Arc<Self> {
+    /// A held poll for the plain TCP socket `fd`, which must stay open for as long as the
+    /// sink's polls are held (each [`Waiting`] disarms its poll when dropped).
+    pub fn new(fd: RawFd, tag: Arc<ConnTag>, shared: Arc<Shared>) -> Arc<Self> {
         Arc::new(HeldPoll {
             fd,
             tag,

@@ -38,6 +38,8 @@ pub const STEP: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
+    /// The HTTPS and TLS raw TCP ports, when started with [`TestServer::start_tls`].
+    pub tls: Option<(SocketAddr, SocketAddr)>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), String>>>,
 }
@@ -54,6 +56,37 @@ impl TestServer {
         TestServer {
             http: http_addr,
             tcp: tcp_addr,
+            tls: None,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// [`TestServer::start`] with an HTTPS and a TLS raw TCP port too, with `acceptor`'s
+    /// certificate.
+    pub async fn start_tls(config: Config, acceptor: tokio_rustls::TlsAcceptor) -> TestServer {
+        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let (http, tcp, https, tcp_tls) = (bind().await, bind().await, bind().await, bind().await);
+        let addr = |l: &TcpListener| l.local_addr().unwrap();
+        let (http_addr, tcp_addr) = (addr(&http), addr(&tcp));
+        let tls = Some((addr(&https), addr(&tcp_tls)));
+        let ports = pushbench_server::Ports {
+            http,
+            tcp,
+            tls: Some(pushbench_server::TlsPorts {
+                https: Some(https),
+                tcp: Some(tcp_tls),
+                acceptor,
+            }),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(pushbench_server::run_ports(ports, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            http: http_addr,
+            tcp: tcp_addr,
+            tls,
             stop: Some(stop),
             handle: Some(handle),
         }
