@@ -509,6 +509,7 @@ fn every_shipped_scenario_parses() {
             "collab",
             "connections",
             "deploy",
+            "deployed",
             "efficiency",
             "efficiency-1000",
             "game",
