@@ -17,7 +17,8 @@
 //!   push-server), the reconnect loop (waits and the scenario's dropped connections in
 //!   [`client::fault`]; a restarted server's lives and their renumbering in
 //!   [`client::restart`]), upstream publishing, and the HTTP publisher; [`http1`] and [`net`] are
-//!   the byte-counting HTTP client and sockets beneath them.
+//!   the byte-counting HTTP client and sockets beneath them, [`tls`] the TLS they speak with
+//!   `tls = true` (its records counted as they pass, for the bytes by phase).
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),

@@ -147,6 +147,11 @@ fn loss_makes_tcp_retransmit() {
 
 /// A scenario over a link with `rtt`, on `transports`.
 fn scenario(transports: &str, rtt: &str) -> load_gen::scenario::Scenario {
+    scenario_with(transports, rtt, "")
+}
+
+/// [`scenario`] with `extra` lines.
+fn scenario_with(transports: &str, rtt: &str, extra: &str) -> load_gen::scenario::Scenario {
     let text = format!(
         r#"description = "over an emulated link"
 transports = {transports}
@@ -159,7 +164,7 @@ duration = "3s"
 drain = "2s"
 poll_interval = "200ms"
 network = {{ rtt = "{rtt}", down = "20Mbit", up = "5Mbit" }}
-"#
+{extra}"#
     );
     load_gen::scenario::Scenario::parse(&text, std::path::Path::new("link.toml")).unwrap()
 }
@@ -313,6 +318,37 @@ async fn every_transport_delivers_over_the_link() {
         );
         assert_eq!(t.kernel_difference, [0, 0], "{}", t.transport);
         assert!(t.link.is_some(), "{}", t.transport);
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// Over TLS too, a capture of the link holds exactly the ciphertext the summary counts, and
+/// every message arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_of_tls_runs_holds_exactly_the_counted_bytes() {
+    let results = common::tempdir("link-tls");
+    let s = scenario_with(
+        r#"["long-poll", "sse", "websocket", "raw-tcp"]"#,
+        "20ms",
+        "tls = true\n",
+    );
+    let mut opts = common::options(&results, None);
+    opts.capture = can_capture();
+    let (summary, dir) =
+        load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+    assert_eq!(summary.transports.len(), 4);
+    for t in &summary.transports {
+        let name = &t.transport;
+        assert_eq!(t.error, None, "{name}");
+        assert!(name.ends_with(":tls") && t.tls.is_some(), "{name}");
+        common::assert_delivered_once(t);
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        if opts.capture {
+            let (up, down, _) = captured_payload(&dir.join(format!("{name}.pcap")));
+            assert_eq!((up, down), (t.bytes.up(), t.bytes.down()), "{name}");
+        }
     }
     std::fs::remove_dir_all(&results).unwrap();
 }

@@ -299,35 +299,14 @@ async fn a_websocket_answers_every_ping_during_a_stream_of_messages() {
     server.shutdown().await.unwrap();
 }
 
-/// Sends `request` on `socket` and reads one answer with a `content-length` (bounded).
+/// Sends `request` on `socket` and reads one answer with a `content-length` (bounded), which
+/// must be all the socket brings.
 async fn exchange(socket: &mut tokio::net::TcpStream, request: &[u8]) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     socket.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    let read = async {
-        loop {
-            if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .expect("a content-length")
-                    .parse()
-                    .unwrap();
-                if answer.len() >= end + 4 + len {
-                    assert_eq!(answer.len(), end + 4 + len, "nothing after the answer");
-                    return;
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
-            answer.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::time::timeout(util::STEP, read)
-        .await
-        .expect("answered");
+    let mut pending = Vec::new();
+    let answer = next_answer(socket, &mut pending).await;
+    assert!(pending.is_empty(), "nothing after the answer");
     answer
 }
 

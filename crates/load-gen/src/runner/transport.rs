@@ -356,8 +356,9 @@ impl<'p> TransportRun<'p> {
     }
 
     /// Over TLS, what the server's TLS settles on with the subscribers' settings, from one
-    /// connection of its own (before the subscribers', so none of their bytes); `None` without
-    /// TLS.
+    /// connection of its own: before the subscribers', so none of their bytes, and from beside
+    /// the server, as the publishers connect, so it does not cross an emulated link (whose
+    /// capture holds the subscribers' bytes only). `None` without TLS.
     pub async fn probe_tls(&self) -> anyhow::Result<Option<pushbench_results::model::TlsFacts>> {
         let target = &self.shared.target;
         let Some(tls) = &target.tls else {
@@ -369,7 +370,8 @@ impl<'p> TransportRun<'p> {
             true => target.http,
             false => target.tcp.context("the server has no TLS raw TCP port")?,
         };
-        let io = crate::net::connect_from(target.ns.as_deref(), addr, 0).await?;
+        let beside = self.shared.publish_target.ns.as_deref();
+        let io = crate::net::connect_from(beside, addr, 0).await?;
         let mut conn = crate::net::Conn::tls(io, tls, http)
             .await
             .with_context(|| format!("a TLS handshake with {addr}"))?;
