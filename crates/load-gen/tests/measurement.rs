@@ -121,6 +121,16 @@ async fn byte_accounting_is_exact_over_tls_for_one_known_message() {
         assert_eq!(facts.version, "TLSv1_3", "{name}");
         let expected_alpn = (base != "raw-tcp").then(|| "http/1.1".to_owned());
         assert_eq!(facts.alpn, expected_alpn, "{name}");
+        // Measured on each side (the embedded server's pid is known); their size is a
+        // measurement, for the report, not for a test.
+        assert!(
+            facts.handshake_server_us.is_some_and(f64::is_finite),
+            "{name}"
+        );
+        assert!(
+            facts.handshake_client_us.is_some_and(f64::is_finite),
+            "{name}"
+        );
         let tls = &t.tls_traffic;
         assert_eq!(
             tls.handshakes, t.connections_opened,
