@@ -27,28 +27,7 @@ use crate::vectored::{self, BATCH};
 
 /// Accepts raw TCP connections until shutdown; TLS ones if `tls` is given.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "raw tcp accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let waiting = shared.pending.enter();
-        shared.tasks.spawn(accept_connection(
-            stream,
-            peer,
-            shared.clone(),
-            waiting,
-            tls.clone(),
-        ));
-    }
+    crate::shared::accept_until_shutdown(listener, shared, "raw tcp", tls, accept_connection).await
 }
 
 async fn accept_connection(

@@ -59,3 +59,42 @@ impl Shared {
         permit
     }
 }
+
+/// Accepts connections on `listener` until shutdown, each served by `serve` in a task of its
+/// own, registered among the pending (see [`crate::pending`]) until its first request is in;
+/// over TLS with `tls`. `port` names the listener in log lines.
+pub async fn accept_until_shutdown<F, Fut>(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    port: &'static str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    serve: F,
+) where
+    F: Fn(
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+        Arc<Shared>,
+        crate::pending::Waiting,
+        Option<tokio_rustls::TlsAcceptor>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, port, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let waiting = shared.pending.enter();
+        let task = serve(stream, peer, shared.clone(), waiting, tls.clone());
+        shared.tasks.spawn(task);
+    }
+}

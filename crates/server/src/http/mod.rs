@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::stream::Once;
 use futures_util::StreamExt;
@@ -48,29 +47,7 @@ use reply::{full, response, Body, Query, Rejection};
 
 /// Accepts HTTP connections until shutdown; HTTPS ones if `tls` is given.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "http accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let waiting = shared.pending.enter();
-        shared.tasks.spawn(accept_connection(
-            stream,
-            peer,
-            shared.clone(),
-            waiting,
-            tls.clone(),
-        ));
-    }
+    crate::shared::accept_until_shutdown(listener, shared, "http", tls, accept_connection).await
 }
 
 /// Answers 503 to a connection that found no place, and closes it.
