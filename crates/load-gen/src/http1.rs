@@ -77,6 +77,33 @@ pub struct Head {
     pub boundary: Option<Box<str>>,
 }
 
+/// Takes what a client keeps of one response header: the cache validators, a multipart
+/// boundary. Returns whether the header was one of those.
+pub fn note_header(
+    name: &str,
+    value: &[u8],
+    validators: &mut Option<Box<Validators>>,
+    boundary: &mut Option<Box<str>>,
+) -> bool {
+    let text = || Some(String::from_utf8_lossy(value).into_owned());
+    if name.eq_ignore_ascii_case("last-modified") {
+        validators.get_or_insert_default().last_modified = text();
+    } else if name.eq_ignore_ascii_case("etag") {
+        validators.get_or_insert_default().etag = text();
+    } else if name.eq_ignore_ascii_case("content-type")
+        && value.len() > 10
+        && value[..10].eq_ignore_ascii_case(b"multipart/")
+    {
+        *boundary = std::str::from_utf8(value)
+            .ok()
+            .and_then(pushbench_wire::multipart::boundary)
+            .map(Box::from);
+    } else {
+        return false;
+    }
+    true
+}
+
 /// One client connection.
 #[derive(Debug)]
 pub struct Http1 {
@@ -184,13 +211,7 @@ impl Http1 {
                     let mut validators: Option<Box<Validators>> = None;
                     let mut boundary = None;
                     for h in resp.headers.iter() {
-                        let value = || Some(String::from_utf8_lossy(h.value).into_owned());
-                        if h.name.eq_ignore_ascii_case("last-modified") {
-                            validators.get_or_insert_default().last_modified = value();
-                            continue;
-                        }
-                        if h.name.eq_ignore_ascii_case("etag") {
-                            validators.get_or_insert_default().etag = value();
+                        if note_header(h.name, h.value, &mut validators, &mut boundary) {
                             continue;
                         }
                         if bodiless && !h.name.eq_ignore_ascii_case("connection") {
@@ -208,14 +229,6 @@ impl Http1 {
                             body = BodyKind::Chunked;
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             keep_alive = !h.value.eq_ignore_ascii_case(b"close");
-                        } else if h.name.eq_ignore_ascii_case("content-type")
-                            && h.value.len() > 10
-                            && h.value[..10].eq_ignore_ascii_case(b"multipart/")
-                        {
-                            boundary = std::str::from_utf8(h.value)
-                                .ok()
-                                .and_then(pushbench_wire::multipart::boundary)
-                                .map(Box::from);
                         }
                     }
                     if matches!(body, BodyKind::UntilClose) {

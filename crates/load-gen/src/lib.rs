@@ -17,8 +17,9 @@
 //!   push-server), the reconnect loop (waits and the scenario's dropped connections in
 //!   [`client::fault`]; a restarted server's lives and their renumbering in
 //!   [`client::restart`]), upstream publishing, and the HTTP publisher; [`http1`] and [`net`] are
-//!   the byte-counting HTTP client and sockets beneath them, [`tls`] the TLS they speak with
-//!   `tls = true` (its records counted as they pass, for the bytes by phase).
+//!   the byte-counting HTTP client and sockets beneath them, [`http2`] hyper's HTTP/2 client
+//!   over the same sockets with its frames classified by phase (`http = "2"`), [`tls`] the TLS
+//!   they speak with `tls = true` (its records counted as they pass, for the bytes by phase).
 //! - [`metrics`]: the run clock, HDR histograms and fan-out tracking; [`seqtrack`]: loss,
 //!   duplicate and reorder detection from sequence numbers.
 //! - [`profile`]: what is server-specific (paths, transport-selecting headers, resume, framing),
@@ -40,6 +41,7 @@
 pub mod affinity;
 pub mod client;
 pub mod http1;
+pub mod http2;
 pub mod link;
 pub mod metrics;
 pub mod nchan;

@@ -22,6 +22,19 @@ use crate::client::fault::DroppedByFault;
 use crate::metrics::Recorder;
 use crate::scenario::DropHow;
 
+/// What a counted socket moved, as a connection's books are closed with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Bytes written (client → server).
+    pub up: u64,
+    /// Bytes read (server → client).
+    pub down: u64,
+    /// The kernel's counters (`TCP_INFO`), where it has them.
+    pub kernel: Option<KernelBytes>,
+    /// TLS records after the handshake, up and down; `None` without TLS.
+    pub records: Option<[u64; 2]>,
+}
+
 /// A TCP stream that counts the bytes moved through it.
 #[derive(Debug)]
 pub struct Counted {
@@ -262,6 +275,16 @@ impl Counted {
     pub fn tcp_info(&self) -> Option<KernelBytes> {
         self.kernel_at_drop
             .or_else(|| tcp_info_after(&self.inner, self.eof))
+    }
+
+    /// What the socket moved so far, with the kernel's counters read now.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            up: self.up,
+            down: self.down,
+            kernel: self.tcp_info(),
+            records: self.records_after_handshake(),
+        }
     }
 }
 
@@ -556,11 +579,19 @@ fn tcp_info_after(stream: &TcpStream, eof: bool) -> Option<KernelBytes> {
         }
     };
     // The peer's FIN advances the receive sequence by one, which the kernel counts as a byte
-    // received. It has arrived in CLOSE_WAIT (and we have not closed yet), and whenever a read
-    // saw the end of the stream: a request written as the server closed draws a reset that
-    // leaves the socket CLOSED, its FIN counted all the same.
+    // received. It has arrived in CLOSE_WAIT (and we have not closed yet); after our own
+    // shutdown (HTTP/2's client shuts its side once GOAWAY is out), in CLOSING, LAST_ACK or
+    // TIME_WAIT; and whenever a read saw the end of the stream: a request written as the
+    // server closed draws a reset that leaves the socket CLOSED, its FIN counted all the same.
+    const TCP_TIME_WAIT: u8 = 6;
     const TCP_CLOSE_WAIT: u8 = 8;
-    let fin = u64::from(eof || info.u8_fields[0] == TCP_CLOSE_WAIT);
+    const TCP_LAST_ACK: u8 = 9;
+    const TCP_CLOSING: u8 = 11;
+    let fin_arrived = matches!(
+        info.u8_fields[0],
+        TCP_CLOSE_WAIT | TCP_LAST_ACK | TCP_CLOSING | TCP_TIME_WAIT
+    );
+    let fin = u64::from(eof || fin_arrived);
     Some(KernelBytes {
         bytes_sent: info.bytes_sent - info.bytes_retrans,
         bytes_received: info.bytes_received - fin - unread,

@@ -15,7 +15,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 /// How clients of one run speak TLS to the server.
 #[derive(Debug, Clone)]
 pub struct TlsClient {
-    /// The settings for HTTP connections (ALPN `http/1.1`).
+    /// The settings for HTTP connections (ALPN `http/1.1`, or `h2` first for HTTP/2).
     pub http: Arc<ClientConfig>,
     /// The settings for raw TCP (no ALPN: it is no HTTP).
     pub raw: Arc<ClientConfig>,
@@ -27,10 +27,20 @@ impl TlsClient {
     /// Clients of `host` (a name or an IP address, without port), offering ALPN `http/1.1` on
     /// HTTP connections.
     pub fn http1(host: &str) -> Result<TlsClient, String> {
+        TlsClient::new(host, false)
+    }
+
+    /// Clients of `host` offering ALPN `h2` and `http/1.1` on HTTP connections, as a browser
+    /// does, if `http2`; else `http/1.1` alone.
+    pub fn new(host: &str, http2: bool) -> Result<TlsClient, String> {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
+        let alpn: &[&[u8]] = match http2 {
+            true => &[b"h2", b"http/1.1"],
+            false => &[b"http/1.1"],
+        };
         Ok(TlsClient {
-            http: client_config(&[b"http/1.1"]),
+            http: client_config(alpn),
             raw: client_config(&[]),
             name,
         })

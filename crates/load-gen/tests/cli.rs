@@ -247,7 +247,8 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         Vec::<&String>::new()
     );
     // Keys added since, each on purpose: saturation attributed per process, the core split
-    // (present when the machine has two cores or more), and which server software ran.
+    // (present when the machine has two cores or more), which server software ran, and
+    // HTTP/2's control phase (zero over HTTP/1.1).
     let added = [
         ".transports[].server.cores_used",
         ".transports[].server_bound",
@@ -255,6 +256,11 @@ fn summary_json_keeps_the_previous_versions_keys_and_records_the_core_split() {
         ".transports[].messages.unpublished",
         ".transports[].messages.publish_failed",
         ".transports[].generator.rss_per_connection_bytes",
+        ".transports[].bytes.control_up",
+        ".transports[].bytes.control_down",
+        ".transports[].publisher.bytes.control_up",
+        ".transports[].publisher.bytes.control_down",
+        ".transports[].bytes_per_message.control",
         ".setup.pinning",
         ".setup.pinning.server",
         ".setup.pinning.generator",

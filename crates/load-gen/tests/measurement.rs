@@ -91,7 +91,7 @@ async fn byte_accounting_is_exact_for_one_known_message() {
             .unwrap();
     assert!(dir.join("summary.json").exists());
     for t in &summary.transports {
-        check_bytes(t, &summary);
+        check_bytes(t, &summary, false);
     }
     std::fs::remove_dir_all(&results).unwrap();
 }
@@ -150,7 +150,96 @@ async fn byte_accounting_is_exact_over_tls_for_one_known_message() {
         b.setup_down -= tls.handshake_down;
         b.framing_up -= 22 * tls.records_up;
         b.framing_down -= 22 * tls.records_down;
-        check_bytes(&plain, &summary);
+        check_bytes(&plain, &summary, false);
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// The same known message over HTTP/2 on every HTTP transport, in plaintext (prior knowledge)
+/// and over TLS (ALPN `h2`): the envelope is the payload, the transport's own framing and 9
+/// bytes a DATA frame are framing, the HEADERS frames are the heads, and the rest is control;
+/// user space agrees with the kernel to the byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_accounting_is_exact_over_http2_for_one_known_message() {
+    let results = tempdir("bytes-h2");
+    let s = scenario(
+        "transports = [\"all\"]\nclients = 1\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\ntls = [false, true]\nhttp = \"2\"\n",
+    );
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    let names: Vec<&str> = summary
+        .transports
+        .iter()
+        .map(|t| t.transport.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "short-poll:h2",
+            "short-poll:tls:h2",
+            "long-poll:h2",
+            "long-poll:tls:h2",
+            "xhr-stream:h2",
+            "xhr-stream:tls:h2",
+            "iframe:h2",
+            "iframe:tls:h2",
+            "sse:h2",
+            "sse:tls:h2",
+        ]
+    );
+    for skipped in ["websocket:h2", "raw-tcp:h2"] {
+        assert!(
+            summary
+                .warnings
+                .iter()
+                .any(|w| w.ends_with(&format!("{skipped} skipped"))),
+            "{:?}",
+            summary.warnings
+        );
+    }
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        let base = pushbench_results::transport_of(name);
+        let mut plain = t.clone();
+        plain.transport = base.to_owned();
+        if name.contains(":tls") {
+            let facts = t.tls.as_ref().expect("the run's TLS facts");
+            assert_eq!(facts.alpn.as_deref(), Some("h2"), "{name}");
+            let tls = &t.tls_traffic;
+            let b = &mut plain.bytes;
+            b.setup_up -= tls.handshake_up;
+            b.setup_down -= tls.handshake_down;
+            b.framing_up -= 22 * tls.records_up + 2 * tls.close_notify_up;
+            b.framing_down -= 22 * tls.records_down + 2 * tls.close_notify_down;
+        }
+        check_bytes(&plain, &summary, true);
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
+/// `http = ["1.1", "2"]` runs every HTTP transport both ways, in plaintext and over TLS, with
+/// nothing lost and the bytes counted to the byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_http_transport_delivers_over_http2_and_http1_in_one_run() {
+    let results = tempdir("h2-matrix");
+    let s = scenario(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\"]\nclients = 3\nrate = 20\nmessage_size = 200\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"50ms\"\ntls = [false, true]\nhttp = [\"1.1\", \"2\"]\n",
+    );
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.transports.len(), 20);
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
+        assert_eq!(t.client_errors, 0, "{name}: {:?}", t.last_client_error);
+        assert_eq!(t.messages.seq.lost, 0, "{name}");
+        assert_eq!(t.messages.seq.delivered, 3 * 20, "{name}");
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        let h2 = name.ends_with(":h2");
+        assert_eq!(!t.h2_traffic.is_empty(), h2, "{name}");
+        assert_eq!(t.bytes.control_up > 0, h2, "{name}");
     }
     std::fs::remove_dir_all(&results).unwrap();
 }
@@ -188,7 +277,9 @@ async fn every_transport_delivers_over_tls_and_plaintext_in_one_run() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-fn check_bytes(t: &TransportResult, summary: &Summary) {
+/// `t`'s bytes by phase, by hand; over HTTP/2 (`http2`), with its own framing of heads and
+/// bodies (see `check_h2_heads`).
+fn check_bytes(t: &TransportResult, summary: &Summary, http2: bool) {
     let name = t.transport.as_str();
     let transport: Transport = name.parse().unwrap();
     assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
@@ -220,8 +311,9 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
             } else {
                 t.requests
             };
-            // `[` and `]` around every answer; nothing else but the envelope.
-            assert_eq!(b.framing_down, 2 * responses, "{name}");
+            // `[` and `]` around every answer; nothing else but the envelope (and over HTTP/2,
+            // 9 bytes a DATA frame).
+            assert_eq!(b.framing_down, 2 * responses + h2_framing(t), "{name}");
             assert_eq!(b.framing_up, 0, "{name}");
             assert_eq!(b.setup_up + b.setup_down, 0, "{name}");
             assert!(t.requests >= 2, "{name}: {}", t.requests);
@@ -231,6 +323,10 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
                 format!("/poll?topic={topic}&after=0")
             };
             let head = get_head(&path);
+            if http2 {
+                check_h2_heads(t, b.headers_up, b.headers_down, head);
+                return;
+            }
             // Ports are 5 digits on Linux's default ephemeral range, and `after` stays one digit.
             assert_eq!(b.headers_up, head * t.requests, "{name}");
         }
@@ -246,9 +342,11 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
                     sse::frame(1, &vec![b'x'; env as usize]).len(),
                 ),
             };
-            let mut framing = (frame - env as usize + chunk_overhead(frame)) as u64;
+            // HTTP/1.1's chunks; HTTP/2's DATA frames instead.
+            let chunk = |n: usize| if http2 { 0 } else { chunk_overhead(n) };
+            let mut framing = (frame - env as usize + chunk(frame)) as u64 + h2_framing(t);
             if prelude > 0 {
-                framing += (prelude + chunk_overhead(prelude)) as u64;
+                framing += (prelude + chunk(prelude)) as u64;
             }
             assert_eq!(b.framing_down, framing, "{name}");
             assert_eq!(b.framing_up, 0, "{name}");
@@ -256,6 +354,10 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
                 "/{}?topic={topic}&after=0",
                 transport.path().unwrap().trim_start_matches('/')
             );
+            if http2 {
+                check_h2_heads(t, b.setup_up, b.setup_down, get_head(&path));
+                return;
+            }
             let extra = if transport == Transport::Sse {
                 "accept: text/event-stream\r\n".len() as u64
             } else {
@@ -287,6 +389,38 @@ fn check_bytes(t: &TransportResult, summary: &Summary) {
         Transport::MultipartMixed => unreachable!("push-server does not serve {name}"),
     }
     let _ = summary;
+}
+
+/// 9 bytes for every DATA frame the server sent over HTTP/2 (none over HTTP/1.1).
+fn h2_framing(t: &TransportResult) -> u64 {
+    9 * t.h2_traffic.data_frames_down
+}
+
+/// Over HTTP/2, the heads (`up`, `down`: under setup for a stream, headers for a poll) are
+/// HPACK-compressed HEADERS frames, one each way per request, whose size the classifier
+/// measured: each at least a frame header, and a poll's request heads, `h1_head` bytes each in
+/// HTTP/1.1, a third smaller at least. Connection management is control, both ways.
+fn check_h2_heads(t: &TransportResult, up: u64, down: u64, h1_head: u64) {
+    let name = t.transport.as_str();
+    let h2 = &t.h2_traffic;
+    assert_eq!(h2.headers_frames_up, t.requests, "{name}: {h2:?}");
+    assert_eq!(h2.headers_up, up, "{name}");
+    assert!(up >= 10 * t.requests && down >= 10 * t.requests, "{name}");
+    if t.requests > 2 {
+        // After the first request, HPACK sends most fields as table indices (`:path` always
+        // literally, as nghttp2 and h2 do): well under HTTP/1.1's heads.
+        assert!(
+            up * 3 < h1_head * t.requests * 2,
+            "{name}: {up} bytes for {} requests, against {h1_head} each in HTTP/1.1",
+            t.requests
+        );
+    }
+    let b = &t.bytes;
+    // The preface and SETTINGS up; SETTINGS and its acknowledgement down, at least.
+    assert!(
+        b.control_up >= 24 + 9 && b.control_down >= 18,
+        "{name}: {b:?}"
+    );
 }
 
 /// The server closes kept-alive connections idle longer than its idle timeout. Publishers and

@@ -293,6 +293,9 @@ pub struct TransportResult {
     /// What TLS added to the subscribers' connections; absent without TLS.
     #[serde(default, skip_serializing_if = "TlsTraffic::is_empty")]
     pub tls_traffic: TlsTraffic,
+    /// What HTTP/2's frames were on the subscribers' connections; absent without HTTP/2.
+    #[serde(default, skip_serializing_if = "H2Traffic::is_empty")]
+    pub h2_traffic: H2Traffic,
     /// In [`Summary::transports`] with `repeat = N`: medians and intervals over the repeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Repeats>,
@@ -421,6 +424,9 @@ pub struct BytesPerMessage {
     pub headers: f64,
     /// Connection setup.
     pub setup: f64,
+    /// HTTP/2 connection management (SETTINGS, WINDOW_UPDATE, PING and the like).
+    #[serde(default)]
+    pub control: f64,
 }
 
 impl BytesPerMessage {
@@ -435,6 +441,7 @@ impl BytesPerMessage {
             framing: per(b.framing_up + b.framing_down),
             headers: per(b.headers_up + b.headers_down),
             setup: per(b.setup_up + b.setup_down),
+            control: per(b.control_up + b.control_down),
         }
     }
 }
@@ -460,25 +467,37 @@ pub struct ByteCounts {
     pub payload_up: u64,
     /// See `payload_up`.
     pub payload_down: u64,
+    /// HTTP/2's connection management: the client preface and the SETTINGS, WINDOW_UPDATE,
+    /// PING, RST_STREAM, GOAWAY and PRIORITY frames (zero over HTTP/1.1, which has none).
+    #[serde(default)]
+    pub control_up: u64,
+    /// See `control_up`.
+    #[serde(default)]
+    pub control_down: u64,
 }
 
 impl ByteCounts {
     /// All bytes client → server.
     pub fn up(&self) -> u64 {
-        self.setup_up + self.headers_up + self.framing_up + self.payload_up
+        self.setup_up + self.headers_up + self.framing_up + self.payload_up + self.control_up
     }
 
     /// All bytes server → client.
     pub fn down(&self) -> u64 {
-        self.setup_down + self.headers_down + self.framing_down + self.payload_down
+        self.setup_down
+            + self.headers_down
+            + self.framing_down
+            + self.payload_down
+            + self.control_down
     }
 
     /// Fills the framing fields as whatever the socket moved that no other phase claims.
     pub fn framing_from_totals(&mut self, up_total: u64, down_total: u64) {
-        self.framing_up =
-            up_total.saturating_sub(self.setup_up + self.headers_up + self.payload_up);
-        self.framing_down =
-            down_total.saturating_sub(self.setup_down + self.headers_down + self.payload_down);
+        self.framing_up = up_total
+            .saturating_sub(self.setup_up + self.headers_up + self.payload_up + self.control_up);
+        self.framing_down = down_total.saturating_sub(
+            self.setup_down + self.headers_down + self.payload_down + self.control_down,
+        );
     }
 }
 
@@ -492,6 +511,8 @@ impl AddAssign for ByteCounts {
         self.framing_down += o.framing_down;
         self.payload_up += o.payload_up;
         self.payload_down += o.payload_down;
+        self.control_up += o.control_up;
+        self.control_down += o.control_down;
     }
 }
 
@@ -594,6 +615,9 @@ pub struct Traffic {
     /// What TLS added on these connections; left out without TLS.
     #[serde(default, skip_serializing_if = "TlsTraffic::is_empty")]
     pub tls: TlsTraffic,
+    /// What HTTP/2's frames were on these connections; left out without HTTP/2.
+    #[serde(default, skip_serializing_if = "H2Traffic::is_empty")]
+    pub h2: H2Traffic,
     /// The last error, for diagnosis.
     pub last_error: Option<String>,
 }
@@ -613,6 +637,13 @@ pub struct TlsTraffic {
     pub records_up: u64,
     /// Records after the handshakes, server to client.
     pub records_down: u64,
+    /// close_notify alerts sent, each closing a connection (HTTP/2's client sends one): a
+    /// record of 2 bytes of alert, counted as framing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub close_notify_up: u64,
+    /// close_notify alerts received.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub close_notify_down: u64,
 }
 
 impl TlsTraffic {
@@ -629,6 +660,37 @@ impl AddAssign for TlsTraffic {
         self.handshake_down += o.handshake_down;
         self.records_up += o.records_up;
         self.records_down += o.records_down;
+        self.close_notify_up += o.close_notify_up;
+        self.close_notify_down += o.close_notify_down;
+    }
+}
+
+/// HTTP/2 frames on a set of connections, for reading the bytes by phase against the
+/// protocol: a DATA frame adds 9 bytes of framing, and HPACK shrinks request heads after the
+/// first on a connection.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct H2Traffic {
+    /// DATA frames, server to client.
+    pub data_frames_down: u64,
+    /// HEADERS frames, client to server: one per request.
+    pub headers_frames_up: u64,
+    /// Bytes of those request heads (HEADERS and CONTINUATION frames, 9-byte headers
+    /// included).
+    pub headers_up: u64,
+}
+
+impl H2Traffic {
+    /// Nothing went over HTTP/2.
+    pub fn is_empty(&self) -> bool {
+        *self == H2Traffic::default()
+    }
+}
+
+impl AddAssign for H2Traffic {
+    fn add_assign(&mut self, o: H2Traffic) {
+        self.data_frames_down += o.data_frames_down;
+        self.headers_frames_up += o.headers_frames_up;
+        self.headers_up += o.headers_up;
     }
 }
 
@@ -651,6 +713,7 @@ impl AddAssign<&Traffic> for Traffic {
         self.forgotten += o.forgotten;
         self.heartbeat_timeouts += o.heartbeat_timeouts;
         self.tls += o.tls;
+        self.h2 += o.h2;
         if o.last_error.is_some() {
             self.last_error.clone_from(&o.last_error);
         }

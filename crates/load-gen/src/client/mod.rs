@@ -92,6 +92,9 @@ pub struct Shared {
     pub poll_new_connection: bool,
     /// Long-poll hold asked of the server.
     pub long_poll_timeout: Duration,
+    /// Whether subscribers speak HTTP/2 (`http = "2"`): prior knowledge in plaintext, ALPN
+    /// `h2` over TLS.
+    pub http2: bool,
     /// Headers every request carries besides `host` (the scenario's `request_headers`).
     pub headers: Vec<(&'static str, String)>,
     /// The same, rendered as header lines for the HTTP client.
@@ -506,16 +509,52 @@ impl State {
 
     /// Closes the books on one connection: derives framing and reads `TCP_INFO`.
     pub fn finish_conn(&mut self, io: &Counted) {
+        self.finish_totals(&io.totals());
+    }
+
+    /// Closes the books on one connection from what its socket moved.
+    pub fn finish_totals(&mut self, io: &net::Totals) {
         let mut b = std::mem::take(&mut self.conn);
         b.framing_from_totals(io.up, io.down);
         self.report.bytes += b;
-        if let Some(k) = io.tcp_info() {
+        if let Some(k) = io.kernel {
             self.report.kernel += k;
         }
-        if let Some([up, down]) = io.records_after_handshake() {
+        if let Some([up, down]) = io.records {
             self.report.tls.records_up += up;
             self.report.tls.records_down += down;
         }
+    }
+
+    /// Closes the books on one HTTP/2 connection (see [`crate::http2`]): its HEADERS frames are
+    /// this client's setup if `heads_are_setup` (a stream's one request), else its per-request
+    /// headers (polls); its other frames but DATA are control. `None`: hyper did not let the
+    /// socket go in time, and the connection is not counted (the run's kernel cross-check then
+    /// shows the bytes missing).
+    pub fn finish_h2(&mut self, closed: Option<crate::http2::Closed>, heads_are_setup: bool) {
+        let Some(c) = closed else {
+            self.conn = ByteCounts::default();
+            return;
+        };
+        let (up, down) = (c.up, c.down);
+        match heads_are_setup {
+            true => {
+                self.conn.setup_up += up.headers;
+                self.conn.setup_down += down.headers;
+            }
+            false => {
+                self.conn.headers_up += up.headers;
+                self.conn.headers_down += down.headers;
+            }
+        }
+        self.conn.control_up += up.control;
+        self.conn.control_down += down.control;
+        self.report.h2.data_frames_down += down.data_frames;
+        self.report.h2.headers_frames_up += up.headers_frames;
+        self.report.h2.headers_up += up.headers;
+        self.report.tls.close_notify_up += c.close_notify[0];
+        self.report.tls.close_notify_down += c.close_notify[1];
+        self.finish_totals(&c.totals);
     }
 
     /// Opens a counted connection to `addr`, to be dropped at this client's next drop time.
@@ -877,83 +916,155 @@ impl FirstMessage {
 
 /// The session shared by xhr-stream, iframe and SSE: one GET for `transport`'s path on the
 /// profile, then a chunked body (or one that runs until close) parsed by `parser`. The request
-/// and response heads count as connection setup.
+/// and response heads count as connection setup. Over HTTP/2 (`http = "2"`) the GET is a
+/// stream on a connection of its own, and the body its DATA frames.
 pub async fn stream_session(
     shared: &Shared,
     st: &mut State,
     transport: Transport,
     topic: &str,
-    mut parser: impl StreamParser,
+    parser: impl StreamParser,
 ) -> Result<(), ClientError> {
     let mut target = String::new();
     st.subscribe_path(shared, transport, topic, &mut target);
     let headers = st.subscribe_headers(shared, transport);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let target = target.as_str();
-    let framing = shared.profile.framing;
     let io = st
         .connect(
             shared.target.http,
             shared.target.tls.as_ref().map(|t| (t, true)),
         )
         .await?;
+    if shared.http2 {
+        let mut h2 = crate::http2::H2::handshake(io, &shared.target.host).await?;
+        let result = async {
+            st.report.requests += 1;
+            let (parts, body) = h2.get(target, &headers).await?.into_parts();
+            let head = crate::http2::head(&parts);
+            let body = StreamBody::H2(body);
+            read_stream(shared, st, target, head, body, parser).await
+        }
+        .await;
+        st.finish_h2(h2.close().await, true);
+        return result;
+    }
     let mut http = Http1::new(io, &shared.target.host, shared.header_block.clone());
     let result = async {
         st.conn.setup_up += http.request("GET", target, &headers, b"").await? as u64;
         st.report.requests += 1;
         let head = http.read_head().await?;
         st.conn.setup_down += head.len as u64;
-        if head.status != 200 {
-            let (body, _) = http.read_body(&head).await?;
-            return Err(ClientError::refused(target, head.status, &body));
-        }
-        parser.head(&head)?;
-        let Some(_) = st.ready(shared).await else {
-            return Ok(());
-        };
-        let mut decoder = pushbench_wire::chunked::ChunkedDecoder::new();
-        let mut data = BytesMut::new();
-        let (mut ends, mut messages) = (Vec::new(), Vec::new());
         let chunked = matches!(head.body, crate::http1::BodyKind::Chunked);
-        // One cancellation waiter for the session, not one registered per read.
-        let cancelled = shared.cancel.cancelled();
-        tokio::pin!(cancelled);
-        let mut first = FirstMessage::default();
-        let never = tokio::time::sleep(Duration::MAX);
-        tokio::pin!(never);
-        loop {
-            let done = tokio::select! {
-                _ = &mut cancelled => return Ok(()),
-                r = http.read_stream(chunked, &mut decoder, &mut data, &mut ends) => r?,
-                _ = &mut never, if first.deadline.is_some() => {
-                    return Err(ClientError::undecodable(
-                        format!("a probe arrived {NOTHING_DECODED_AFTER:?} ago and the decoder has found no message in the {} bytes of the stream", first.bytes),
-                        &first.seen,
-                    ));
-                }
-            };
-            parser.push(&data, &ends, &mut messages)?;
-            st.retry = parser.retry().or(st.retry);
-            if let Some(deadline) = first.watch(&data, messages.is_empty()) {
-                never.as_mut().reset(deadline);
-            }
-            data.clear();
-            ends.clear();
-            for m in messages.drain(..) {
-                st.item(&m, framing, Encoding::Text)?;
-            }
-            if framing == Framing::Body {
-                st.advance_cursor(parser.resume_id(), parser.validators());
-            }
-            st.flush();
-            if done {
-                return Err(ClientError::Ended("the stream"));
-            }
-        }
+        let body = StreamBody::H1 {
+            http: &mut http,
+            chunked,
+            decoder: pushbench_wire::chunked::ChunkedDecoder::new(),
+        };
+        read_stream(shared, st, target, head, body, parser).await
     }
     .await;
     st.finish_conn(&http.io);
     result
+}
+
+/// A streamed response's body, over either HTTP.
+enum StreamBody<'a> {
+    H1 {
+        http: &'a mut Http1,
+        chunked: bool,
+        decoder: pushbench_wire::chunked::ChunkedDecoder,
+    },
+    H2(hyper::body::Incoming),
+}
+
+impl StreamBody<'_> {
+    /// Moves what arrived of the body to `data` (an HTTP/1.1 chunk's or an HTTP/2 DATA frame's
+    /// end pushed onto `ends`); returns whether the body has ended.
+    async fn read(
+        &mut self,
+        data: &mut BytesMut,
+        ends: &mut Vec<usize>,
+    ) -> Result<bool, HttpError> {
+        match self {
+            StreamBody::H1 {
+                http,
+                chunked,
+                decoder,
+            } => http.read_stream(*chunked, decoder, data, ends).await,
+            StreamBody::H2(body) => crate::http2::read_data(body, data, ends).await,
+        }
+    }
+
+    /// The whole body of a refusal.
+    async fn rest(self, head: &crate::http1::Head) -> Result<Bytes, HttpError> {
+        match self {
+            StreamBody::H1 { http, .. } => Ok(http.read_body(head).await?.0),
+            StreamBody::H2(body) => {
+                use http_body_util::BodyExt;
+                let body = body.collect().await.map_err(crate::http2::hyper_error)?;
+                Ok(body.to_bytes())
+            }
+        }
+    }
+}
+
+/// A stream's answer from its head on: refused unless 200, else every message the body brings,
+/// until cancelled or the stream ends.
+async fn read_stream(
+    shared: &Shared,
+    st: &mut State,
+    target: &str,
+    head: crate::http1::Head,
+    mut body: StreamBody<'_>,
+    mut parser: impl StreamParser,
+) -> Result<(), ClientError> {
+    let framing = shared.profile.framing;
+    if head.status != 200 {
+        let rest = body.rest(&head).await?;
+        return Err(ClientError::refused(target, head.status, &rest));
+    }
+    parser.head(&head)?;
+    let Some(_) = st.ready(shared).await else {
+        return Ok(());
+    };
+    let mut data = BytesMut::new();
+    let (mut ends, mut messages) = (Vec::new(), Vec::new());
+    // One cancellation waiter for the session, not one registered per read.
+    let cancelled = shared.cancel.cancelled();
+    tokio::pin!(cancelled);
+    let mut first = FirstMessage::default();
+    let never = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(never);
+    loop {
+        let done = tokio::select! {
+            _ = &mut cancelled => return Ok(()),
+            r = body.read(&mut data, &mut ends) => r?,
+            _ = &mut never, if first.deadline.is_some() => {
+                return Err(ClientError::undecodable(
+                    format!("a probe arrived {NOTHING_DECODED_AFTER:?} ago and the decoder has found no message in the {} bytes of the stream", first.bytes),
+                    &first.seen,
+                ));
+            }
+        };
+        parser.push(&data, &ends, &mut messages)?;
+        st.retry = parser.retry().or(st.retry);
+        if let Some(deadline) = first.watch(&data, messages.is_empty()) {
+            never.as_mut().reset(deadline);
+        }
+        data.clear();
+        ends.clear();
+        for m in messages.drain(..) {
+            st.item(&m, framing, Encoding::Text)?;
+        }
+        if framing == Framing::Body {
+            st.advance_cursor(parser.resume_id(), parser.validators());
+        }
+        st.flush();
+        if done {
+            return Err(ClientError::Ended("the stream"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -987,6 +1098,7 @@ mod tests {
             poll_interval: Duration::from_millis(100),
             poll_new_connection: false,
             long_poll_timeout: Duration::from_secs(30),
+            http2: false,
             headers: Vec::new(),
             header_block: header_block(&[]),
             pacer: Pacer::start(Duration::ZERO, Duration::ZERO).unwrap(),

@@ -5,6 +5,8 @@
 //! Per poll, the request head counts as headers up, the response head as headers down, the JSON
 //! array's brackets and commas (and any chunk framing) as framing. With `poll_new_connection` each
 //! poll opens its own TCP connection, as a client behind a proxy that does not keep alive would.
+//! Over HTTP/2 (`http = "2"`), each poll is a stream on the client's connection, and its
+//! HEADERS frames count as its headers (see [`crate::http2`]).
 
 use bytes::Bytes;
 use pushbench_wire::{poll, Transport};
@@ -13,7 +15,11 @@ use tokio::time::Instant;
 use super::{Client, ClientError, Shared, State};
 use crate::profile::Framing;
 
+use http_body_util::BodyExt;
+use tokio_util::sync::WaitForCancellationFuture;
+
 use crate::http1::{Head, Http1, HttpError};
+use crate::http2::{self, H2};
 
 /// Polls until cancelled.
 pub async fn session(
@@ -32,6 +38,7 @@ pub async fn session(
     };
     let framing = shared.profile.framing;
     let mut conn: Option<Http1> = None;
+    let mut h2: Option<H2> = None;
     let mut next_poll = Instant::now();
     // One timer and one cancellation waiter for the whole loop, re-armed each poll rather than
     // registered anew: this loop runs thousands of times a second across clients.
@@ -65,62 +72,70 @@ pub async fn session(
             let headers = st.subscribe_headers(shared, transport);
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let mut retried = false;
-            let (head, body) = loop {
-                if conn.as_ref().is_some_and(|h| h.io.closed_by_peer()) {
-                    if let Some(h) = conn.take() {
-                        st.finish_conn(&h.io);
-                    }
+            let (head, body) = if shared.http2 {
+                match h2_poll(shared, st, &mut h2, &target, &headers, cancelled.as_mut()).await? {
+                    Some(answer) => answer,
+                    None => return Ok(()),
                 }
-                let reused = conn.is_some();
-                let http = match &mut conn {
-                    Some(h) => h,
-                    None => {
-                        let io = st
-                            .connect(
-                                shared.target.http,
-                                shared.target.tls.as_ref().map(|t| (t, true)),
-                            )
-                            .await?;
-                        conn.insert(Http1::new(
-                            io,
-                            &shared.target.host,
-                            shared.header_block.clone(),
-                        ))
-                    }
-                };
-                let exchange: Result<Option<(Head, Bytes)>, HttpError> = async {
-                    st.conn.headers_up += http.request("GET", &target, &headers, b"").await? as u64;
-                    st.report.requests += 1;
-                    let head = tokio::select! {
-                        biased;
-                        _ = &mut cancelled => return Ok(None),
-                        head = http.read_head() => head?,
-                    };
-                    st.conn.headers_down += head.len as u64;
-                    let (body, _chunk_framing) = http.read_body(&head).await?;
-                    Ok(Some((head, body)))
-                }
-                .await;
-                match exchange {
-                    Ok(Some(answer)) => break answer,
-                    Ok(None) => return Ok(()),
-                    // A kept-alive connection the server closed while idle: retry once on a
-                    // fresh one, as HTTP clients do, rather than count an error. (Not one the
-                    // drop fault closed, nor one that went silent for the heartbeat timeout: those
-                    // are counted, and reconnected after a wait.)
-                    Err(e @ (HttpError::Closed | HttpError::Io(_)))
-                        if reused
-                            && !retried
-                            && !super::fault::is_dropped(&e)
-                            && !super::fault::caused_by::<crate::net::HeartbeatTimeout>(&e) =>
-                    {
-                        retried = true;
+            } else {
+                let mut retried = false;
+                loop {
+                    if conn.as_ref().is_some_and(|h| h.io.closed_by_peer()) {
                         if let Some(h) = conn.take() {
                             st.finish_conn(&h.io);
                         }
                     }
-                    Err(e) => return Err(e.into()),
+                    let reused = conn.is_some();
+                    let http = match &mut conn {
+                        Some(h) => h,
+                        None => {
+                            let io = st
+                                .connect(
+                                    shared.target.http,
+                                    shared.target.tls.as_ref().map(|t| (t, true)),
+                                )
+                                .await?;
+                            conn.insert(Http1::new(
+                                io,
+                                &shared.target.host,
+                                shared.header_block.clone(),
+                            ))
+                        }
+                    };
+                    let exchange: Result<Option<(Head, Bytes)>, HttpError> = async {
+                        st.conn.headers_up +=
+                            http.request("GET", &target, &headers, b"").await? as u64;
+                        st.report.requests += 1;
+                        let head = tokio::select! {
+                            biased;
+                            _ = &mut cancelled => return Ok(None),
+                            head = http.read_head() => head?,
+                        };
+                        st.conn.headers_down += head.len as u64;
+                        let (body, _chunk_framing) = http.read_body(&head).await?;
+                        Ok(Some((head, body)))
+                    }
+                    .await;
+                    match exchange {
+                        Ok(Some(answer)) => break answer,
+                        Ok(None) => return Ok(()),
+                        // A kept-alive connection the server closed while idle: retry once on a
+                        // fresh one, as HTTP clients do, rather than count an error. (Not one the
+                        // drop fault closed, nor one that went silent for the heartbeat timeout: those
+                        // are counted, and reconnected after a wait.)
+                        Err(e @ (HttpError::Closed | HttpError::Io(_)))
+                            if reused
+                                && !retried
+                                && !super::fault::is_dropped(&e)
+                                && !super::fault::caused_by::<crate::net::HeartbeatTimeout>(&e) =>
+                        {
+                            retried = true;
+                            if let Some(h) = conn.take() {
+                                st.finish_conn(&h.io);
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             };
             let answered = head.status == 200;
@@ -161,6 +176,9 @@ pub async fn session(
                 if let Some(h) = conn.take() {
                     st.finish_conn(&h.io);
                 }
+                if let Some(h) = h2.take() {
+                    st.finish_h2(h.close().await, false);
+                }
             }
         }
     }
@@ -168,5 +186,44 @@ pub async fn session(
     if let Some(h) = conn.take() {
         st.finish_conn(&h.io);
     }
+    if let Some(h) = h2.take() {
+        st.finish_h2(h.close().await, false);
+    }
     result
+}
+
+/// One poll over HTTP/2 (`http = "2"`), on `conn` or a new connection if it has none or the
+/// server has closed it. `None`: cancelled while waiting for the answer.
+async fn h2_poll(
+    shared: &Shared,
+    st: &mut State,
+    conn: &mut Option<H2>,
+    target: &str,
+    headers: &[(&str, &str)],
+    cancelled: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+) -> Result<Option<(Head, Bytes)>, ClientError> {
+    if conn.as_ref().is_some_and(H2::is_closed) {
+        if let Some(h) = conn.take() {
+            st.finish_h2(h.close().await, false);
+        }
+    }
+    let h2 = match conn {
+        Some(h) => h,
+        None => {
+            let tls = shared.target.tls.as_ref().map(|t| (t, true));
+            let io = st.connect(shared.target.http, tls).await?;
+            conn.insert(H2::handshake(io, &shared.target.host).await?)
+        }
+    };
+    st.report.requests += 1;
+    let answer = async {
+        let (parts, body) = h2.get(target, headers).await?.into_parts();
+        let body = body.collect().await.map_err(http2::hyper_error)?.to_bytes();
+        Ok::<_, HttpError>((http2::head(&parts), body))
+    };
+    tokio::select! {
+        biased;
+        _ = cancelled => Ok(None),
+        answer = answer => Ok(Some(answer?)),
+    }
 }

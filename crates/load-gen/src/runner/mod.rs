@@ -43,7 +43,7 @@ use crate::client::Target;
 use crate::metrics::Histos;
 use crate::profile::ServerKind;
 use crate::proxy::Via;
-use crate::scenario::Scenario;
+use crate::scenario::{HttpVersion, Scenario};
 use transport::TransportRun;
 
 /// How to run, beyond what the scenario says.
@@ -277,26 +277,53 @@ pub async fn run(
                         summary.warnings.push(note);
                         continue;
                     }
-                    // Over TLS: `<transport>:tls`, before the server and link parts.
-                    let base = match tls {
-                        true => base.replacen(t.name(), &format!("{}:tls", t.name()), 1),
-                        false => base.clone(),
-                    };
-                    for &network in &links {
-                        let name = match network {
-                            Some(i) if scenario.networks.len() > 1 => {
-                                format!("{base}~{}", scenario.networks[i].name)
+                    for &http in &scenario.http {
+                        if http == HttpVersion::H2 {
+                            let why = if !tls_served {
+                                Some(format!("{} is not served over HTTP/2 here (only the embedded push-server is)", profile.name))
+                            } else if via != Via::Direct {
+                                Some(format!("--via {via} is HTTP/1.1 to its clients"))
+                            } else {
+                                match t {
+                                    Transport::RawTcp => Some("raw-tcp is not HTTP".to_owned()),
+                                    Transport::WebSocket => Some("load-gen's WebSocket client speaks HTTP/1.1 only (RFC 8441's extended CONNECT is not built yet)".to_owned()),
+                                    _ => None,
+                                }
+                            };
+                            if let Some(why) = why {
+                                let note = format!("{why}: {t}:h2 skipped");
+                                eprintln!("{note}");
+                                summary.warnings.push(note);
+                                continue;
                             }
-                            _ => base.clone(),
-                        };
-                        entries.push(Entry {
-                            kind,
-                            via,
-                            transport: t,
-                            network,
-                            tls,
-                            name,
-                        });
+                        }
+                        // Over TLS: `<transport>:tls`, over HTTP/2 `:h2` after it, before the
+                        // server and link parts.
+                        let mut suffix = String::new();
+                        if tls {
+                            suffix.push_str(":tls");
+                        }
+                        if http == HttpVersion::H2 {
+                            suffix.push_str(":h2");
+                        }
+                        let base = base.replacen(t.name(), &format!("{}{suffix}", t.name()), 1);
+                        for &network in &links {
+                            let name = match network {
+                                Some(i) if scenario.networks.len() > 1 => {
+                                    format!("{base}~{}", scenario.networks[i].name)
+                                }
+                                _ => base.clone(),
+                            };
+                            entries.push(Entry {
+                                kind,
+                                via,
+                                transport: t,
+                                network,
+                                tls,
+                                http,
+                                name,
+                            });
+                        }
                     }
                 }
             }
@@ -330,10 +357,11 @@ pub async fn run(
             transport,
             network,
             tls,
+            http,
             ref name,
         } = entries[i];
         let name = name.as_str();
-        let over = scenario.over(network.map(|n| &scenario.networks[n]), tls);
+        let over = scenario.over(network.map(|n| &scenario.networks[n]), tls, http);
         let files = RunFiles::new(&dir, &stamp, name, (repeat > 1).then_some(k));
         eprintln!("{}: starting", files.label);
         let entry_opts = Options {
@@ -429,6 +457,8 @@ struct Entry {
     network: Option<usize>,
     /// Whether subscribers speak TLS.
     tls: bool,
+    /// The HTTP version subscribers speak.
+    http: HttpVersion,
     name: String,
 }
 

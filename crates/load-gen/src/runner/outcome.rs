@@ -308,6 +308,7 @@ pub fn result(plan: &TransportPlan, m: Measured, capacity: Capacity) -> Transpor
         bytes: clients.bytes,
         kernel: clients.kernel,
         tls_traffic: clients.tls,
+        h2_traffic: clients.h2,
         publisher: m.publishers,
         requests: clients.requests,
         empty_polls: m.subscribers.empty_polls,

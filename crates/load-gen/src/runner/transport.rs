@@ -27,6 +27,7 @@ use crate::pacer::Pacer;
 use crate::process::{self, ProcSample, ServerProcess};
 use crate::profile::ServerKind;
 use crate::proxy::{self, Via};
+use crate::scenario::HttpVersion;
 use crate::seqtrack::SeqTracker;
 use pushbench_wire::Transport;
 
@@ -271,12 +272,13 @@ impl<'p> TransportRun<'p> {
                 ..server_target.clone()
             },
         };
+        let http2 = scenario.http.first() == Some(&HttpVersion::H2);
         // Over TLS: the server's TLS ports, the same host.
         let target = match (scenario.tls.first() == Some(&true), &server) {
             (false, _) => target,
             (true, Some(s)) if proxy.is_none() => {
                 let https = s.https.context("the server has no HTTPS port")?;
-                let tls = crate::tls::TlsClient::http1(&https.ip().to_string())
+                let tls = crate::tls::TlsClient::new(&https.ip().to_string(), http2)
                     .map_err(anyhow::Error::msg)?;
                 Target {
                     http: https,
@@ -307,6 +309,7 @@ impl<'p> TransportRun<'p> {
             poll_interval: scenario.poll_interval,
             poll_new_connection: scenario.poll_new_connection,
             long_poll_timeout: scenario.long_poll_timeout,
+            http2,
             header_block: client::header_block(&headers),
             headers,
             pacer: Pacer::start(opts.pacer_spin, opts.pacer_early)

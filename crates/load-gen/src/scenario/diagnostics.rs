@@ -228,6 +228,7 @@ fn example_line(field: &str) -> String {
             r#"networks = ["lan", "4g", { name = "slow", rtt = "400ms", down = "1Mbit" }]"#
         }
         "tls" => "tls = [false, true]",
+        "http" => r#"http = ["1.1", "2"]"#,
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -254,6 +255,7 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
         }
         "poll_new_connection" => "true or false",
         "tls" => "true, false or a list of them, like [false, true]",
+        "http" => r#""1.1", "2" or a list of them, like ["1.1", "2"]"#,
         "request_headers" => "\"minimal\" or \"browser\"",
         "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
         "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,

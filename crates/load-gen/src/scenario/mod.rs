@@ -404,12 +404,37 @@ pub struct Scenario {
     /// runs named `<transport>:tls`. Publishers publish in plaintext, as a back end beside the
     /// server does. Never empty, never a duplicate.
     pub tls: Vec<bool>,
+    /// `http`, default `"1.1"`: the HTTP version subscribers speak, `"2"` (over TLS with ALPN
+    /// `h2`, in plaintext with prior knowledge), or a list, `["1.1", "2"]`, to run every HTTP
+    /// transport both ways, the HTTP/2 runs named `<transport>:h2`. Never empty, never a
+    /// duplicate.
+    pub http: Vec<HttpVersion>,
     /// `reconnect`, optional: see [`Reconnect`].
     pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.
     pub source: String,
     /// Where the scenario was read from; errors and results name it.
     pub path: PathBuf,
+}
+
+/// The HTTP version subscribers speak (`http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// `"1.1"`.
+    H1,
+    /// `"2"`.
+    H2,
+}
+
+impl HttpVersion {
+    /// `"1.1"` or `"2"`.
+    pub fn parse(s: &str) -> Option<HttpVersion> {
+        match s {
+            "1.1" => Some(HttpVersion::H1),
+            "2" => Some(HttpVersion::H2),
+            _ => None,
+        }
+    }
 }
 
 impl Scenario {
@@ -424,12 +449,13 @@ impl Scenario {
         s
     }
 
-    /// This scenario over one of its links (or loopback), with or without TLS: what a run of
-    /// one entry measures.
-    pub fn over(&self, network: Option<&NamedNetwork>, tls: bool) -> Scenario {
+    /// This scenario over one of its links (or loopback), with or without TLS, in one HTTP
+    /// version: what a run of one entry measures.
+    pub fn over(&self, network: Option<&NamedNetwork>, tls: bool, http: HttpVersion) -> Scenario {
         Scenario {
             networks: network.into_iter().cloned().collect(),
             tls: vec![tls],
+            http: vec![http],
             ..self.clone()
         }
     }

@@ -126,6 +126,7 @@ network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", lo
             },
         }],
         tls: vec![false],
+        http: vec![HttpVersion::H1],
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -222,6 +223,36 @@ fn tls_is_a_bool_or_a_list_of_them() {
 }
 
 #[test]
+fn http_is_a_version_or_a_list_of_them() {
+    let http = |value: &str| {
+        Scenario::parse(
+            &format!("{BASE}http = {value}\n"),
+            Path::new("scenarios/t.toml"),
+        )
+    };
+    assert_eq!(http(r#""2""#).unwrap().http, [HttpVersion::H2]);
+    assert_eq!(
+        http(r#"["1.1", "2"]"#).unwrap().http,
+        [HttpVersion::H1, HttpVersion::H2]
+    );
+    assert_eq!(
+        Scenario::parse(BASE, Path::new("t.toml")).unwrap().http,
+        [HttpVersion::H1]
+    );
+    assert_eq!(
+        err(&format!("{BASE}http = 2\n")),
+        r#"scenarios/t.toml:7: field `http`: expected "1.1", "2" or a list of them, like ["1.1", "2"]; got integer `2`"#
+    );
+    for bad in ["[]", r#"["2", "2"]"#, r#"["3"]"#, r#""h2""#] {
+        let e = err(&format!("{BASE}http = {bad}\n"));
+        assert!(
+            e.starts_with(r#"scenarios/t.toml:7: field `http`: expected "1.1", "2""#),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn unknown_field() {
     assert_eq!(
         err(&set("durations", r#"durations = "3s""#)),
@@ -229,7 +260,8 @@ fn unknown_field() {
          `description`, `transports`, `clients`, `topics`, `direction`, `encoding`, `rate`, \
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
-         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`, `tls`"
+         `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`, `tls`, \
+         `http`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));
@@ -898,10 +930,11 @@ fn networks_runs_each_link_by_its_name_and_names_what_is_wrong() {
     );
     assert_eq!(s.networks[3].link.rtt, Duration::from_millis(400));
     assert_eq!(
-        s.over(Some(&s.networks[1]), false).networks,
+        s.over(Some(&s.networks[1]), false, HttpVersion::H1)
+            .networks,
         vec![s.networks[1].clone()]
     );
-    assert!(s.over(None, false).networks.is_empty());
+    assert!(s.over(None, false, HttpVersion::H1).networks.is_empty());
     // One link without a name is called by its profile, or "custom".
     assert_eq!(
         parse(&set(

@@ -9,11 +9,11 @@ use toml::Spanned;
 
 use super::diagnostics::{or_list, Doc};
 use super::{
-    Direction, DropFault, DropHow, Faults, NamedNetwork, Network, Outage, Pattern, Reconnect,
-    RequestHeaders, RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep, DEFAULT_DRAIN,
-    DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS, DEFAULT_WARMUP,
-    MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT,
-    MAX_STEPS, NETWORK_PROFILES,
+    Direction, DropFault, DropHow, Faults, HttpVersion, NamedNetwork, Network, Outage, Pattern,
+    Reconnect, RequestHeaders, RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep,
+    DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS,
+    DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE,
+    MAX_REPEAT, MAX_STEPS, NETWORK_PROFILES,
 };
 use pushbench_results::sweep::{Param, Slo};
 
@@ -49,6 +49,7 @@ pub(super) struct RawScenario {
     network: Option<Spanned<RawNetwork>>,
     networks: Option<Spanned<Vec<Spanned<RawNetworkEntry>>>>,
     tls: Option<Spanned<toml::Value>>,
+    http: Option<Spanned<toml::Value>>,
 }
 
 /// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`.
@@ -314,6 +315,7 @@ impl RawScenario {
         let sweep = doc.sweep(self.sweep, self.slo, topics, &size)?;
         let networks = doc.networks(self.network, self.networks)?;
         let tls = doc.tls(self.tls.as_ref())?;
+        let http = doc.http(self.http.as_ref())?;
         let faults = doc.faults(
             self.faults,
             warmup + duration,
@@ -350,6 +352,7 @@ impl RawScenario {
             reconnect,
             networks,
             tls,
+            http,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -938,6 +941,48 @@ impl Doc<'_> {
                 list
             }
             _ => return Err(expected()),
+        };
+        if list.is_empty() {
+            return Err(expected());
+        }
+        Ok(list)
+    }
+
+    /// `http`: `"1.1"`, `"2"` or a list of them without duplicates; `["1.1"]` if absent.
+    fn http(
+        &self,
+        value: Option<&Spanned<toml::Value>>,
+    ) -> Result<Vec<HttpVersion>, ScenarioError> {
+        const FIELD: &str = "http";
+        let Some(value) = value else {
+            return Ok(vec![HttpVersion::H1]);
+        };
+        let expected = || {
+            let got = match value.get_ref() {
+                toml::Value::Array(items) => format!("a list of {} items", items.len()),
+                other => format!("{} `{other}`", other.type_str()),
+            };
+            self.error(
+                value.span(),
+                FIELD,
+                format!(
+                    "expected \"1.1\", \"2\" or a list of them, like [\"1.1\", \"2\"]; got {got}"
+                ),
+            )
+        };
+        let one = |v: &toml::Value| v.as_str().and_then(HttpVersion::parse);
+        let list = match value.get_ref() {
+            toml::Value::Array(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match one(item) {
+                        Some(v) if !list.contains(&v) => list.push(v),
+                        _ => return Err(expected()),
+                    }
+                }
+                list
+            }
+            single => vec![one(single).ok_or_else(expected)?],
         };
         if list.is_empty() {
             return Err(expected());

@@ -15,11 +15,12 @@ use pushbench_results::{Run, TransportResult};
 
 /// Phases of wire bytes, from the payload outwards, in greys kept apart from the transport
 /// colours on purpose.
-const PHASES: [(&str, RGBColor); 4] = [
+const PHASES: [(&str, RGBColor); 5] = [
     ("payload (the envelope)", RGBColor(0x3C, 0x3C, 0x3C)),
     ("framing", RGBColor(0x8A, 0x8A, 0x8A)),
     ("HTTP heads per request", RGBColor(0xBC, 0xBC, 0xBC)),
     ("connection setup", RGBColor(0xE4, 0xE4, 0xE4)),
+    ("HTTP/2 control", RGBColor(0xF4, 0xF4, 0xF4)),
 ];
 
 /// Chart 3: wire bytes per delivered message, stacked by phase, up to the left and down to the
@@ -37,7 +38,7 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
             x as f64 / d as f64
         }
     };
-    let split: Vec<([f64; 4], [f64; 4])> = rows
+    let split: Vec<([f64; 5], [f64; 5])> = rows
         .iter()
         .map(|t| {
             let b = &t.bytes;
@@ -47,12 +48,14 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
                     per(t, b.framing_up),
                     per(t, b.headers_up),
                     per(t, b.setup_up),
+                    per(t, b.control_up),
                 ],
                 [
                     per(t, b.payload_down),
                     per(t, b.framing_down),
                     per(t, b.headers_down),
                     per(t, b.setup_down),
+                    per(t, b.control_down),
                 ],
             )
         })
@@ -72,7 +75,12 @@ pub(super) fn draw(run: &Run, area: &Area) -> DrawResult {
     // Phase legend under the title.
     let (key, rest) = area.split_vertically(36);
     let mut x = 24;
-    for (name, c) in PHASES {
+    // A phase no row has (HTTP/2's control, in a run without HTTP/2) is left out of the key.
+    let present = |k: usize| split.iter().any(|(up, down)| up[k] + down[k] > 0.0);
+    for (k, &(name, c)) in PHASES.iter().enumerate() {
+        if !present(k) && k == PHASES.len() - 1 {
+            continue;
+        }
         key.draw(&Rectangle::new([(x, 8), (x + 18, 26)], c.filled()))?;
         key.draw(&Rectangle::new([(x, 8), (x + 18, 26)], AXIS))?;
         text::draw(&key, name, (x + 26, 17), BODY, H::Left, V::Middle)?;

@@ -1,0 +1,655 @@
+//! load-gen's HTTP/2 client (`http = "2"`): hyper's HTTP/2 client over the counted connection
+//! (in plaintext with prior knowledge, or over TLS with ALPN `h2`), with the plaintext frame
+//! stream classified as it passes in each direction, so every byte still has a phase:
+//!
+//! - HEADERS, CONTINUATION and PUSH_PROMISE frames, whole: the request and response heads
+//!   (HPACK-compressed; a session puts them under setup for a stream, headers for a poll);
+//! - DATA frames: the 9-byte frame header, a padded frame's pad length and padding are
+//!   framing; the rest is the body, whose envelopes the session counts as payload and the
+//!   rest of which (SSE fields, NDJSON newlines, JSON brackets) is framing too;
+//! - the client preface and every other frame (SETTINGS, WINDOW_UPDATE, PING, RST_STREAM,
+//!   GOAWAY, PRIORITY, and any unknown type): the `control` phase.
+//!
+//! Under TLS the socket's ciphertext is still what is counted and cross-checked against the
+//! kernel; the classifier sees the plaintext above it, so TLS's record overhead is what neither
+//! claims, and goes to framing as over HTTP/1.1.
+//!
+//! hyper drives the connection from a task of its own, which owns the socket: what the socket
+//! moved is read when that task lets the socket go ([`H2::close`]).
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+use crate::http1::{BodyKind, Head, HttpError};
+use crate::net::{Conn, Totals};
+
+/// The client connection preface (RFC 9113 §3.4), sent before the client's first frame.
+pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const PUSH_PROMISE: u8 = 0x5;
+const CONTINUATION: u8 = 0x9;
+/// DATA's PADDED flag: the payload starts with a pad length, and that much padding ends it.
+const PADDED: u8 = 0x8;
+
+/// What one direction of an HTTP/2 connection carried, by the phase each byte belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameBytes {
+    /// HEADERS, CONTINUATION and PUSH_PROMISE frames, their frame headers included.
+    pub headers: u64,
+    /// DATA frames' 9-byte headers, pad lengths and padding.
+    pub data_framing: u64,
+    /// DATA frames' payload: the response (or request) bodies.
+    pub data: u64,
+    /// The client preface and every other frame.
+    pub control: u64,
+    /// DATA frames.
+    pub data_frames: u64,
+    /// HEADERS frames (one per request or response head, trailers aside).
+    pub headers_frames: u64,
+}
+
+impl FrameBytes {
+    /// All bytes classified.
+    pub fn total(&self) -> u64 {
+        self.headers + self.data_framing + self.data + self.control
+    }
+}
+
+/// Where the classifier is in the byte stream.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    /// This many bytes of the client preface still to come.
+    Preface(usize),
+    /// Inside a 9-byte frame header, this many bytes of it seen.
+    Header(usize),
+    /// Inside the payload of a frame that is not DATA: this many bytes left.
+    Other { left: u32, headers: bool },
+    /// At a padded DATA frame's pad length byte; the payload's length after it.
+    PadLength { left: u32 },
+    /// Inside a DATA frame's data, then its padding.
+    Data { data: u32, padding: u32 },
+}
+
+/// A passive parser of one direction's HTTP/2 frame stream, fed as bytes pass, in any pieces.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    at: At,
+    header: [u8; 9],
+    counts: FrameBytes,
+}
+
+impl Classifier {
+    /// For what the client sends: the preface, then frames.
+    pub fn client() -> Classifier {
+        Classifier {
+            at: At::Preface(PREFACE.len()),
+            header: [0; 9],
+            counts: FrameBytes::default(),
+        }
+    }
+
+    /// For what the server sends: frames from the first byte.
+    pub fn server() -> Classifier {
+        Classifier {
+            at: At::Header(0),
+            header: [0; 9],
+            counts: FrameBytes::default(),
+        }
+    }
+
+    /// What was classified so far.
+    pub fn counts(&self) -> FrameBytes {
+        self.counts
+    }
+
+    /// Classifies `bytes`, the next of the stream.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let c = &mut self.counts;
+            match &mut self.at {
+                At::Preface(left) => {
+                    let n = (*left).min(bytes.len());
+                    c.control += n as u64;
+                    *left -= n;
+                    bytes = &bytes[n..];
+                    if *left == 0 {
+                        self.at = At::Header(0);
+                    }
+                }
+                At::Header(seen) => {
+                    let n = (9 - *seen).min(bytes.len());
+                    self.header[*seen..*seen + n].copy_from_slice(&bytes[..n]);
+                    *seen += n;
+                    bytes = &bytes[n..];
+                    if *seen == 9 {
+                        self.frame_begins();
+                    }
+                }
+                At::Other { left, headers } => {
+                    let n = (*left as usize).min(bytes.len());
+                    match headers {
+                        true => c.headers += n as u64,
+                        false => c.control += n as u64,
+                    }
+                    *left -= n as u32;
+                    bytes = &bytes[n..];
+                    if *left == 0 {
+                        self.at = At::Header(0);
+                    }
+                }
+                At::PadLength { left } => {
+                    c.data_framing += 1;
+                    // A pad length past the payload is a protocol error the peer will act on;
+                    // here the rest of the frame is simply padding.
+                    let padding = u32::from(bytes[0]).min(*left - 1);
+                    self.at = At::Data {
+                        data: *left - 1 - padding,
+                        padding,
+                    };
+                    bytes = &bytes[1..];
+                    self.maybe_frame_ends();
+                }
+                At::Data { data, padding } => {
+                    let n = (*data as usize).min(bytes.len());
+                    c.data += n as u64;
+                    *data -= n as u32;
+                    bytes = &bytes[n..];
+                    let p = (*padding as usize).min(bytes.len());
+                    c.data_framing += p as u64;
+                    *padding -= p as u32;
+                    bytes = &bytes[p..];
+                    self.maybe_frame_ends();
+                }
+            }
+        }
+    }
+
+    /// A whole frame header has been read: count it and move into the payload.
+    fn frame_begins(&mut self) {
+        let h = &self.header;
+        let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
+        let (kind, flags) = (h[3], h[4]);
+        let c = &mut self.counts;
+        match kind {
+            DATA => {
+                c.data_frames += 1;
+                c.data_framing += 9;
+                self.at = match flags & PADDED != 0 && len > 0 {
+                    true => At::PadLength { left: len },
+                    false => At::Data {
+                        data: len,
+                        padding: 0,
+                    },
+                };
+                self.maybe_frame_ends();
+            }
+            HEADERS | CONTINUATION | PUSH_PROMISE => {
+                c.headers_frames += u64::from(kind == HEADERS);
+                c.headers += 9;
+                self.at = At::Other {
+                    left: len,
+                    headers: true,
+                };
+                self.maybe_frame_ends();
+            }
+            _ => {
+                c.control += 9;
+                self.at = At::Other {
+                    left: len,
+                    headers: false,
+                };
+                self.maybe_frame_ends();
+            }
+        }
+    }
+
+    /// Back to the next frame header once the current frame's payload is all read.
+    fn maybe_frame_ends(&mut self) {
+        let done = match self.at {
+            At::Other { left, .. } => left == 0,
+            At::Data { data, padding } => data == 0 && padding == 0,
+            At::PadLength { .. } | At::Preface(_) | At::Header(_) => false,
+        };
+        if done {
+            self.at = At::Header(0);
+        }
+    }
+}
+
+/// What one HTTP/2 connection moved, read when it closed.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    /// The socket's counts (ciphertext under TLS), `TCP_INFO` and TLS records.
+    pub totals: Totals,
+    /// The client's frames, classified.
+    pub up: FrameBytes,
+    /// The server's frames, classified.
+    pub down: FrameBytes,
+    /// TLS close_notify alerts sent and received (0 or 1 each; none without TLS): hyper shuts
+    /// its side with one, and the server answers likewise. Each is a record whose 2 bytes of
+    /// alert are framing, like its 22 bytes of record overhead.
+    pub close_notify: [u64; 2],
+}
+
+#[derive(Debug)]
+struct Tally {
+    up: Classifier,
+    down: Classifier,
+}
+
+/// The connection as hyper's task holds it: every byte through it classified; when hyper lets
+/// it go, what it moved is sent to [`H2::close`].
+struct Tap {
+    conn: Conn,
+    tally: Arc<Mutex<Tally>>,
+    closed: Option<oneshot::Sender<Closed>>,
+    close_notify: [u64; 2],
+    /// Once the client has shut its side: until when it reads on for the server's end.
+    closing: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Tap {
+    fn sent(&self, bufs: &[IoSlice<'_>], mut n: usize) {
+        let mut tally = self.tally.lock().expect("never held across a panic");
+        for b in bufs {
+            let take = n.min(b.len());
+            tally.up.feed(&b[..take]);
+            n -= take;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+impl Tap {
+    /// Reads what has arrived and not been read: hyper lets the socket go once its side is
+    /// done, and the server's last frames (its GOAWAY) and FIN may be waiting, which the
+    /// kernel has counted. Read (decrypted, classified), they are counted here too, as a
+    /// capture shows them. Never waits: only what is there already.
+    fn drain(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut buf = [0u8; 4096];
+        for _ in 0..64 {
+            let mut read = ReadBuf::new(&mut buf);
+            match Pin::new(&mut *self).poll_read(&mut cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => continue,
+                _ => break,
+            }
+        }
+        // Under TLS the server's close_notify ends the plaintext; its FIN is read from the
+        // socket beneath.
+        if self.conn.negotiated().is_some() {
+            let mut read = ReadBuf::new(&mut buf);
+            let _ = Pin::new(&mut *self.conn).poll_read(&mut cx, &mut read);
+        }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.drain();
+        if let Some(closed) = self.closed.take() {
+            let tally = self.tally.lock().expect("never held across a panic");
+            let _ = closed.send(Closed {
+                totals: self.conn.totals(),
+                up: tally.up.counts(),
+                down: tally.down.counts(),
+                close_notify: self.close_notify,
+            });
+        }
+    }
+}
+
+impl AsyncRead for Tap {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let (before, room) = (buf.filled().len(), buf.remaining());
+        let r = Pin::new(&mut self.conn).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let mut tally = self.tally.lock().expect("never held across a panic");
+            tally.down.feed(&buf.filled()[before..]);
+        } else if matches!(r, Poll::Ready(Ok(()))) && room > 0 && self.conn.negotiated().is_some() {
+            // TLS ends the plaintext only at a close_notify (a bare FIN is an error).
+            self.close_notify[1] = 1;
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tap {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.conn).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.sent(&[IoSlice::new(buf)], n);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.conn).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            self.sent(bufs, n);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.conn.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.conn).poll_flush(cx)
+    }
+
+    /// Shuts the client's side, then reads on to the server's end (bounded by
+    /// [`CLOSE_READ`]): hyper shuts a connection after its GOAWAY and lets the socket go at
+    /// once, while the server's GOAWAY and FIN are still coming, which the kernel counts as
+    /// they arrive. Read here, with the task woken as they come, they are counted in user space
+    /// too (classified, and the FIN noted as the end of the stream).
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let tls = self.conn.negotiated().is_some();
+        if self.closing.is_none() {
+            std::task::ready!(Pin::new(&mut self.conn).poll_shutdown(cx))?;
+            // tokio-rustls sends close_notify before shutting the socket.
+            self.close_notify[0] = u64::from(tls);
+            self.closing = Some(Box::pin(tokio::time::sleep(CLOSE_READ)));
+        }
+        let mut buf = [0u8; 2048];
+        loop {
+            if let Some(deadline) = &mut self.closing {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let mut read = ReadBuf::new(&mut buf);
+            // Under TLS, the plaintext ends at the server's close_notify; its FIN is read from
+            // the socket beneath.
+            let beneath_tls = tls && self.close_notify[1] > 0;
+            let r = match beneath_tls {
+                true => Pin::new(&mut *self.conn).poll_read(cx, &mut read),
+                false => Pin::new(&mut *self).poll_read(cx, &mut read),
+            };
+            match r {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                // The socket's end; or, under TLS, the plaintext's (close_notify): read on
+                // beneath for the socket's.
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    if !tls || beneath_tls {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+    }
+}
+
+/// How long a closing connection reads on for the server's end (see [`Tap::poll_shutdown`]).
+const CLOSE_READ: Duration = Duration::from_secs(1);
+
+/// How long [`H2::close`] waits for hyper to let the socket go (it sends GOAWAY first).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// One HTTP/2 client connection.
+pub struct H2 {
+    send: SendRequest<Empty<Bytes>>,
+    /// `http://host:port` or `https://host:port`: requests carry absolute URIs, from which
+    /// HTTP/2's `:scheme` and `:authority` come.
+    origin: String,
+    tally: Arc<Mutex<Tally>>,
+    closed: oneshot::Receiver<Closed>,
+}
+
+impl std::fmt::Debug for H2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2").field("origin", &self.origin).finish()
+    }
+}
+
+/// hyper's error as the HTTP/1.1 client's: an i/o error whose source chain keeps the cause (a
+/// dropped connection's, or the heartbeat timeout's).
+pub fn hyper_error(e: hyper::Error) -> HttpError {
+    HttpError::Io(io::Error::other(e))
+}
+
+/// A response head as the sessions read one: status, cache validators, multipart boundary. Its
+/// bytes are counted with the connection's frames, not here (`len` is 0).
+pub fn head(parts: &http::response::Parts) -> Head {
+    let (mut validators, mut boundary) = (None, None);
+    for (name, value) in &parts.headers {
+        crate::http1::note_header(
+            name.as_str(),
+            value.as_bytes(),
+            &mut validators,
+            &mut boundary,
+        );
+    }
+    Head {
+        status: parts.status.as_u16(),
+        len: 0,
+        body: BodyKind::UntilClose,
+        keep_alive: true,
+        validators,
+        boundary,
+    }
+}
+
+/// Reads the next DATA frame's payload of `body` into `out`, its end pushed onto `ends` (a
+/// frame is HTTP/2's chunk). Returns whether the body has ended.
+pub async fn read_data(
+    body: &mut Incoming,
+    out: &mut bytes::BytesMut,
+    ends: &mut Vec<usize>,
+) -> Result<bool, HttpError> {
+    use http_body_util::BodyExt;
+    loop {
+        match body.frame().await {
+            None => return Ok(true),
+            Some(Err(e)) => return Err(hyper_error(e)),
+            Some(Ok(frame)) => {
+                // Trailers carry no data: read on.
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                    ends.push(out.len());
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+impl H2 {
+    /// Speaks HTTP/2 on `conn`, to `authority` (`host:port`): the preface and SETTINGS go out
+    /// now, the server's SETTINGS are read by hyper's task. Over TLS, the handshake must have
+    /// settled on `h2`.
+    pub async fn handshake(conn: Conn, authority: &str) -> Result<H2, HttpError> {
+        let scheme = match conn.negotiated() {
+            None => "http",
+            Some(n) if n.alpn.as_deref() == Some("h2") => "https",
+            Some(n) => {
+                return Err(HttpError::Malformed(format!(
+                    "the server chose {:?} over TLS, not h2",
+                    n.alpn
+                )))
+            }
+        };
+        let tally = Arc::new(Mutex::new(Tally {
+            up: Classifier::client(),
+            down: Classifier::server(),
+        }));
+        let (tx, closed) = oneshot::channel();
+        let tap = Tap {
+            conn,
+            tally: tally.clone(),
+            closed: Some(tx),
+            close_notify: [0, 0],
+            closing: None,
+        };
+        let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(tap))
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
+            }
+        });
+        Ok(H2 {
+            send,
+            origin: format!("{scheme}://{authority}"),
+            tally,
+            closed,
+        })
+    }
+
+    /// Sends `GET target` (path and query) with `headers`; returns the response head, its body
+    /// to read. Waits for the connection to take one more stream.
+    pub async fn get(
+        &mut self,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, HttpError> {
+        let mut req = Request::get(format!("{}{target}", self.origin));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| HttpError::Malformed(format!("request: {e}")))?;
+        self.send.ready().await.map_err(hyper_error)?;
+        self.send.send_request(req).await.map_err(hyper_error)
+    }
+
+    /// Whether the connection can take no more requests (the server went away, or it broke).
+    pub fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+
+    /// What the connection has classified so far, up and down.
+    pub fn frames(&self) -> (FrameBytes, FrameBytes) {
+        let t = self.tally.lock().expect("never held across a panic");
+        (t.up.counts(), t.down.counts())
+    }
+
+    /// Lets the connection go (hyper ends it with GOAWAY once no stream is open) and returns
+    /// what it moved; `None` if hyper's task did not let the socket go within [`CLOSE_WAIT`].
+    pub async fn close(self) -> Option<Closed> {
+        drop(self.send);
+        tokio::time::timeout(CLOSE_WAIT, self.closed)
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = len.to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, flags]);
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Every split of `stream` into two pieces classifies as the whole does.
+    fn in_any_two_pieces(mut make: impl FnMut() -> Classifier, stream: &[u8]) -> FrameBytes {
+        let mut whole = make();
+        whole.feed(stream);
+        for cut in 0..=stream.len() {
+            let mut c = make();
+            c.feed(&stream[..cut]);
+            c.feed(&stream[cut..]);
+            assert_eq!(c.counts(), whole.counts(), "cut at {cut}");
+        }
+        let mut bytewise = make();
+        for b in stream {
+            bytewise.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(bytewise.counts(), whole.counts());
+        assert_eq!(whole.counts().total(), stream.len() as u64);
+        whole.counts()
+    }
+
+    #[test]
+    fn frames_go_to_their_phases_however_the_bytes_are_split() {
+        let mut up = PREFACE.to_vec();
+        up.extend(frame(0x4, 0, 0, &[0, 3, 0, 0, 0, 100])); // SETTINGS
+        up.extend(frame(HEADERS, 0x4, 1, &[0x82; 20])); // HEADERS, END_HEADERS
+        up.extend(frame(0x8, 0, 0, &[0, 1, 0, 0])); // WINDOW_UPDATE
+        let c = in_any_two_pieces(Classifier::client, &up);
+        assert_eq!(
+            c,
+            FrameBytes {
+                headers: 29,
+                data_framing: 0,
+                data: 0,
+                control: 24 + 15 + 13,
+                data_frames: 0,
+                headers_frames: 1,
+            }
+        );
+
+        // A HEADERS continued, a plain DATA, a padded one (pad length 3), an empty one, PING.
+        let mut down = frame(HEADERS, 0, 1, &[0x88; 10]);
+        down.extend(frame(CONTINUATION, 0x4, 1, &[0x40; 5]));
+        down.extend(frame(DATA, 0, 1, b"hello"));
+        down.extend(frame(DATA, PADDED, 1, b"\x03abc\0\0\0"));
+        down.extend(frame(DATA, 0x1, 1, b""));
+        down.extend(frame(0x6, 0, 0, &[7; 8]));
+        let c = in_any_two_pieces(Classifier::server, &down);
+        assert_eq!(
+            c,
+            FrameBytes {
+                headers: 19 + 14,
+                data_framing: 9 + 9 + 1 + 3 + 9,
+                data: 5 + 3,
+                control: 17,
+                data_frames: 3,
+                headers_frames: 1,
+            }
+        );
+    }
+
+    /// A pad length longer than the frame: the frame still ends where its length says.
+    #[test]
+    fn a_pad_length_past_the_frame_does_not_swallow_the_next_frame() {
+        let mut down = frame(DATA, PADDED, 1, b"\xffab");
+        down.extend(frame(DATA, 0, 1, b"xyz"));
+        let c = in_any_two_pieces(Classifier::server, &down);
+        assert_eq!(c.data, 3);
+        assert_eq!(c.data_framing, 9 + 3 + 9);
+        assert_eq!(c.data_frames, 2);
+    }
+}
