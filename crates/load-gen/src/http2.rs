@@ -20,6 +20,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,6 +33,9 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
+
+use pushbench_results::model::ByteCounts;
+use pushbench_results::Traffic;
 
 use crate::http1::{BodyKind, Head, HttpError};
 use crate::net::{Conn, Totals};
@@ -420,17 +424,50 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// One HTTP/2 client connection.
 pub struct H2 {
-    send: SendRequest<Empty<Bytes>>,
-    /// `http://host:port` or `https://host:port`: requests carry absolute URIs, from which
-    /// HTTP/2's `:scheme` and `:authority` come.
-    origin: String,
+    requester: Requester,
     tally: Arc<Mutex<Tally>>,
     closed: oneshot::Receiver<Closed>,
 }
 
 impl std::fmt::Debug for H2 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2").field("origin", &self.origin).finish()
+        f.debug_struct("H2")
+            .field("origin", &self.requester.origin)
+            .finish()
+    }
+}
+
+/// What sends requests on an HTTP/2 connection; a clone sends on the same connection.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    send: SendRequest<Empty<Bytes>>,
+    /// `http://host:port` or `https://host:port`: requests carry absolute URIs, from which
+    /// HTTP/2's `:scheme` and `:authority` come.
+    origin: Arc<str>,
+}
+
+impl Requester {
+    /// Sends `GET target` (path and query) with `headers`; returns the response head, its body
+    /// to read. Waits for the connection to take one more stream.
+    pub async fn get(
+        &mut self,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, HttpError> {
+        let mut req = Request::get(format!("{}{target}", self.origin));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| HttpError::Malformed(format!("request: {e}")))?;
+        self.send.ready().await.map_err(hyper_error)?;
+        self.send.send_request(req).await.map_err(hyper_error)
+    }
+
+    /// Whether the connection can take no more requests (the server went away, or it broke).
+    pub fn is_closed(&self) -> bool {
+        self.send.is_closed()
     }
 }
 
@@ -523,50 +560,206 @@ impl H2 {
             }
         });
         Ok(H2 {
-            send,
-            origin: format!("{scheme}://{authority}"),
+            requester: Requester {
+                send,
+                origin: format!("{scheme}://{authority}").into(),
+            },
             tally,
             closed,
         })
     }
 
-    /// Sends `GET target` (path and query) with `headers`; returns the response head, its body
-    /// to read. Waits for the connection to take one more stream.
-    pub async fn get(
-        &mut self,
-        target: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<Response<Incoming>, HttpError> {
-        let mut req = Request::get(format!("{}{target}", self.origin));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(Empty::new())
-            .map_err(|e| HttpError::Malformed(format!("request: {e}")))?;
-        self.send.ready().await.map_err(hyper_error)?;
-        self.send.send_request(req).await.map_err(hyper_error)
+    /// What sends requests on this connection.
+    pub fn requester(&mut self) -> &mut Requester {
+        &mut self.requester
     }
 
-    /// Whether the connection can take no more requests (the server went away, or it broke).
+    /// Whether the connection can take no more requests.
     pub fn is_closed(&self) -> bool {
-        self.send.is_closed()
+        self.requester.is_closed()
     }
 
-    /// What the connection has classified so far, up and down.
-    pub fn frames(&self) -> (FrameBytes, FrameBytes) {
-        let t = self.tally.lock().expect("never held across a panic");
-        (t.up.counts(), t.down.counts())
-    }
-
-    /// Lets the connection go (hyper ends it with GOAWAY once no stream is open) and returns
-    /// what it moved; `None` if hyper's task did not let the socket go within [`CLOSE_WAIT`].
+    /// Lets the connection go (hyper ends it with GOAWAY once no stream is open and no clone of
+    /// its [`Requester`] is left) and returns what it moved; `None` if hyper's task did not let
+    /// the socket go within [`CLOSE_WAIT`].
     pub async fn close(self) -> Option<Closed> {
-        drop(self.send);
+        drop(self.requester);
+        drop(self.tally);
         tokio::time::timeout(CLOSE_WAIT, self.closed)
             .await
             .ok()?
             .ok()
+    }
+}
+
+/// Closes the books on one HTTP/2 connection into `report`: `b` holds what its clients counted
+/// (the TLS handshake as setup, the envelopes as payload); its HEADERS frames are setup if
+/// `heads_are_setup` (a stream's one request), else headers (polls); its other frames but DATA
+/// are control; what no phase claims is framing. `None` (hyper did not let the socket go in
+/// time): the connection is not counted, and the run's kernel cross-check shows the bytes
+/// missing.
+pub fn close_books(
+    mut b: ByteCounts,
+    report: &mut Traffic,
+    closed: Option<Closed>,
+    heads_are_setup: bool,
+) {
+    let Some(c) = closed else {
+        return;
+    };
+    let (up, down) = (c.up, c.down);
+    match heads_are_setup {
+        true => {
+            b.setup_up += up.headers;
+            b.setup_down += down.headers;
+        }
+        false => {
+            b.headers_up += up.headers;
+            b.headers_down += down.headers;
+        }
+    }
+    b.control_up += up.control;
+    b.control_down += down.control;
+    report.h2.data_frames_down += down.data_frames;
+    report.h2.headers_frames_up += up.headers_frames;
+    report.h2.headers_up += up.headers;
+    report.tls.close_notify_up += c.close_notify[0];
+    report.tls.close_notify_down += c.close_notify[1];
+    crate::net::close_books(b, report, &c.totals);
+}
+
+/// HTTP/2 connections a run's subscribers share (`multiplex`), as a browser page's requests
+/// share one: subscriber `i` is on connection `i / streams`, opened by the first of them to
+/// need it (the rest wait for it rather than open their own), and replaced once the server
+/// closes it or it breaks. Each connection's books are its own: its handshake, heads, control
+/// and framing, and the envelopes its subscribers decoded, closed when it is replaced or at
+/// the end of the run ([`Pool::close_all`]).
+pub struct Pool {
+    streams: usize,
+    heads_are_setup: bool,
+    slots: Vec<tokio::sync::Mutex<Option<Pooled>>>,
+    /// The books of every connection closed so far.
+    closed: Mutex<Traffic>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("streams", &self.streams)
+            .field("connections", &self.slots.len())
+            .finish()
+    }
+}
+
+/// A pooled connection and what its clients counted on it.
+#[derive(Debug)]
+pub struct Pooled {
+    h2: H2,
+    books: ByteCounts,
+    payload_down: Arc<AtomicU64>,
+}
+
+/// A subscriber's share of a pooled connection.
+#[derive(Debug)]
+pub struct Lease {
+    /// Sends on the pooled connection.
+    pub requester: Requester,
+    payload_down: Arc<AtomicU64>,
+}
+
+impl Lease {
+    /// Hands what the subscriber counted on the connection (`conn`: the envelopes it decoded)
+    /// to the connection's books, and lets go of it.
+    pub fn release(self, conn: &mut ByteCounts) {
+        let mine = std::mem::take(conn);
+        self.payload_down.fetch_add(mine.payload_down, Relaxed);
+    }
+}
+
+impl Pool {
+    /// Connections for `clients` subscribers, `streams` on each; a stream transport's heads
+    /// count as setup (`heads_are_setup`), a poll's as headers.
+    pub fn new(clients: usize, streams: usize, heads_are_setup: bool) -> Pool {
+        let n = clients.div_ceil(streams.max(1)).max(1);
+        Pool {
+            streams: streams.max(1),
+            heads_are_setup,
+            slots: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            closed: Mutex::new(Traffic::default()),
+        }
+    }
+
+    /// The slot of subscriber `client`'s connection, locked: a live connection, or none yet
+    /// (one the server has closed is retired first). Whoever holds it opens the connection the
+    /// others then share.
+    pub async fn slot(&self, client: usize) -> tokio::sync::MutexGuard<'_, Option<Pooled>> {
+        let mut slot = self.slots[(client / self.streams) % self.slots.len()]
+            .lock()
+            .await;
+        if slot.as_ref().is_some_and(|p| p.h2.is_closed()) {
+            if let Some(p) = slot.take() {
+                self.retire(p).await;
+            }
+        }
+        slot
+    }
+
+    async fn retire(&self, p: Pooled) {
+        let mut books = p.books;
+        books.payload_down += p.payload_down.load(Relaxed);
+        let closed = p.h2.close().await;
+        let mut report = self.closed.lock().expect("never held across a panic");
+        close_books(books, &mut report, closed, self.heads_are_setup);
+    }
+
+    /// Closes every connection (once no subscriber holds a lease) and returns the books of all
+    /// the pool's connections.
+    pub async fn close_all(&self) -> Traffic {
+        for slot in &self.slots {
+            let taken = slot.lock().await.take();
+            if let Some(p) = taken {
+                self.retire(p).await;
+            }
+        }
+        std::mem::take(&mut *self.closed.lock().expect("never held across a panic"))
+    }
+}
+
+impl Pooled {
+    /// `h2`, with what its opener counted on it so far (`books`: the TLS handshake).
+    pub fn new(h2: H2, books: ByteCounts) -> Pooled {
+        Pooled {
+            h2,
+            books,
+            payload_down: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A share of it.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            requester: self.h2.requester.clone(),
+            payload_down: self.payload_down.clone(),
+        }
+    }
+}
+
+/// A subscriber's HTTP/2 connection: its own, or a share of a pooled one.
+#[derive(Debug)]
+pub enum H2Conn {
+    /// Its own connection.
+    Own(H2),
+    /// A share of one of the run's pooled connections.
+    Leased(Lease),
+}
+
+impl H2Conn {
+    /// What sends requests on it.
+    pub fn requester(&mut self) -> &mut Requester {
+        match self {
+            H2Conn::Own(h2) => h2.requester(),
+            H2Conn::Leased(lease) => &mut lease.requester,
+        }
     }
 }
 

@@ -35,6 +35,25 @@ pub struct Totals {
     pub records: Option<[u64; 2]>,
 }
 
+/// Closes the books on one connection into `report`: `b` is what its clients counted by phase;
+/// whatever the socket moved that no phase claims is framing; the kernel's counters and the TLS
+/// records are added alongside.
+pub fn close_books(
+    mut b: pushbench_results::model::ByteCounts,
+    report: &mut pushbench_results::Traffic,
+    io: &Totals,
+) {
+    b.framing_from_totals(io.up, io.down);
+    report.bytes += b;
+    if let Some(k) = io.kernel {
+        report.kernel += k;
+    }
+    if let Some([up, down]) = io.records {
+        report.tls.records_up += up;
+        report.tls.records_down += down;
+    }
+}
+
 /// A TCP stream that counts the bytes moved through it.
 #[derive(Debug)]
 pub struct Counted {

@@ -244,6 +244,65 @@ async fn every_http_transport_delivers_over_http2_and_http1_in_one_run() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
+/// `multiplex = 2`: four subscribers share two HTTP/2 connections per run, in plaintext and
+/// over TLS; each one known message arrives at every subscriber once, the connections' bytes
+/// are each counted once, and by phase exactly: four envelopes of payload, each subscriber's
+/// own framing plus 9 bytes a DATA frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplexed_subscribers_share_connections_and_every_byte_is_counted_once() {
+    let results = tempdir("h2-mux");
+    let s = scenario(
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\"]\nclients = 4\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\ntls = [false, true]\nhttp = \"2\"\nmultiplex = 2\n",
+    );
+    let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.transports.len(), 10);
+    for t in &summary.transports {
+        let name = t.transport.as_str();
+        let base = pushbench_results::transport_of(name);
+        let transport: Transport = base.parse().unwrap();
+        assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
+        assert_eq!(t.client_errors, 0, "{name}: {:?}", t.last_client_error);
+        assert_eq!(t.messages.seq.lost, 0, "{name}");
+        assert_eq!(t.messages.seq.delivered, 4, "{name}");
+        assert_eq!(t.connections_opened, 2, "{name}: two connections for four");
+        assert_eq!(t.kernel_difference, [0, 0], "{name}");
+        assert_eq!(t.h2_traffic.headers_frames_up, t.requests, "{name}");
+        // The topic is named after the transport: pb.<16-char stamp>.<transport>.0
+        let topic_len = 3 + 16 + 1 + base.len() + 2;
+        let env = text_envelope_len(topic_len, 1, 64);
+        let b = &t.bytes;
+        assert_eq!(b.payload_down, 4 * env, "{name}");
+        let tls = &t.tls_traffic;
+        let record_framing = [
+            22 * tls.records_up + 2 * tls.close_notify_up,
+            22 * tls.records_down + 2 * tls.close_notify_down,
+        ];
+        assert_eq!(b.framing_up, record_framing[0], "{name}");
+        let own = match transport {
+            Transport::ShortPoll => 2 * t.requests,
+            Transport::LongPoll => 2 * (t.requests - 4),
+            Transport::XhrStream => 4,
+            Transport::Iframe => {
+                let prelude = iframe::prelude(iframe::DEFAULT_PADDING).len();
+                let frame = iframe::frame(&vec![b'x'; env as usize]).len();
+                4 * (prelude + frame - env as usize) as u64
+            }
+            _ => {
+                let frame = sse::frame(1, &vec![b'x'; env as usize]).len();
+                4 * (sse::retry(2000).len() + frame - env as usize) as u64
+            }
+        };
+        assert_eq!(
+            b.framing_down,
+            own + 9 * t.h2_traffic.data_frames_down + record_framing[1],
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&results).unwrap();
+}
+
 /// `tls = [false, true]` runs every transport both ways, side by side, with nothing lost and
 /// the ciphertext counted to the byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

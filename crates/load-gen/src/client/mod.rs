@@ -95,6 +95,8 @@ pub struct Shared {
     /// Whether subscribers speak HTTP/2 (`http = "2"`): prior knowledge in plaintext, ALPN
     /// `h2` over TLS.
     pub http2: bool,
+    /// With `multiplex`: the HTTP/2 connections subscribers share.
+    pub h2_pool: Option<crate::http2::Pool>,
     /// Headers every request carries besides `host` (the scenario's `request_headers`).
     pub headers: Vec<(&'static str, String)>,
     /// The same, rendered as header lines for the HTTP client.
@@ -514,47 +516,42 @@ impl State {
 
     /// Closes the books on one connection from what its socket moved.
     pub fn finish_totals(&mut self, io: &net::Totals) {
-        let mut b = std::mem::take(&mut self.conn);
-        b.framing_from_totals(io.up, io.down);
-        self.report.bytes += b;
-        if let Some(k) = io.kernel {
-            self.report.kernel += k;
-        }
-        if let Some([up, down]) = io.records {
-            self.report.tls.records_up += up;
-            self.report.tls.records_down += down;
+        net::close_books(std::mem::take(&mut self.conn), &mut self.report, io);
+    }
+
+    /// Lets go of an HTTP/2 connection: its own is closed and its books with it (see
+    /// [`crate::http2::close_books`]); a pooled one's share hands what this client counted to
+    /// the connection's books.
+    pub async fn finish_h2(&mut self, conn: crate::http2::H2Conn, heads_are_setup: bool) {
+        match conn {
+            crate::http2::H2Conn::Own(h2) => {
+                let closed = h2.close().await;
+                let books = std::mem::take(&mut self.conn);
+                crate::http2::close_books(books, &mut self.report, closed, heads_are_setup);
+            }
+            crate::http2::H2Conn::Leased(lease) => lease.release(&mut self.conn),
         }
     }
 
-    /// Closes the books on one HTTP/2 connection (see [`crate::http2`]): its HEADERS frames are
-    /// this client's setup if `heads_are_setup` (a stream's one request), else its per-request
-    /// headers (polls); its other frames but DATA are control. `None`: hyper did not let the
-    /// socket go in time, and the connection is not counted (the run's kernel cross-check then
-    /// shows the bytes missing).
-    pub fn finish_h2(&mut self, closed: Option<crate::http2::Closed>, heads_are_setup: bool) {
-        let Some(c) = closed else {
-            self.conn = ByteCounts::default();
-            return;
+    /// An HTTP/2 connection to the target: a share of a pooled one with `multiplex`, else one of
+    /// its own.
+    pub async fn open_h2(&mut self, shared: &Shared) -> Result<crate::http2::H2Conn, ClientError> {
+        let tls = shared.target.tls.as_ref().map(|t| (t, true));
+        let Some(pool) = &shared.h2_pool else {
+            let io = self.connect(shared.target.http, tls).await?;
+            let h2 = crate::http2::H2::handshake(io, &shared.target.host).await?;
+            return Ok(crate::http2::H2Conn::Own(h2));
         };
-        let (up, down) = (c.up, c.down);
-        match heads_are_setup {
-            true => {
-                self.conn.setup_up += up.headers;
-                self.conn.setup_down += down.headers;
-            }
-            false => {
-                self.conn.headers_up += up.headers;
-                self.conn.headers_down += down.headers;
-            }
+        let mut slot = pool.slot(self.index).await;
+        if slot.is_none() {
+            let io = self.connect(shared.target.http, tls).await?;
+            // The handshake's bytes are the connection's, not this client's.
+            let books = std::mem::take(&mut self.conn);
+            let h2 = crate::http2::H2::handshake(io, &shared.target.host).await?;
+            *slot = Some(crate::http2::Pooled::new(h2, books));
         }
-        self.conn.control_up += up.control;
-        self.conn.control_down += down.control;
-        self.report.h2.data_frames_down += down.data_frames;
-        self.report.h2.headers_frames_up += up.headers_frames;
-        self.report.h2.headers_up += up.headers;
-        self.report.tls.close_notify_up += c.close_notify[0];
-        self.report.tls.close_notify_down += c.close_notify[1];
-        self.finish_totals(&c.totals);
+        let lease = slot.as_ref().expect("opened above").lease();
+        Ok(crate::http2::H2Conn::Leased(lease))
     }
 
     /// Opens a counted connection to `addr`, to be dropped at this client's next drop time.
@@ -917,7 +914,8 @@ impl FirstMessage {
 /// The session shared by xhr-stream, iframe and SSE: one GET for `transport`'s path on the
 /// profile, then a chunked body (or one that runs until close) parsed by `parser`. The request
 /// and response heads count as connection setup. Over HTTP/2 (`http = "2"`) the GET is a
-/// stream on a connection of its own, and the body its DATA frames.
+/// stream on a connection of its own (or, with `multiplex`, a shared one), and the body its
+/// DATA frames.
 pub async fn stream_session(
     shared: &Shared,
     st: &mut State,
@@ -930,25 +928,26 @@ pub async fn stream_session(
     let headers = st.subscribe_headers(shared, transport);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let target = target.as_str();
+    if shared.http2 {
+        let mut h2 = st.open_h2(shared).await?;
+        let result = async {
+            st.report.requests += 1;
+            let answer = h2.requester().get(target, &headers).await?;
+            let (parts, body) = answer.into_parts();
+            let head = crate::http2::head(&parts);
+            let body = StreamBody::H2(body);
+            read_stream(shared, st, target, head, body, parser).await
+        }
+        .await;
+        st.finish_h2(h2, true).await;
+        return result;
+    }
     let io = st
         .connect(
             shared.target.http,
             shared.target.tls.as_ref().map(|t| (t, true)),
         )
         .await?;
-    if shared.http2 {
-        let mut h2 = crate::http2::H2::handshake(io, &shared.target.host).await?;
-        let result = async {
-            st.report.requests += 1;
-            let (parts, body) = h2.get(target, &headers).await?.into_parts();
-            let head = crate::http2::head(&parts);
-            let body = StreamBody::H2(body);
-            read_stream(shared, st, target, head, body, parser).await
-        }
-        .await;
-        st.finish_h2(h2.close().await, true);
-        return result;
-    }
     let mut http = Http1::new(io, &shared.target.host, shared.header_block.clone());
     let result = async {
         st.conn.setup_up += http.request("GET", target, &headers, b"").await? as u64;
@@ -1099,6 +1098,7 @@ mod tests {
             poll_new_connection: false,
             long_poll_timeout: Duration::from_secs(30),
             http2: false,
+            h2_pool: None,
             headers: Vec::new(),
             header_block: header_block(&[]),
             pacer: Pacer::start(Duration::ZERO, Duration::ZERO).unwrap(),

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::http1::{Head, Http1, HttpError};
-use crate::http2::{self, H2};
+use crate::http2::{self, H2Conn};
 
 /// Polls until cancelled.
 pub async fn session(
@@ -38,7 +38,7 @@ pub async fn session(
     };
     let framing = shared.profile.framing;
     let mut conn: Option<Http1> = None;
-    let mut h2: Option<H2> = None;
+    let mut h2: Option<H2Conn> = None;
     let mut next_poll = Instant::now();
     // One timer and one cancellation waiter for the whole loop, re-armed each poll rather than
     // registered anew: this loop runs thousands of times a second across clients.
@@ -177,7 +177,7 @@ pub async fn session(
                     st.finish_conn(&h.io);
                 }
                 if let Some(h) = h2.take() {
-                    st.finish_h2(h.close().await, false);
+                    st.finish_h2(h, false).await;
                 }
             }
         }
@@ -187,37 +187,34 @@ pub async fn session(
         st.finish_conn(&h.io);
     }
     if let Some(h) = h2.take() {
-        st.finish_h2(h.close().await, false);
+        st.finish_h2(h, false).await;
     }
     result
 }
 
-/// One poll over HTTP/2 (`http = "2"`), on `conn` or a new connection if it has none or the
-/// server has closed it. `None`: cancelled while waiting for the answer.
+/// One poll over HTTP/2 (`http = "2"`), on `conn` or a new connection (with `multiplex`, a
+/// share of a pooled one) if it has none or the server has closed it. `None`: cancelled while
+/// waiting for the answer.
 async fn h2_poll(
     shared: &Shared,
     st: &mut State,
-    conn: &mut Option<H2>,
+    conn: &mut Option<H2Conn>,
     target: &str,
     headers: &[(&str, &str)],
     cancelled: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Result<Option<(Head, Bytes)>, ClientError> {
-    if conn.as_ref().is_some_and(H2::is_closed) {
+    if conn.as_mut().is_some_and(|c| c.requester().is_closed()) {
         if let Some(h) = conn.take() {
-            st.finish_h2(h.close().await, false);
+            st.finish_h2(h, false).await;
         }
     }
     let h2 = match conn {
         Some(h) => h,
-        None => {
-            let tls = shared.target.tls.as_ref().map(|t| (t, true));
-            let io = st.connect(shared.target.http, tls).await?;
-            conn.insert(H2::handshake(io, &shared.target.host).await?)
-        }
+        None => conn.insert(st.open_h2(shared).await?),
     };
     st.report.requests += 1;
     let answer = async {
-        let (parts, body) = h2.get(target, headers).await?.into_parts();
+        let (parts, body) = h2.requester().get(target, headers).await?.into_parts();
         let body = body.collect().await.map_err(http2::hyper_error)?.to_bytes();
         Ok::<_, HttpError>((http2::head(&parts), body))
     };

@@ -310,6 +310,10 @@ impl<'p> TransportRun<'p> {
             poll_new_connection: scenario.poll_new_connection,
             long_poll_timeout: scenario.long_poll_timeout,
             http2,
+            h2_pool: scenario.multiplex.filter(|_| http2).map(|streams| {
+                let stream = !matches!(plan.transport, Transport::ShortPoll | Transport::LongPoll);
+                crate::http2::Pool::new(plan.clients.len(), streams, stream)
+            }),
             header_block: client::header_block(&headers),
             headers,
             pacer: Pacer::start(opts.pacer_spin, opts.pacer_early)
@@ -708,6 +712,14 @@ impl<'p> TransportRun<'p> {
             let (traffic, tracker, topic_index) = h.await.context("subscriber task")?;
             seq.add(&tracker.finish(published_at_end[topic_index]));
             subscribers.push(traffic);
+        }
+        // Shared connections (`multiplex`) outlive their subscribers: their books close now.
+        if let Some(pool) = &self.shared.h2_pool {
+            let pooled = pool.close_all().await;
+            match subscribers.first_mut() {
+                Some(first) => *first += &pooled,
+                None => subscribers.push(pooled),
+            }
         }
         // Every client has stopped: nothing is published any more.
         let published_now: Vec<u64> = published(recorder).collect();

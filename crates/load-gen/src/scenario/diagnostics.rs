@@ -229,6 +229,7 @@ fn example_line(field: &str) -> String {
         }
         "tls" => "tls = [false, true]",
         "http" => r#"http = ["1.1", "2"]"#,
+        "multiplex" => "multiplex = true",
         other => return format!("{other} = ..."),
     };
     line.to_owned()
@@ -256,6 +257,7 @@ fn expected_type(field: &str, serde_expected: &str) -> String {
         "poll_new_connection" => "true or false",
         "tls" => "true, false or a list of them, like [false, true]",
         "http" => r#""1.1", "2" or a list of them, like ["1.1", "2"]"#,
+        "multiplex" => "true, false or a number of streams a connection, like 100",
         "request_headers" => "\"minimal\" or \"browser\"",
         "faults" => r#"a table of faults, like { drop = { every = "15s" } }"#,
         "reconnect" => r#"a table, like { delay = "100ms", max_delay = "5s", jitter = 0.5 }"#,

@@ -409,6 +409,11 @@ pub struct Scenario {
     /// transport both ways, the HTTP/2 runs named `<transport>:h2`. Never empty, never a
     /// duplicate.
     pub http: Vec<HttpVersion>,
+    /// `multiplex`, default `false`: over HTTP/2, subscribers share connections the way a
+    /// browser page's requests do, `true` for [`DEFAULT_STREAMS`] streams a connection or a
+    /// number of streams; `Some(streams)`. Subscriber `i` is on its transport's connection
+    /// `i / streams`. Only with `http` including `"2"`.
+    pub multiplex: Option<usize>,
     /// `reconnect`, optional: see [`Reconnect`].
     pub reconnect: Reconnect,
     /// The file's text, copied into the results so a run records what it measured.
@@ -416,6 +421,12 @@ pub struct Scenario {
     /// Where the scenario was read from; errors and results name it.
     pub path: PathBuf,
 }
+
+/// Streams a connection carries with `multiplex = true`: what servers commonly allow
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS` of 100, nginx's and Chromium's expectation).
+pub const DEFAULT_STREAMS: usize = 100;
+/// The most `multiplex` may ask: push-server's (hyper's) limit of concurrent streams.
+pub const MAX_STREAMS: usize = 200;
 
 /// The HTTP version subscribers speak (`http`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

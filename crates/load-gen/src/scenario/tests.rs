@@ -127,6 +127,7 @@ network = { rtt = "150ms", jitter = "10ms", down = "1.6Mbit", up = "768kbit", lo
         }],
         tls: vec![false],
         http: vec![HttpVersion::H1],
+        multiplex: None,
         source: text.into(),
         path: PathBuf::from("/x/chat.toml"),
     };
@@ -253,6 +254,49 @@ fn http_is_a_version_or_a_list_of_them() {
 }
 
 #[test]
+fn multiplex_is_a_bool_or_streams_and_needs_http2() {
+    let parse =
+        |extra: &str| Scenario::parse(&format!("{BASE}{extra}"), Path::new("scenarios/t.toml"));
+    let h2 = "http = [\"1.1\", \"2\"]\n";
+    assert_eq!(
+        parse(&format!("{h2}multiplex = true\n")).unwrap().multiplex,
+        Some(DEFAULT_STREAMS)
+    );
+    assert_eq!(
+        parse(&format!("{h2}multiplex = 6\n")).unwrap().multiplex,
+        Some(6)
+    );
+    assert_eq!(
+        parse(&format!("{h2}multiplex = false\n"))
+            .unwrap()
+            .multiplex,
+        None
+    );
+    assert_eq!(parse(h2).unwrap().multiplex, None);
+    let e = err(&format!("{BASE}multiplex = true\n"));
+    assert!(
+        e.starts_with("scenarios/t.toml:7: field `multiplex`: needs http = \"2\""),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{BASE}poll_new_connection = true\nhttp = \"2\"\nmultiplex = 4\n"
+    ));
+    assert!(
+        e.starts_with("scenarios/t.toml:9: field `multiplex`: cannot share connections"),
+        "{e}"
+    );
+    for bad in ["0", "201", "\"yes\"", "1.5"] {
+        let e = err(&format!("{BASE}{h2}multiplex = {bad}\n"));
+        assert!(
+            e.starts_with(
+                "scenarios/t.toml:8: field `multiplex`: expected true, false or the streams"
+            ),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn unknown_field() {
     assert_eq!(
         err(&set("durations", r#"durations = "3s""#)),
@@ -261,7 +305,7 @@ fn unknown_field() {
          `pattern`, `message_size`, `message_size_max`, `duration`, `warmup`, `seed`, `repeat`, \
          `poll_interval`, `poll_new_connection`, `long_poll_timeout`, `drain`, \
          `request_headers`, `sweep`, `slo`, `faults`, `reconnect`, `network`, `networks`, `tls`, \
-         `http`"
+         `http`, `multiplex`"
     );
     // A table is not part of the layout either.
     let e = err(&format!("{BASE}[server]\nurl = \"x\"\n"));

@@ -11,9 +11,9 @@ use super::diagnostics::{or_list, Doc};
 use super::{
     Direction, DropFault, DropHow, Faults, HttpVersion, NamedNetwork, Network, Outage, Pattern,
     Reconnect, RequestHeaders, RestartFault, Scenario, ScenarioError, SizeDist, StopHow, Sweep,
-    DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_TOPICS,
-    DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT, MAX_MESSAGE_SIZE, MAX_RATE,
-    MAX_REPEAT, MAX_STEPS, NETWORK_PROFILES,
+    DEFAULT_DRAIN, DEFAULT_LONG_POLL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_SEED, DEFAULT_STREAMS,
+    DEFAULT_TOPICS, DEFAULT_WARMUP, MAX_CLIENTS, MAX_DURATION, MAX_LONG_POLL_TIMEOUT,
+    MAX_MESSAGE_SIZE, MAX_RATE, MAX_REPEAT, MAX_STEPS, MAX_STREAMS, NETWORK_PROFILES,
 };
 use pushbench_results::sweep::{Param, Slo};
 
@@ -50,6 +50,7 @@ pub(super) struct RawScenario {
     networks: Option<Spanned<Vec<Spanned<RawNetworkEntry>>>>,
     tls: Option<Spanned<toml::Value>>,
     http: Option<Spanned<toml::Value>>,
+    multiplex: Option<Spanned<toml::Value>>,
 }
 
 /// `network = { rtt = "100ms", down = "10Mbit", up = "2Mbit", loss = 0.01, queue = "64KiB" }`.
@@ -316,6 +317,11 @@ impl RawScenario {
         let networks = doc.networks(self.network, self.networks)?;
         let tls = doc.tls(self.tls.as_ref())?;
         let http = doc.http(self.http.as_ref())?;
+        let multiplex = doc.multiplex(
+            self.multiplex.as_ref(),
+            &http,
+            self.poll_new_connection.unwrap_or(false),
+        )?;
         let faults = doc.faults(
             self.faults,
             warmup + duration,
@@ -353,6 +359,7 @@ impl RawScenario {
             networks,
             tls,
             http,
+            multiplex,
             source: doc.text.to_owned(),
             path: doc.path.to_path_buf(),
         })
@@ -988,6 +995,51 @@ impl Doc<'_> {
             return Err(expected());
         }
         Ok(list)
+    }
+
+    /// `multiplex`: `false`, `true` ([`DEFAULT_STREAMS`] streams a connection) or the streams a
+    /// connection carries, 1 to [`MAX_STREAMS`]; only with HTTP/2 among `http`, and not with
+    /// `poll_new_connection`.
+    fn multiplex(
+        &self,
+        value: Option<&Spanned<toml::Value>>,
+        http: &[HttpVersion],
+        poll_new_connection: bool,
+    ) -> Result<Option<usize>, ScenarioError> {
+        const FIELD: &str = "multiplex";
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let streams = match value.get_ref() {
+            toml::Value::Boolean(false) => return Ok(None),
+            toml::Value::Boolean(true) => DEFAULT_STREAMS,
+            toml::Value::Integer(n) if (1..=MAX_STREAMS as i64).contains(n) => *n as usize,
+            other => {
+                return Err(self.error(
+                    value.span(),
+                    FIELD,
+                    format!(
+                        "expected true, false or the streams a connection carries, 1 to {MAX_STREAMS}; got {} `{other}`",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        if !http.contains(&HttpVersion::H2) {
+            return Err(self.error(
+                value.span(),
+                FIELD,
+                "needs http = \"2\" (or a list with it): HTTP/1.1 carries one request at a time on a connection",
+            ));
+        }
+        if poll_new_connection {
+            return Err(self.error(
+                value.span(),
+                FIELD,
+                "cannot share connections with poll_new_connection = true, which opens one per poll",
+            ));
+        }
+        Ok(Some(streams))
     }
 
     /// The `transports` list: known names, no duplicates, `"all"` alone.
