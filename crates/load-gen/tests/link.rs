@@ -197,80 +197,6 @@ async fn raw_tcp_latency_at_low_load_is_half_the_round_trip() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-/// TCP payload bytes in the capture at `path`: clients to server, server to clients, and server
-/// to clients after the client had closed (its FIN or RST already sent: a server's answer to a
-/// held poll as it shuts down, which no client reads and the summary does not count), by
-/// tshark, retransmissions left out (the summary counts what the sockets moved once).
-fn captured_payload(path: &std::path::Path) -> (u64, u64, u64) {
-    let out = std::process::Command::new("tshark")
-        .args(["-r"])
-        .arg(path)
-        .args([
-            "-Y",
-            "tcp && !tcp.analysis.retransmission",
-            "-T",
-            "fields",
-            "-e",
-            "tcp.stream",
-            "-e",
-            "ip.src",
-            "-e",
-            "tcp.len",
-            "-e",
-            "tcp.flags.fin",
-            "-e",
-            "tcp.flags.reset",
-        ])
-        .output()
-        .expect("tshark (Debian's tshark package)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (mut up, mut down, mut after_close) = (0, 0, 0);
-    let mut closed = std::collections::HashSet::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let (stream, src, len) = (f[0], f[1], f[2].parse::<u64>().unwrap());
-        let flag = |v: &str| v == "1" || v == "True";
-        match src {
-            "198.18.0.2" => {
-                up += len;
-                if flag(f[3]) || flag(f[4]) {
-                    closed.insert(stream.to_owned());
-                }
-            }
-            "198.18.0.1" if closed.contains(stream) => after_close += len,
-            "198.18.0.1" => down += len,
-            other => panic!("a packet from {other} on the link"),
-        }
-    }
-    (up, down, after_close)
-}
-
-/// Whether tcpdump and tshark are here for the capture check; without them it is skipped with a
-/// note, or fails when `PUSHBENCH_REQUIRE_CAPTURE` is set (as in CI).
-fn can_capture() -> bool {
-    let found = |tool: &str| {
-        std::process::Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let (tcpdump, tshark) = (found("tcpdump"), found("tshark"));
-    if tcpdump && tshark {
-        return true;
-    }
-    let why = "the capture check needs tcpdump and tshark (apt-get install tcpdump tshark)";
-    assert!(
-        std::env::var_os("PUSHBENCH_REQUIRE_CAPTURE").is_none(),
-        "{why}"
-    );
-    eprintln!("skipped: {why}");
-    false
-}
-
 /// Every transport delivers every message once across the link, and a packet capture of the
 /// link (`--capture`, read by tshark) holds exactly the bytes the summary counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +205,7 @@ async fn every_transport_delivers_over_the_link() {
     let s = scenario(r#"["all"]"#, "20ms");
     let mut opts = common::options(&results, None);
     opts.server_args = vec!["--sse-retry-ms=100".into()];
-    opts.capture = can_capture();
+    opts.capture = common::can_capture();
     let (summary, dir) =
         load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
             .await
@@ -294,7 +220,7 @@ async fn every_transport_delivers_over_the_link() {
                 t.transport
             );
             let (up, down, after_close) =
-                captured_payload(&dir.join(format!("{}.pcap", t.transport)));
+                common::captured_payload(&dir.join(format!("{}.pcap", t.transport)));
             eprintln!(
                 "{}: captured {up} up, {down} down (and {after_close} after the client closed); counted {} up, {} down",
                 t.transport,
@@ -333,7 +259,7 @@ async fn a_capture_of_tls_runs_holds_exactly_the_counted_bytes() {
         "tls = true\n",
     );
     let mut opts = common::options(&results, None);
-    opts.capture = can_capture();
+    opts.capture = common::can_capture();
     let (summary, dir) =
         load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
             .await
@@ -346,7 +272,7 @@ async fn a_capture_of_tls_runs_holds_exactly_the_counted_bytes() {
         common::assert_delivered_once(t);
         assert_eq!(t.kernel_difference, [0, 0], "{name}");
         if opts.capture {
-            let (up, down, _) = captured_payload(&dir.join(format!("{name}.pcap")));
+            let (up, down, _) = common::captured_payload(&dir.join(format!("{name}.pcap")));
             assert_eq!((up, down), (t.bytes.up(), t.bytes.down()), "{name}");
         }
     }

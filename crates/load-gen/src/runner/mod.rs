@@ -291,9 +291,12 @@ pub async fn run(
                                 }
                             };
                             if let Some(why) = why {
+                                // Said once, though skipped with and without TLS.
                                 let note = format!("{why}: {t}:h2 skipped");
-                                eprintln!("{note}");
-                                summary.warnings.push(note);
+                                if !summary.warnings.contains(&note) {
+                                    eprintln!("{note}");
+                                    summary.warnings.push(note);
+                                }
                                 continue;
                             }
                         }

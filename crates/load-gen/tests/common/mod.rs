@@ -98,3 +98,77 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     }
     found
 }
+
+/// TCP payload bytes in the capture at `path`: clients to server, server to clients, and server
+/// to clients after the client had closed (its FIN or RST already sent: a server's answer to a
+/// held poll as it shuts down, which no client reads and the summary does not count), by
+/// tshark, retransmissions left out (the summary counts what the sockets moved once).
+pub fn captured_payload(path: &std::path::Path) -> (u64, u64, u64) {
+    let out = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(path)
+        .args([
+            "-Y",
+            "tcp && !tcp.analysis.retransmission",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.len",
+            "-e",
+            "tcp.flags.fin",
+            "-e",
+            "tcp.flags.reset",
+        ])
+        .output()
+        .expect("tshark (Debian's tshark package)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut up, mut down, mut after_close) = (0, 0, 0);
+    let mut closed = std::collections::HashSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (stream, src, len) = (f[0], f[1], f[2].parse::<u64>().unwrap());
+        let flag = |v: &str| v == "1" || v == "True";
+        match src {
+            "198.18.0.2" => {
+                up += len;
+                if flag(f[3]) || flag(f[4]) {
+                    closed.insert(stream.to_owned());
+                }
+            }
+            "198.18.0.1" if closed.contains(stream) => after_close += len,
+            "198.18.0.1" => down += len,
+            other => panic!("a packet from {other} on the link"),
+        }
+    }
+    (up, down, after_close)
+}
+
+/// Whether tcpdump and tshark are here for the capture check; without them it is skipped with a
+/// note, or fails when `PUSHBENCH_REQUIRE_CAPTURE` is set (as in CI).
+pub fn can_capture() -> bool {
+    let found = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (tcpdump, tshark) = (found("tcpdump"), found("tshark"));
+    if tcpdump && tshark {
+        return true;
+    }
+    let why = "the capture check needs tcpdump and tshark (apt-get install tcpdump tshark)";
+    assert!(
+        std::env::var_os("PUSHBENCH_REQUIRE_CAPTURE").is_none(),
+        "{why}"
+    );
+    eprintln!("skipped: {why}");
+    false
+}
