@@ -643,7 +643,8 @@ pub fn total_retransmits(stream: &impl AsRawFd) -> Option<u64> {
 }
 
 /// Bytes in the socket's receive queue (`FIONREAD`), 0 if it cannot tell.
-fn unread_bytes(stream: &TcpStream) -> u64 {
+/// Bytes the kernel has received on `stream` that nobody has read yet.
+pub fn unread_bytes(stream: &impl AsRawFd) -> u64 {
     let mut unread: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int into the pointer given.
     if unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut unread) } != 0 {

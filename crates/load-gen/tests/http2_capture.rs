@@ -80,20 +80,7 @@ struct Frames {
 /// The HTTP/2 frames of a capture of plaintext HTTP/2 to the server's port, by direction, as
 /// tshark dissects them (prior knowledge has no port of its own: the server's is given).
 fn http2_frames(pcap: &std::path::Path) -> [Frames; 2] {
-    let tshark = |args: &[&str]| {
-        let out = std::process::Command::new("tshark")
-            .arg("-r")
-            .arg(pcap)
-            .args(args)
-            .output()
-            .expect("tshark (Debian's tshark package)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let tshark = |args: &[&str]| common::tshark(pcap, args);
     let syn = "ip.src == 198.18.0.2 && tcp.flags.syn == 1 && tcp.flags.ack == 0";
     let port = tshark(&["-Y", syn, "-T", "fields", "-e", "tcp.dstport"]);
     let port = port.lines().next().expect("a connection in the capture");

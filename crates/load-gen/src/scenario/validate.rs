@@ -920,39 +920,13 @@ impl Doc<'_> {
 
     /// `tls`: `true`, `false` or a list of them without duplicates; `[false]` if absent.
     fn tls(&self, value: Option<&Spanned<toml::Value>>) -> Result<Vec<bool>, ScenarioError> {
-        const FIELD: &str = "tls";
-        let Some(value) = value else {
-            return Ok(vec![false]);
-        };
-        let expected = || {
-            let got = match value.get_ref() {
-                toml::Value::Array(items) => format!("a list of {} items", items.len()),
-                other => format!("{} `{other}`", other.type_str()),
-            };
-            self.error(
-                value.span(),
-                FIELD,
-                format!("expected true, false or a list of them, like [false, true]; got {got}"),
-            )
-        };
-        let list = match value.get_ref() {
-            toml::Value::Boolean(b) => vec![*b],
-            toml::Value::Array(items) => {
-                let mut list = Vec::with_capacity(items.len());
-                for item in items {
-                    match item.as_bool() {
-                        Some(b) if !list.contains(&b) => list.push(b),
-                        _ => return Err(expected()),
-                    }
-                }
-                list
-            }
-            _ => return Err(expected()),
-        };
-        if list.is_empty() {
-            return Err(expected());
-        }
-        Ok(list)
+        self.one_or_list(
+            "tls",
+            value,
+            false,
+            toml::Value::as_bool,
+            "true, false or a list of them, like [false, true]",
+        )
     }
 
     /// `http`: `"1.1"`, `"2"` or a list of them without duplicates; `["1.1"]` if absent.
@@ -960,39 +934,54 @@ impl Doc<'_> {
         &self,
         value: Option<&Spanned<toml::Value>>,
     ) -> Result<Vec<HttpVersion>, ScenarioError> {
-        const FIELD: &str = "http";
+        self.one_or_list(
+            "http",
+            value,
+            HttpVersion::H1,
+            |v| v.as_str().and_then(HttpVersion::parse),
+            r#""1.1", "2" or a list of them, like ["1.1", "2"]"#,
+        )
+    }
+
+    /// A key whose value is one setting, or a list of them to run each in turn: `one` reads a
+    /// setting; a list must be non-empty and without duplicates; `[default]` if absent.
+    fn one_or_list<T: PartialEq>(
+        &self,
+        field: &str,
+        value: Option<&Spanned<toml::Value>>,
+        default: T,
+        one: impl Fn(&toml::Value) -> Option<T>,
+        expected: &str,
+    ) -> Result<Vec<T>, ScenarioError> {
         let Some(value) = value else {
-            return Ok(vec![HttpVersion::H1]);
+            return Ok(vec![default]);
         };
-        let expected = || {
+        let wrong = || {
             let got = match value.get_ref() {
                 toml::Value::Array(items) => format!("a list of {} items", items.len()),
                 other => format!("{} `{other}`", other.type_str()),
             };
             self.error(
                 value.span(),
-                FIELD,
-                format!(
-                    "expected \"1.1\", \"2\" or a list of them, like [\"1.1\", \"2\"]; got {got}"
-                ),
+                field,
+                format!("expected {expected}; got {got}"),
             )
         };
-        let one = |v: &toml::Value| v.as_str().and_then(HttpVersion::parse);
         let list = match value.get_ref() {
             toml::Value::Array(items) => {
                 let mut list = Vec::with_capacity(items.len());
                 for item in items {
                     match one(item) {
                         Some(v) if !list.contains(&v) => list.push(v),
-                        _ => return Err(expected()),
+                        _ => return Err(wrong()),
                     }
                 }
                 list
             }
-            single => vec![one(single).ok_or_else(expected)?],
+            single => vec![one(single).ok_or_else(wrong)?],
         };
         if list.is_empty() {
-            return Err(expected());
+            return Err(wrong());
         }
         Ok(list)
     }

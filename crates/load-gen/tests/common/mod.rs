@@ -99,15 +99,30 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     found
 }
 
+/// What tshark prints reading the capture at `path` with `args`.
+pub fn tshark(path: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("tshark (Debian's tshark package)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// TCP payload bytes in the capture at `path`: clients to server, server to clients, and server
 /// to clients after the client had closed (its FIN or RST already sent: a server's answer to a
 /// held poll as it shuts down, which no client reads and the summary does not count), by
 /// tshark, retransmissions left out (the summary counts what the sockets moved once).
 pub fn captured_payload(path: &std::path::Path) -> (u64, u64, u64) {
-    let out = std::process::Command::new("tshark")
-        .args(["-r"])
-        .arg(path)
-        .args([
+    let fields = tshark(
+        path,
+        &[
             "-Y",
             "tcp && !tcp.analysis.retransmission",
             "-T",
@@ -122,17 +137,11 @@ pub fn captured_payload(path: &std::path::Path) -> (u64, u64, u64) {
             "tcp.flags.fin",
             "-e",
             "tcp.flags.reset",
-        ])
-        .output()
-        .expect("tshark (Debian's tshark package)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let (mut up, mut down, mut after_close) = (0, 0, 0);
     let mut closed = std::collections::HashSet::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in fields.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let (stream, src, len) = (f[0], f[1], f[2].parse::<u64>().unwrap());
         let flag = |v: &str| v == "1" || v == "True";
