@@ -24,14 +24,8 @@ pub struct TlsClient {
 }
 
 impl TlsClient {
-    /// Clients of `host` (a name or an IP address, without port), offering ALPN `http/1.1` on
-    /// HTTP connections.
-    pub fn http1(host: &str) -> Result<TlsClient, String> {
-        TlsClient::new(host, false)
-    }
-
-    /// Clients of `host` offering ALPN `h2` and `http/1.1` on HTTP connections, as a browser
-    /// does, if `http2`; else `http/1.1` alone.
+    /// Clients of `host` (a name or an IP address, without port), offering ALPN `h2` and
+    /// `http/1.1` on HTTP connections, as a browser does, if `http2`; else `http/1.1` alone.
     pub fn new(host: &str, http2: bool) -> Result<TlsClient, String> {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| format!("{host} is not a TLS server name: {e}"))?;

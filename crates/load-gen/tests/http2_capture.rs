@@ -14,20 +14,7 @@ async fn wireshark_classifies_a_captured_http2_run_as_load_gen_does() {
         return;
     }
     let results = common::tempdir("link-h2");
-    let text = r#"description = "HTTP/2 over an emulated link"
-transports = ["short-poll", "sse"]
-clients = 4
-topics = 2
-rate = 5
-message_size = 64
-warmup = "500ms"
-duration = "3s"
-drain = "2s"
-poll_interval = "200ms"
-network = { rtt = "20ms", down = "20Mbit", up = "5Mbit" }
-http = "2"
-"#;
-    let s = load_gen::scenario::Scenario::parse(text, std::path::Path::new("h2.toml")).unwrap();
+    let s = common::link_scenario(r#"["short-poll", "sse"]"#, "20ms", "http = \"2\"\n");
     let mut opts = common::options(&results, None);
     opts.capture = true;
     let (summary, dir) =

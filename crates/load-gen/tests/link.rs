@@ -15,26 +15,7 @@ fn ms(n: u64) -> Duration {
 
 /// A scenario over a link with `rtt`, on `transports`.
 fn scenario(transports: &str, rtt: &str) -> load_gen::scenario::Scenario {
-    scenario_with(transports, rtt, "")
-}
-
-/// [`scenario`] with `extra` lines.
-fn scenario_with(transports: &str, rtt: &str, extra: &str) -> load_gen::scenario::Scenario {
-    let text = format!(
-        r#"description = "over an emulated link"
-transports = {transports}
-clients = 4
-topics = 2
-rate = 5
-message_size = 64
-warmup = "500ms"
-duration = "3s"
-drain = "2s"
-poll_interval = "200ms"
-network = {{ rtt = "{rtt}", down = "20Mbit", up = "5Mbit" }}
-{extra}"#
-    );
-    load_gen::scenario::Scenario::parse(&text, std::path::Path::new("link.toml")).unwrap()
+    common::link_scenario(transports, rtt, "")
 }
 
 /// Over a 100 ms round trip at low load, a raw TCP message takes the one-way delay: the
@@ -121,7 +102,7 @@ async fn every_transport_delivers_over_the_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capture_of_tls_runs_holds_exactly_the_counted_bytes() {
     let results = common::tempdir("link-tls");
-    let s = scenario_with(
+    let s = common::link_scenario(
         r#"["long-poll", "sse", "websocket", "raw-tcp"]"#,
         "20ms",
         "tls = true\n",

@@ -181,3 +181,23 @@ pub fn can_capture() -> bool {
     eprintln!("skipped: {why}");
     false
 }
+
+/// A scenario over an emulated link with `rtt` (20 Mbit/s down, 5 up), on `transports`, with
+/// `extra` keys.
+pub fn link_scenario(transports: &str, rtt: &str, extra: &str) -> load_gen::scenario::Scenario {
+    let text = format!(
+        r#"description = "over an emulated link"
+transports = {transports}
+clients = 4
+topics = 2
+rate = 5
+message_size = 64
+warmup = "500ms"
+duration = "3s"
+drain = "2s"
+poll_interval = "200ms"
+network = {{ rtt = "{rtt}", down = "20Mbit", up = "5Mbit" }}
+{extra}"#
+    );
+    load_gen::scenario::Scenario::parse(&text, std::path::Path::new("link.toml")).unwrap()
+}
