@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -265,6 +265,100 @@ struct Tap {
     close_notify: [u64; 2],
     /// Once the client has shut its side: until when it reads on for the server's end.
     closing: Option<Pin<Box<tokio::time::Sleep>>>,
+    settings: Arc<ServerSettings>,
+}
+
+/// Whether the server allows extended CONNECT (RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL),
+/// for a request that must wait for it. Only hyper's `Connection` knows, once h2 has applied
+/// the server's SETTINGS, which it does before it writes their acknowledgement: so while a
+/// request waits, every read and write of the connection wakes the task that drives the
+/// `Connection` to look again, and it tells the waiters.
+#[derive(Debug, Default)]
+struct ServerSettings {
+    connect_protocol: AtomicBool,
+    ended: AtomicBool,
+    /// Requests waiting for the setting; none, and the connection's i/o wakes nothing.
+    waiting: AtomicUsize,
+    /// The task driving hyper's `Connection`.
+    driver: futures_util::task::AtomicWaker,
+    notify: tokio::sync::Notify,
+}
+
+/// How long an extended CONNECT waits for the server to allow it.
+const SETTINGS_WAIT: Duration = Duration::from_secs(10);
+
+impl ServerSettings {
+    /// The connection read or wrote: if a request waits for the setting, the driver looks.
+    fn io(&self) {
+        if self.waiting.load(Relaxed) > 0 && !self.connect_protocol.load(Relaxed) {
+            self.driver.wake();
+        }
+    }
+
+    /// Drives hyper's connection, noting after each turn whether the server now allows
+    /// extended CONNECT, and when the connection has ended.
+    async fn drive<T, B, E>(
+        self: Arc<Self>,
+        mut connection: hyper::client::conn::http2::Connection<T, B, E>,
+    ) -> Result<(), hyper::Error>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+        B: hyper::body::Body + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        E: hyper::rt::bounds::Http2ClientConnExec<B, T> + Unpin,
+    {
+        let result = std::future::poll_fn(|cx| {
+            self.driver.register(cx.waker());
+            let r = Pin::new(&mut connection).poll(cx);
+            if !self.connect_protocol.load(Relaxed)
+                && connection.is_extended_connect_protocol_enabled()
+            {
+                self.connect_protocol.store(true, Relaxed);
+                self.notify.notify_waiters();
+            }
+            r
+        })
+        .await;
+        self.ended.store(true, Relaxed);
+        self.notify.notify_waiters();
+        result
+    }
+
+    /// Waits until the connection allows extended CONNECT: woken as the server's SETTINGS are
+    /// applied, not on a timer, so opening a WebSocket over HTTP/2 costs the round trip a
+    /// browser's does and no more (a reconnect's time is measured).
+    async fn wait(&self) -> Result<(), HttpError> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        // The setting may have been applied since the driver last looked.
+        self.driver.wake();
+        let deadline = tokio::time::Instant::now() + SETTINGS_WAIT;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.connect_protocol.load(Relaxed) {
+                return Ok(());
+            }
+            let ended = self.ended.load(Relaxed);
+            if ended || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(HttpError::Malformed(format!(
+                    "the server did not allow extended CONNECT (RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL) {}",
+                    match ended {
+                        true => "before the connection ended".to_owned(),
+                        false => format!("within {SETTINGS_WAIT:?}"),
+                    }
+                )));
+            }
+        }
+    }
 }
 
 impl Tap {
@@ -327,6 +421,7 @@ impl AsyncRead for Tap {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let (before, room) = (buf.filled().len(), buf.remaining());
+        self.settings.io();
         let r = Pin::new(&mut self.conn).poll_read(cx, buf);
         if buf.filled().len() > before {
             let mut tally = self.tally.lock().expect("never held across a panic");
@@ -345,6 +440,7 @@ impl AsyncWrite for Tap {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.settings.io();
         let r = Pin::new(&mut self.conn).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
             self.sent(&[IoSlice::new(buf)], n);
@@ -357,6 +453,7 @@ impl AsyncWrite for Tap {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.settings.io();
         let r = Pin::new(&mut self.conn).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
             self.sent(bufs, n);
@@ -441,6 +538,7 @@ impl std::fmt::Debug for H2 {
 #[derive(Debug, Clone)]
 pub struct Requester {
     send: SendRequest<Empty<Bytes>>,
+    settings: Arc<ServerSettings>,
     /// `http://host:port` or `https://host:port`: requests carry absolute URIs, from which
     /// HTTP/2's `:scheme` and `:authority` come.
     origin: Arc<str>,
@@ -454,7 +552,31 @@ impl Requester {
         target: &str,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>, HttpError> {
-        let mut req = Request::get(format!("{}{target}", self.origin));
+        self.send(Request::get(format!("{}{target}", self.origin)), headers)
+            .await
+    }
+
+    /// Sends an extended CONNECT (RFC 8441) for `target` with `:protocol` `protocol`, once the
+    /// server has allowed it (SETTINGS_ENABLE_CONNECT_PROTOCOL, which a client must see before
+    /// it may send one); returns the response head. Answered 200, the stream is the protocol's
+    /// byte stream (`hyper::upgrade::on`).
+    pub async fn connect(
+        &mut self,
+        target: &str,
+        protocol: &'static str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, HttpError> {
+        self.settings.wait().await?;
+        let req = Request::connect(format!("{}{target}", self.origin))
+            .extension(hyper::ext::Protocol::from_static(protocol));
+        self.send(req, headers).await
+    }
+
+    async fn send(
+        &mut self,
+        mut req: http::request::Builder,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, HttpError> {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -543,25 +665,29 @@ impl H2 {
             down: Classifier::server(),
         }));
         let (tx, closed) = oneshot::channel();
+        let settings = Arc::new(ServerSettings::default());
         let tap = Tap {
             conn,
             tally: tally.clone(),
             closed: Some(tx),
             close_notify: [0, 0],
             closing: None,
+            settings: settings.clone(),
         };
         let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(tap))
             .await
             .map_err(hyper_error)?;
+        let driven = settings.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Err(e) = driven.drive(connection).await {
                 tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
             }
         });
         Ok(H2 {
             requester: Requester {
                 send,
+                settings,
                 origin: format!("{scheme}://{authority}").into(),
             },
             tally,
@@ -621,6 +747,7 @@ pub fn close_books(
     b.control_up += up.control;
     b.control_down += down.control;
     report.h2.data_frames_down += down.data_frames;
+    report.h2.data_frames_up += up.data_frames;
     report.h2.headers_frames_up += up.headers_frames;
     report.h2.headers_up += up.headers;
     report.tls.close_notify_up += c.close_notify[0];

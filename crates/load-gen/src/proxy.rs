@@ -443,7 +443,7 @@ mod tests {
             clients: 4,
             client_errors: 9,
             last_error: Some(
-                "GET /ws?topic=t0 answered 400: WebSocket needs an HTTP/1.1 upgrade request",
+                "GET /ws?topic=t0 answered 400: WebSocket needs an HTTP/1.1 upgrade or an HTTP/2 extended CONNECT",
             ),
             ..Default::default()
         };

@@ -4,24 +4,25 @@
 
 mod common;
 
-/// Wireshark's HTTP/2 dissector, over a capture of a plaintext HTTP/2 run, finds the frames
-/// load-gen's classifier counted: the same bytes of heads (HEADERS and CONTINUATION), the
-/// same of control (the preface and every frame but DATA and heads) and as many DATA frames,
-/// each way; and the capture holds exactly the bytes the summary counts.
+/// Wireshark's HTTP/2 dissector, over a capture of a plaintext HTTP/2 run (polls, SSE, and a
+/// WebSocket over an extended CONNECT), finds the frames load-gen's classifier counted: the
+/// same bytes of heads (HEADERS and CONTINUATION), the same of control (the preface and every
+/// frame but DATA and heads) and as many DATA frames, each way; and the capture holds exactly
+/// the bytes the summary counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wireshark_classifies_a_captured_http2_run_as_load_gen_does() {
     if !common::can_capture() {
         return;
     }
     let results = common::tempdir("link-h2");
-    let s = common::link_scenario(r#"["short-poll", "sse"]"#, "20ms", "http = \"2\"\n");
+    let s = common::link_scenario(r#"["short-poll", "sse", "websocket"]"#, "20ms", "http = \"2\"\n");
     let mut opts = common::options(&results, None);
     opts.capture = true;
     let (summary, dir) =
         load_gen::runner::run(&s, &opts, tokio_util::sync::CancellationToken::new())
             .await
             .unwrap();
-    assert_eq!(summary.transports.len(), 2);
+    assert_eq!(summary.transports.len(), 3);
     for t in &summary.transports {
         let name = &t.transport;
         assert_eq!(t.error, None, "{name}");
@@ -38,9 +39,9 @@ async fn wireshark_classifies_a_captured_http2_run_as_load_gen_does() {
         );
         let [up, down] = http2_frames(&pcap);
         let b = &t.bytes;
-        let heads = match name.starts_with("sse") {
-            true => [b.setup_up, b.setup_down],
-            false => [b.headers_up, b.headers_down],
+        let heads = match name.starts_with("short-poll") {
+            false => [b.setup_up, b.setup_down],
+            true => [b.headers_up, b.headers_down],
         };
         assert_eq!([up.heads, down.heads], heads, "{name}: heads");
         assert_eq!(
@@ -48,7 +49,9 @@ async fn wireshark_classifies_a_captured_http2_run_as_load_gen_does() {
             [b.control_up, b.control_down],
             "{name}"
         );
-        assert_eq!(up.data_frames, 0, "{name}");
+        // Up, only a WebSocket's frames (its close) are DATA.
+        assert_eq!(up.data_frames, t.h2_traffic.data_frames_up, "{name}");
+        assert_eq!(up.data_frames > 0, name.starts_with("websocket"), "{name}");
         assert_eq!(down.data_frames, t.h2_traffic.data_frames_down, "{name}");
         assert_eq!(up.heads_frames, t.h2_traffic.headers_frames_up, "{name}");
     }

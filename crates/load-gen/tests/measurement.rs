@@ -155,10 +155,11 @@ async fn byte_accounting_is_exact_over_tls_for_one_known_message() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-/// The same known message over HTTP/2 on every HTTP transport, in plaintext (prior knowledge)
-/// and over TLS (ALPN `h2`): the envelope is the payload, the transport's own framing and 9
-/// bytes a DATA frame are framing, the HEADERS frames are the heads, and the rest is control;
-/// user space agrees with the kernel to the byte.
+/// The same known message over HTTP/2 on every HTTP transport (WebSocket's an extended
+/// CONNECT, RFC 8441), in plaintext (prior knowledge) and over TLS (ALPN `h2`): the envelope is
+/// the payload, the transport's own framing and 9 bytes a DATA frame are framing, the HEADERS
+/// frames are the heads, and the rest is control; user space agrees with the kernel to the
+/// byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_accounting_is_exact_over_http2_for_one_known_message() {
     let results = tempdir("bytes-h2");
@@ -186,15 +187,15 @@ async fn byte_accounting_is_exact_over_http2_for_one_known_message() {
             "iframe:tls:h2",
             "sse:h2",
             "sse:tls:h2",
+            "websocket:h2",
+            "websocket:tls:h2",
         ]
     );
-    for skipped in ["websocket:h2", "raw-tcp:h2"] {
-        let notes = summary
-            .warnings
-            .iter()
-            .filter(|w| w.ends_with(&format!("{skipped} skipped")));
-        assert_eq!(notes.count(), 1, "{:?}", summary.warnings);
-    }
+    let notes = summary
+        .warnings
+        .iter()
+        .filter(|w| w.ends_with("raw-tcp:h2 skipped"));
+    assert_eq!(notes.count(), 1, "{:?}", summary.warnings);
     for t in &summary.transports {
         let name = t.transport.as_str();
         let base = pushbench_results::transport_of(name);
@@ -215,18 +216,18 @@ async fn byte_accounting_is_exact_over_http2_for_one_known_message() {
     std::fs::remove_dir_all(&results).unwrap();
 }
 
-/// `http = ["1.1", "2"]` runs every HTTP transport both ways, in plaintext and over TLS, with
-/// nothing lost and the bytes counted to the byte.
+/// `http = ["1.1", "2"]` runs every HTTP transport (WebSocket included) both ways, in
+/// plaintext and over TLS, with nothing lost and the bytes counted to the byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_http_transport_delivers_over_http2_and_http1_in_one_run() {
     let results = tempdir("h2-matrix");
     let s = scenario(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\"]\nclients = 3\nrate = 20\nmessage_size = 200\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"50ms\"\ntls = [false, true]\nhttp = [\"1.1\", \"2\"]\n",
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\", \"websocket\"]\nclients = 3\nrate = 20\nmessage_size = 200\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"50ms\"\ntls = [false, true]\nhttp = [\"1.1\", \"2\"]\n",
     );
     let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
         .await
         .unwrap();
-    assert_eq!(summary.transports.len(), 20);
+    assert_eq!(summary.transports.len(), 24);
     for t in &summary.transports {
         let name = t.transport.as_str();
         assert_eq!(t.status, Status::Complete, "{name}: {:?}", t.error);
@@ -242,19 +243,19 @@ async fn every_http_transport_delivers_over_http2_and_http1_in_one_run() {
 }
 
 /// `multiplex = 2`: four subscribers share two HTTP/2 connections per run, in plaintext and
-/// over TLS; each one known message arrives at every subscriber once, the connections' bytes
-/// are each counted once, and by phase exactly: four envelopes of payload, each subscriber's
-/// own framing plus 9 bytes a DATA frame.
+/// over TLS (four WebSockets on two connections too); each one known message arrives at every
+/// subscriber once, the connections' bytes are each counted once, and by phase exactly: four
+/// envelopes of payload, each subscriber's own framing plus 9 bytes a DATA frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multiplexed_subscribers_share_connections_and_every_byte_is_counted_once() {
     let results = tempdir("h2-mux");
     let s = scenario(
-        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\"]\nclients = 4\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\ntls = [false, true]\nhttp = \"2\"\nmultiplex = 2\n",
+        "transports = [\"short-poll\", \"long-poll\", \"xhr-stream\", \"iframe\", \"sse\", \"websocket\"]\nclients = 4\nrate = 1\nmessage_size = 64\nduration = \"1s\"\nwarmup = \"0s\"\ndrain = \"1s\"\npoll_interval = \"200ms\"\ntls = [false, true]\nhttp = \"2\"\nmultiplex = 2\n",
     );
     let (summary, _) = runner::run(&s, &options(&results, None), CancellationToken::new())
         .await
         .unwrap();
-    assert_eq!(summary.transports.len(), 10);
+    assert_eq!(summary.transports.len(), 12);
     for t in &summary.transports {
         let name = t.transport.as_str();
         let base = pushbench_results::transport_of(name);
@@ -276,7 +277,16 @@ async fn multiplexed_subscribers_share_connections_and_every_byte_is_counted_onc
             22 * tls.records_up + 2 * tls.close_notify_up,
             22 * tls.records_down + 2 * tls.close_notify_down,
         ];
-        assert_eq!(b.framing_up, record_framing[0], "{name}");
+        // A WebSocket's masked close frame up and the server's answer down; nothing else up.
+        let own_up = match transport {
+            Transport::WebSocket => 4 * websocket::header_len(0, true) as u64,
+            _ => 0,
+        };
+        assert_eq!(
+            b.framing_up,
+            own_up + 9 * t.h2_traffic.data_frames_up + record_framing[0],
+            "{name}"
+        );
         let own = match transport {
             Transport::ShortPoll => 2 * t.requests,
             Transport::LongPoll => 2 * (t.requests - 4),
@@ -286,6 +296,7 @@ async fn multiplexed_subscribers_share_connections_and_every_byte_is_counted_onc
                 let frame = iframe::frame(&vec![b'x'; env as usize]).len();
                 4 * (prelude + frame - env as usize) as u64
             }
+            Transport::WebSocket => 4 * (websocket::header_len(env as usize, false) + 2) as u64,
             _ => {
                 let frame = sse::frame(1, &vec![b'x'; env as usize]).len();
                 4 * (sse::retry(2000).len() + frame - env as usize) as u64
@@ -424,17 +435,24 @@ fn check_bytes(t: &TransportResult, summary: &Summary, http2: bool) {
         }
         Transport::WebSocket => {
             // One unmasked frame down; the client's masked close frame up and the server's close
-            // reply down.
+            // reply down (over HTTP/2, each in DATA frames of 9 bytes more).
             assert_eq!(
                 b.framing_down,
-                websocket::header_len(env as usize, false) as u64 + 2,
+                websocket::header_len(env as usize, false) as u64 + 2 + h2_framing(t),
                 "{name}"
             );
             assert_eq!(
                 b.framing_up,
-                websocket::header_len(0, true) as u64,
+                websocket::header_len(0, true) as u64 + 9 * t.h2_traffic.data_frames_up,
                 "{name}"
             );
+            if http2 {
+                // The extended CONNECT and its 200, one HEADERS frame each.
+                let path = format!("/ws?topic={topic}&after=0");
+                check_h2_heads(t, b.setup_up, b.setup_down, get_head(&path));
+                assert_eq!(b.headers_up + b.headers_down, 0, "{name}");
+                return;
+            }
         }
         Transport::RawTcp => {
             assert_eq!(b.setup_up, (5 + 10 + topic_len) as u64, "{name}");

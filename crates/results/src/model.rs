@@ -672,6 +672,9 @@ impl AddAssign for TlsTraffic {
 pub struct H2Traffic {
     /// DATA frames, server to client.
     pub data_frames_down: u64,
+    /// DATA frames, client to server: a WebSocket's frames (RFC 8441), a request's body.
+    #[serde(default)]
+    pub data_frames_up: u64,
     /// HEADERS frames, client to server: one per request.
     pub headers_frames_up: u64,
     /// Bytes of those request heads (HEADERS and CONTINUATION frames, 9-byte headers
@@ -689,6 +692,7 @@ impl H2Traffic {
 impl AddAssign for H2Traffic {
     fn add_assign(&mut self, o: H2Traffic) {
         self.data_frames_down += o.data_frames_down;
+        self.data_frames_up += o.data_frames_up;
         self.headers_frames_up += o.headers_frames_up;
         self.headers_up += o.headers_up;
     }

@@ -1,5 +1,6 @@
 //! `GET /ws?topic=T[&after=SEQ][&encoding=text|binary]`: RFC 6455 WebSocket via tokio-tungstenite
-//! on hyper's upgrade.
+//! on hyper's upgrade; over HTTP/2, the same path as an extended CONNECT (RFC 8441), its stream
+//! the WebSocket's byte stream.
 //!
 //! Envelopes go out as text frames (or binary frames with `encoding=binary`); every frame the
 //! client sends is published to the topic. The server pings at every heartbeat and answers pings.
@@ -17,7 +18,7 @@ use http::header::{
     HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
     UPGRADE,
 };
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use pushbench_wire::envelope::Encoding;
@@ -58,15 +59,16 @@ fn is_nonce(key: &[u8]) -> bool {
         && matches!(key[21], b'A' | b'Q' | b'g' | b'w')
 }
 
-/// Checks the upgrade request, subscribes, answers 101 and hands the socket to a session task.
-pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
-    if req.version() != Version::HTTP_11 {
-        return Err(Rejection::bad(
-            "WebSocket needs an HTTP/1.1 upgrade request",
-        ));
-    }
-    if !header_has_token(&req, UPGRADE, "websocket")
-        || !header_has_token(&req, CONNECTION, "upgrade")
+/// How the client asked for a WebSocket: an HTTP/1.1 upgrade (answered 101 with the key's
+/// accept value) or an HTTP/2 extended CONNECT (RFC 8441; answered 200, no key).
+enum Opening {
+    Upgrade { accept: String },
+    ExtendedConnect,
+}
+
+/// Checks an HTTP/1.1 upgrade request (RFC 6455 §4.2.1).
+fn upgrade(req: &Request<Incoming>) -> Result<Opening, Rejection> {
+    if !header_has_token(req, UPGRADE, "websocket") || !header_has_token(req, CONNECTION, "upgrade")
     {
         return Err(Rejection {
             status: StatusCode::UPGRADE_REQUIRED,
@@ -74,14 +76,7 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
             allow: None,
         });
     }
-    if req
-        .headers()
-        .get(SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
-        return Err(Rejection::bad("Sec-WebSocket-Version must be 13"));
-    }
+    version_13(req)?;
     let key = req
         .headers()
         .get(SEC_WEBSOCKET_KEY)
@@ -91,7 +86,50 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
             "Sec-WebSocket-Key must be a base64-encoded 16-byte value",
         ));
     }
-    let accept = derive_accept_key(key.as_bytes());
+    Ok(Opening::Upgrade {
+        accept: derive_accept_key(key.as_bytes()),
+    })
+}
+
+/// Checks an HTTP/2 extended CONNECT (RFC 8441 §4, §5): `:protocol` is `websocket`, the
+/// version 13, and there is no key (the stream is already the client's own).
+fn extended_connect(req: &Request<Incoming>) -> Result<Opening, Rejection> {
+    let protocol = req.extensions().get::<hyper::ext::Protocol>();
+    if req.method() != Method::CONNECT
+        || !protocol.is_some_and(|p| p.as_ref().eq_ignore_ascii_case(b"websocket"))
+    {
+        return Err(Rejection::bad(
+            "WebSocket over HTTP/2 is an extended CONNECT with :protocol websocket (RFC 8441)",
+        ));
+    }
+    version_13(req)?;
+    Ok(Opening::ExtendedConnect)
+}
+
+fn version_13(req: &Request<Incoming>) -> Result<(), Rejection> {
+    match req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+    {
+        Some(b"13") => Ok(()),
+        _ => Err(Rejection::bad("Sec-WebSocket-Version must be 13")),
+    }
+}
+
+/// Checks the opening request (an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT), subscribes,
+/// answers (101, or 200 on HTTP/2) and hands the connection (or the HTTP/2 stream) to a session
+/// task.
+pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<Body>, Rejection> {
+    let opening = match req.version() {
+        Version::HTTP_11 => upgrade(&req)?,
+        Version::HTTP_2 => extended_connect(&req)?,
+        _ => {
+            return Err(Rejection::bad(
+                "WebSocket needs an HTTP/1.1 upgrade or an HTTP/2 extended CONNECT",
+            ))
+        }
+    };
     let query = Query::parse(req.uri().query());
     let encoding = match query.get("encoding")? {
         None => Encoding::Text,
@@ -172,14 +210,16 @@ pub fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Result<Response<B
         }
     });
     let mut r = Response::new(full(Bytes::new()));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    h.insert(
-        SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
-    );
+    if let Opening::Upgrade { accept } = opening {
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+        );
+    }
     Ok(r)
 }
 

@@ -1,6 +1,6 @@
-//! The HTTP transports do not assume HTTP/1.1 beyond where they must (the WebSocket upgrade):
-//! over HTTP/2 with prior knowledge, polls answer and SSE and NDJSON stream, several streams on
-//! one connection.
+//! The HTTP transports do not assume HTTP/1.1: over HTTP/2 with prior knowledge, polls answer,
+//! SSE and NDJSON stream, and WebSockets open with an extended CONNECT (RFC 8441), several
+//! streams on one connection.
 
 mod util;
 
@@ -52,13 +52,13 @@ async fn polls_and_streams_work_over_http2_on_one_connection() {
         assert_eq!(server.publish("h2", &format!("m{i}")).await, i);
     }
 
-    // The one place HTTP/1.1 is required: the WebSocket upgrade is refused with its reason.
+    // A WebSocket over HTTP/2 is an extended CONNECT, not a GET: refused with its reason.
     let ws = get("/ws?topic=h2").await;
     assert_eq!(ws.status(), 400);
     let reason = ws.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(
         &reason[..],
-        b"WebSocket needs an HTTP/1.1 upgrade request\n"
+        b"WebSocket over HTTP/2 is an extended CONNECT with :protocol websocket (RFC 8441)\n"
     );
 
     let poll_body = get("/poll?topic=h2&after=1")
@@ -103,4 +103,175 @@ async fn polls_and_streams_work_over_http2_on_one_connection() {
     })
     .await;
     assert_eq!(seqs(got), [1, 2, 3]);
+}
+
+/// An extended CONNECT to `path` with `:protocol` `protocol` and `headers`.
+async fn extended_connect(
+    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    server: &TestServer,
+    path: &str,
+    protocol: &'static str,
+    headers: &[(&str, &str)],
+) -> http::Response<hyper::body::Incoming> {
+    let mut req = http::Request::connect(format!("http://{}{path}", server.http))
+        .extension(hyper::ext::Protocol::from_static(protocol));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Empty::<Bytes>::new()).unwrap();
+    tokio::time::timeout(util::STEP, sender.send_request(req))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// The settings in the server's first frame, its SETTINGS (RFC 9113 §3.4), read off a raw
+/// socket after the client's preface.
+async fn server_settings(server: &TestServer) -> Vec<(u16, u32)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    socket
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut header = [0u8; 9];
+    tokio::time::timeout(util::STEP, socket.read_exact(&mut header))
+        .await
+        .expect("SETTINGS in time")
+        .unwrap();
+    assert_eq!(header[3], 0x4, "the server's first frame is SETTINGS");
+    let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    socket.read_exact(&mut payload).await.unwrap();
+    payload
+        .chunks(6)
+        .map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u32::from_be_bytes([p[2], p[3], p[4], p[5]]),
+            )
+        })
+        .collect()
+}
+
+/// RFC 8441: push-server allows extended CONNECT in its SETTINGS
+/// (SETTINGS_ENABLE_CONNECT_PROTOCOL, 0x8, = 1), and a WebSocket opened with one (`:protocol
+/// websocket`, version 13, no key) is answered 200 and then carries the WebSocket's frames on
+/// its stream both ways: the backlog and new messages down, each in order and once, a frame
+/// sent up published to the topic, a close handshake at the end. Two WebSockets share the
+/// connection with an SSE stream. A CONNECT for another protocol, or without version 13, is
+/// refused with its reason.
+#[tokio::test]
+async fn websockets_open_over_http2_with_an_extended_connect() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::WebSocketStream;
+
+    let server = TestServer::start(Config::default()).await;
+    let settings = server_settings(&server).await;
+    assert!(settings.contains(&(0x8, 1)), "{settings:?}");
+
+    assert_eq!(server.publish("ws2", "backlog").await, 1);
+    let stream = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let sse = {
+        let req = http::Request::get(format!("http://{}/sse?topic=ws2&after=0", server.http))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        sender.send_request(req).await.unwrap()
+    };
+    assert_eq!(sse.status(), 200);
+    let v13 = [("sec-websocket-version", "13")];
+    for (protocol, headers, reason) in [
+        (
+            "chat",
+            &v13[..],
+            "WebSocket over HTTP/2 is an extended CONNECT with :protocol websocket (RFC 8441)",
+        ),
+        ("websocket", &[][..], "Sec-WebSocket-Version must be 13"),
+    ] {
+        let refused =
+            extended_connect(&mut sender, &server, "/ws?topic=ws2", protocol, headers).await;
+        assert_eq!(refused.status(), 400, "{protocol}");
+        let body = refused.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, format!("{reason}\n"), "{protocol}");
+    }
+
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let answer = extended_connect(
+            &mut sender,
+            &server,
+            "/ws?topic=ws2&after=0",
+            "websocket",
+            &v13,
+        )
+        .await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.version(), http::Version::HTTP_2);
+        let upgraded = tokio::time::timeout(util::STEP, hyper::upgrade::on(answer))
+            .await
+            .expect("the stream in time")
+            .unwrap();
+        sockets.push(
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await,
+        );
+    }
+    async fn next_seq(
+        ws: &mut WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    ) -> (u64, Vec<u8>) {
+        loop {
+            let m = tokio::time::timeout(util::STEP, ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the WebSocket is open")
+                .unwrap();
+            if let Message::Text(t) = m {
+                match decode_text(t.as_bytes()).unwrap() {
+                    Decoded::Message(m) => return (m.seq, m.payload.as_bytes().to_vec()),
+                    Decoded::Gap(g) => panic!("unexpected gap {g:?}"),
+                }
+            }
+        }
+    }
+    for ws in &mut sockets {
+        assert_eq!(next_seq(ws).await, (1, b"backlog".to_vec()));
+    }
+    assert_eq!(server.publish("ws2", "second").await, 2);
+    // A frame up is a publish, as over HTTP/1.1.
+    sockets[0].send(Message::text("from h2")).await.unwrap();
+    for ws in &mut sockets {
+        assert_eq!(next_seq(ws).await, (2, b"second".to_vec()));
+        assert_eq!(next_seq(ws).await, (3, b"from h2".to_vec()));
+    }
+    // The close handshake: the server answers the client's close frame on the stream.
+    for mut ws in sockets {
+        ws.close(None).await.unwrap();
+        let rest = tokio::time::timeout(util::STEP, async {
+            let mut rest = Vec::new();
+            while let Some(Ok(m)) = ws.next().await {
+                rest.push(m);
+            }
+            rest
+        })
+        .await
+        .expect("the close answered in time");
+        assert!(
+            rest.iter().all(|m| matches!(m, Message::Close(_))),
+            "{rest:?}"
+        );
+    }
+    // The SSE stream beside them had all three.
+    let mut parser = sse::EventParser::new();
+    let mut events = Vec::new();
+    read_until(sse.into_body(), |data| {
+        parser.push(data, &mut events);
+        events.len() >= 3
+    })
+    .await;
 }

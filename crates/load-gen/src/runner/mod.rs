@@ -286,7 +286,6 @@ pub async fn run(
                             } else {
                                 match t {
                                     Transport::RawTcp => Some("raw-tcp is not HTTP".to_owned()),
-                                    Transport::WebSocket => Some("load-gen's WebSocket client speaks HTTP/1.1 only (RFC 8441's extended CONNECT is not built yet)".to_owned()),
                                     _ => None,
                                 }
                             };

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use futures_util::stream::Once;
 use futures_util::StreamExt;
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -243,6 +243,8 @@ async fn serve_with_hyper<T: Accepted>(
             .timer(TokioTimer::new())
             .keep_alive_interval(shared.config.heartbeat)
             .keep_alive_timeout(shared.config.idle_timeout)
+            // WebSockets over HTTP/2 (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL.
+            .enable_connect_protocol()
             .serve_connection(io, service);
         until_shutdown(conn, &shared, |c| c.graceful_shutdown()).await
     } else {
@@ -385,6 +387,10 @@ async fn dispatch(
                 unreachable!("push-server has no HTTP path for {t}")
             }
         },
+        // RFC 8441: over HTTP/2, a WebSocket opens with an extended CONNECT.
+        (&Method::CONNECT, _, Some(Transport::WebSocket)) if req.version() == Version::HTTP_2 => {
+            websocket::handle(req, shared)
+        }
         (_, "/publish", _) => Err(not_allowed("POST")),
         (_, "/stats" | "/", _) | (_, _, Some(_)) => Err(not_allowed("GET")),
         _ => Err(Rejection {
