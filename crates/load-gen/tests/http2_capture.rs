@@ -15,7 +15,11 @@ async fn wireshark_classifies_a_captured_http2_run_as_load_gen_does() {
         return;
     }
     let results = common::tempdir("link-h2");
-    let s = common::link_scenario(r#"["short-poll", "sse", "websocket"]"#, "20ms", "http = \"2\"\n");
+    let s = common::link_scenario(
+        r#"["short-poll", "sse", "websocket"]"#,
+        "20ms",
+        "http = \"2\"\n",
+    );
     let mut opts = common::options(&results, None);
     opts.capture = true;
     let (summary, dir) =

@@ -21,6 +21,7 @@ struct Slot {
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     requests: AtomicU64,
+    requests_http2: AtomicU64,
     messages_delivered: AtomicU64,
     gaps_sent: AtomicU64,
     bytes_written: AtomicU64,
@@ -74,6 +75,11 @@ impl Stats {
         self.slots[slot].requests.fetch_add(1, Relaxed);
     }
 
+    /// Counts, besides [`Stats::request`], a request that came over HTTP/2 (a stream).
+    pub fn request_http2(&self, slot: usize) {
+        self.slots[slot].requests_http2.fetch_add(1, Relaxed);
+    }
+
     /// Counts a connection turned away at the connection limit.
     pub fn refused(&self) {
         self.connections_refused.fetch_add(1, Relaxed);
@@ -90,6 +96,7 @@ impl Stats {
             connections_open: s.connections_open.load(Relaxed).max(0) as u64,
             connections_total: s.connections_total.load(Relaxed),
             requests: s.requests.load(Relaxed),
+            requests_http2: s.requests_http2.load(Relaxed),
             messages_delivered: s.messages_delivered.load(Relaxed),
             gaps_sent: s.gaps_sent.load(Relaxed),
             bytes_written: s.bytes_written.load(Relaxed),
@@ -147,6 +154,9 @@ pub struct SlotSnapshot {
     pub connections_total: u64,
     /// HTTP requests (raw TCP: subscriptions) for this transport.
     pub requests: u64,
+    /// Of those, the ones that came over HTTP/2 (a WebSocket's: an extended CONNECT).
+    #[serde(default)]
+    pub requests_http2: u64,
     /// Messages written to subscribers, counting each subscriber.
     pub messages_delivered: u64,
     /// Gap notices sent.

@@ -146,22 +146,57 @@ fn count(state: &Value, name: &str, field: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_browser_transport_receives_every_message_in_order_across_reconnects() {
-    let Some(exe) = chromium::find_or_skip("the browser test") else {
-        return;
-    };
+    if let Some(exe) = chromium::find_or_skip("the browser test") {
+        browse(&exe, Deployed::Plain).await;
+    }
+}
+
+/// The same over HTTPS, where Chromium speaks HTTP/2 (ALPN `h2`, push-server's certificate
+/// self-signed and let through with `--ignore-certificate-errors`): the page and every request
+/// go over HTTP/2, the streams multiplexed on one connection rather than one each, and the
+/// WebSocket is an extended CONNECT on it too if Chromium opens it so (RFC 8441).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_browser_transport_receives_every_message_over_https_and_http2() {
+    if let Some(exe) = chromium::find_or_skip("the browser test over HTTPS") {
+        browse(&exe, Deployed::Https).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deployed {
+    Plain,
+    Https,
+}
+
+/// Loads the page through a proxy the test can cut, and checks delivery live, through the
+/// page's own drop and through a network drop.
+async fn browse(exe: &std::path::Path, deployed: Deployed) {
     let started = Instant::now();
     // A short SSE retry, so EventSource's own reconnection does not dominate the run time, and
     // short heartbeats, so the page notices soon that a cut-off iframe document went silent.
-    let server = TestServer::start(Config {
+    let config = Config {
         sse_retry: Duration::from_millis(500),
         heartbeat: HEARTBEAT,
         ..Config::default()
-    })
-    .await;
-    let proxy = CutProxy::start(server.http).await;
-    let browser = Chromium::launch(&exe, 1280, 900).await;
+    };
+    let (server, upstream, scheme, flags) = match deployed {
+        Deployed::Plain => {
+            let server = TestServer::start(config).await;
+            let http = server.http;
+            (server, http, "http", &[][..])
+        }
+        Deployed::Https => {
+            // No certificate given: push-server makes a self-signed one.
+            let acceptor = pushbench_server::tls::acceptor(None, None).unwrap();
+            let server = TestServer::start_tls(config, acceptor).await;
+            let https = server.tls.expect("an HTTPS port").0;
+            (server, https, "https", &["--ignore-certificate-errors"][..])
+        }
+    };
+    let proxy = CutProxy::start(upstream).await;
+    let browser = Chromium::launch(exe, 1280, 900, flags).await;
     let url = format!(
-        "http://{}/?topic=browser-test&rate=0&retry=300&poll=100&heartbeat={}",
+        "{scheme}://{}/?topic=browser-test&rate=0&retry=300&poll=100&heartbeat={}",
         proxy.addr,
         HEARTBEAT.as_millis()
     );
@@ -197,6 +232,7 @@ async fn every_browser_transport_receives_every_message_in_order_across_reconnec
             Ok(())
         })
         .await;
+    check_http_versions(deployed, &server, &proxy).await;
 
     // 3. The network drops every connection under the page; messages are published while
     // nothing is connected. EventSource must come back by itself with Last-Event-ID: its URL
@@ -233,18 +269,45 @@ async fn every_browser_transport_receives_every_message_in_order_across_reconnec
         assert!(stats.transports[name].requests > 0, "{name}: {stats:?}");
     }
 
-    if let Some(path) = std::env::var_os("PUSHBENCH_BROWSER_SCREENSHOT") {
+    if let (Some(path), Deployed::Plain) =
+        (std::env::var_os("PUSHBENCH_BROWSER_SCREENSHOT"), deployed)
+    {
         screenshot(&mut s, &format!("http://{}/", proxy.addr), &path).await;
     }
 
     eprintln!(
-        "browser test passed in {:.1?}; final page state: {}",
+        "browser test ({deployed:?}) passed in {:.1?}; final page state: {}",
         started.elapsed(),
         end["transports"]
     );
     drop(s);
     drop(browser);
     server.shutdown().await.unwrap();
+}
+
+/// Which HTTP every request the page made came over, as the server counted them: over HTTPS
+/// all of them HTTP/2 (the WebSocket's an extended CONNECT, RFC 8441), in plaintext none; and
+/// over HTTP/2 the page's streams and polls shared a connection where HTTP/1.1 takes one each
+/// (Chromium may open one more as the page loads).
+async fn check_http_versions(deployed: Deployed, server: &TestServer, proxy: &CutProxy) {
+    let stats = server.stats().await;
+    eprintln!(
+        "{deployed:?}: {} connection(s) through the proxy",
+        proxy.accepted()
+    );
+    for name in browser_transports() {
+        let t = &stats.transports[name];
+        let want = match deployed {
+            Deployed::Plain => 0,
+            Deployed::Https => t.requests,
+        };
+        assert!(t.requests > 0, "{name}: {stats:?}");
+        assert_eq!(t.requests_http2, want, "{name} over {deployed:?}");
+    }
+    match deployed {
+        Deployed::Plain => assert!(proxy.accepted() >= 5, "{}", proxy.accepted()),
+        Deployed::Https => assert!(proxy.accepted() <= 2, "{}", proxy.accepted()),
+    }
 }
 
 /// The page as a user first sees it (default parameters, publishing 20 messages a second) after

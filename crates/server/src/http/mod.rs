@@ -310,10 +310,12 @@ async fn route(req: Request<Incoming>, shared: &Arc<Shared>, tag: &ConnTag) -> R
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let transport = Transport::from_path(&path);
-    tag.set(transport.map_or(CONTROL, Transport::index));
-    shared
-        .stats
-        .request(transport.map_or(CONTROL, Transport::index));
+    let slot = transport.map_or(CONTROL, Transport::index);
+    tag.set(slot);
+    shared.stats.request(slot);
+    if req.version() == Version::HTTP_2 {
+        shared.stats.request_http2(slot);
+    }
     let framing = framing_problem(&req);
     let close = framing.is_some();
     let result = match framing {

@@ -109,8 +109,9 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Starts `exe` with a fresh profile and a `width`×`height` window.
-    pub async fn launch(exe: &Path, width: u32, height: u32) -> Chromium {
+    /// Starts `exe` with a fresh profile, a `width`×`height` window and `flags` besides the
+    /// usual.
+    pub async fn launch(exe: &Path, width: u32, height: u32, flags: &[&str]) -> Chromium {
         let profile = std::env::temp_dir().join(format!(
             "pushbench-chromium-{}-{}",
             std::process::id(),
@@ -122,6 +123,7 @@ impl Chromium {
         std::fs::create_dir_all(&profile).unwrap();
         let mut child = Command::new(exe)
             .args(FLAGS)
+            .args(flags)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!("--window-size={width},{height}"))
             .arg("about:blank")

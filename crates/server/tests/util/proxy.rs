@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -17,6 +18,7 @@ pub struct CutProxy {
     /// Cancelled by [`CutProxy::cut`], then replaced: every connection holds the one current
     /// when it was accepted.
     current: Arc<Mutex<CancellationToken>>,
+    accepted: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
@@ -25,10 +27,12 @@ impl CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let current = Arc::new(Mutex::new(CancellationToken::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let accept = {
-            let current = current.clone();
+            let (current, accepted) = (current.clone(), accepted.clone());
             tokio::spawn(async move {
                 while let Ok((mut down, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Relaxed);
                     let cut = current.lock().unwrap().clone();
                     tokio::spawn(async move {
                         let Ok(mut up) = TcpStream::connect(upstream).await else {
@@ -47,8 +51,14 @@ impl CutProxy {
         CutProxy {
             addr,
             current,
+            accepted,
             accept,
         }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Relaxed)
     }
 
     /// Closes every connection open now, both ways.
