@@ -23,12 +23,13 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use pushbench_wire::Transport;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::hub::{Direct, Event, Framing, Message, Subscription};
 use crate::stats::{ConnTag, Stats};
+use crate::vectored;
 
 /// A subscriber's socket that the publish writes into while it keeps up.
 #[derive(Debug)]
@@ -153,9 +154,19 @@ impl Sink {
             std::array::from_fn(|i| IoSlice::new(pieces.get(i).copied().unwrap_or_default()));
         let n = pieces.len().min(slices.len());
         // WouldBlock, or an error the task meets again on its own next write.
-        let written = self.socket.try_write_vectored(&slices[..n]).unwrap_or(0);
+        let written = self.send(&slices[..n]).unwrap_or(0);
         self.tag.wrote(written);
         written
+    }
+}
+
+impl Sink {
+    /// One non-blocking send on the socket (see [`vectored::send`]), through tokio's readiness
+    /// so a full socket is waited for as after any write.
+    fn send(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.socket);
+        self.socket
+            .try_io(Interest::WRITABLE, || vectored::send(fd, slices))
     }
 }
 
@@ -232,7 +243,7 @@ impl SinkIo<'_> {
                 return Poll::Ready(Ok(()));
             }
             let slices: Vec<IoSlice<'_>> = state.rest.iter().map(|b| IoSlice::new(b)).collect();
-            match sink.socket.try_write_vectored(&slices) {
+            match sink.send(&slices) {
                 Ok(n) => {
                     sink.tag.wrote(n);
                     let rest = std::mem::take(&mut state.rest);
@@ -288,7 +299,7 @@ impl AsyncWrite for SinkIo<'_> {
         let sink = self.0;
         loop {
             ready!(sink.socket.poll_write_ready(cx))?;
-            match sink.socket.try_write_vectored(bufs) {
+            match sink.send(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => {
                     if let Ok(n) = result {

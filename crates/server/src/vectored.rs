@@ -4,6 +4,7 @@
 //! idle connections would pay for too.
 
 use std::io::{self, IoSlice};
+use std::os::fd::RawFd;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -14,6 +15,33 @@ pub const BATCH: usize = 64;
 
 /// Most pieces one write hands the kernel (a chunked stream's frame is three pieces).
 const SLICES: usize = 64;
+
+/// One non-blocking send of `slices` on the socket `fd`: `send(2)` for one slice, `sendmsg(2)`
+/// for more; how many bytes the socket took. A socket written this way skips the VFS layer
+/// `writev(2)` goes through (the file position lock, the iovec import, the file's write
+/// iterator): perf put that layer at 9% of push-server's CPU with 200 WebSocket subscribers at
+/// 100 messages/s (`do_writev` 82.4% inclusive, `sock_write_iter` 73.2%), where every delivery
+/// is one such write from the publish (see `direct.rs`).
+pub fn send(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    // Never SIGPIPE: a peer gone is an error the caller's task meets on its next write.
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    let sent = match slices {
+        // SAFETY: the buffer is `one`, valid for its length; `fd` is the caller's open socket.
+        [one] => unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), flags) },
+        _ => {
+            // SAFETY: zeroed is a valid msghdr (no address, no control data); `IoSlice` is
+            // ABI-compatible with `iovec` on Unix, and `slices` outlives the call.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = slices.as_ptr().cast_mut().cast();
+            msg.msg_iovlen = slices.len();
+            unsafe { libc::sendmsg(fd, &msg, flags) }
+        }
+    };
+    match sent {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n as usize),
+    }
+}
 
 /// Writes every frame in `frames`, in order, through partial writes; clears `frames` when done.
 pub async fn write_all<W: AsyncWrite + Unpin>(
@@ -52,6 +80,43 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    /// `send` hands the kernel one slice or several, in order, and a full socket is
+    /// WouldBlock, not a block: every byte it said it took arrives, and nothing else.
+    #[test]
+    fn send_takes_slices_in_order_and_never_blocks() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut reader, _) = listener.accept().unwrap();
+        let fd = writer.as_raw_fd();
+        assert_eq!(send(fd, &[IoSlice::new(b"one ")]).unwrap(), 4);
+        let three = [b"two ".as_slice(), b"three ", b"four"].map(IoSlice::new);
+        assert_eq!(send(fd, &three).unwrap(), 14);
+        let mut got = [0u8; 18];
+        reader.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"one two three four");
+        // Nobody reads: the socket fills, and then refuses rather than waits.
+        let block = vec![7u8; 1 << 16];
+        let mut sent = 0;
+        let refused = (0..10_000).find_map(|_| match send(fd, &[IoSlice::new(&block)]) {
+            Ok(n) => {
+                sent += n;
+                None
+            }
+            Err(e) => Some(e),
+        });
+        assert_eq!(
+            refused.expect("a full socket refuses").kind(),
+            io::ErrorKind::WouldBlock
+        );
+        drop(writer);
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), sent);
+        assert!(all.iter().all(|&b| b == 7));
+    }
 
     #[tokio::test]
     async fn vectored_writes_keep_order_and_every_byte_through_partial_writes() {

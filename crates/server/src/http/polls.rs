@@ -30,11 +30,10 @@
 //!
 //! [`First::Poll`]: super::first::First::Poll
 
-use std::io::{self, IoSlice, Write as _};
-use std::mem::ManuallyDrop;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -362,13 +361,10 @@ impl HeldPoll {
         let slices: [IoSlice<'_>; 4] =
             std::array::from_fn(|i| IoSlice::new(pieces.get(i).map_or(&[], |p| &p[..])));
         let n = pieces.len().min(slices.len());
-        // SAFETY: `fd` is the connection's socket, open while a poll is armed (the caller
-        // holds the lock and found it armed; see `fd`). `ManuallyDrop`: the socket is only
-        // borrowed here, never closed.
-        let socket = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(self.fd) });
-        // The socket is non-blocking (tokio's). WouldBlock, or an error the task meets again
-        // on its own write of the rest.
-        let written = (&*socket).write_vectored(&slices[..n]).unwrap_or(0);
+        // `fd` is the connection's socket, open while a poll is armed (the caller holds the
+        // lock and found it armed; see `fd`). WouldBlock, or an error the task meets again on
+        // its own write of the rest.
+        let written = crate::vectored::send(self.fd, &slices[..n]).unwrap_or(0);
         self.tag.wrote(written);
         written
     }
