@@ -269,17 +269,18 @@ struct Tap {
 }
 
 /// Whether the server allows extended CONNECT (RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL),
-/// for a request that must wait for it. Only hyper's `Connection` knows, once h2 has applied
-/// the server's SETTINGS, which it does before it writes their acknowledgement: so while a
-/// request waits, every read and write of the connection wakes the task that drives the
-/// `Connection` to look again, and it tells the waiters.
+/// for a request that must wait for it. Only hyper's `Connection` answers, from h2's state,
+/// which hyper's own connection task (the one doing the socket's reads and writes) updates as
+/// it applies the server's SETTINGS, before it writes their acknowledgement; nothing wakes the
+/// `Connection`'s poller then. So while a request waits, every read and write of the socket
+/// wakes the task polling the `Connection` to ask again, and it tells the waiters.
 #[derive(Debug, Default)]
 struct ServerSettings {
     connect_protocol: AtomicBool,
     ended: AtomicBool,
     /// Requests waiting for the setting; none, and the connection's i/o wakes nothing.
     waiting: AtomicUsize,
-    /// The task driving hyper's `Connection`.
+    /// The task polling hyper's `Connection`.
     driver: futures_util::task::AtomicWaker,
     notify: tokio::sync::Notify,
 }
@@ -295,8 +296,9 @@ impl ServerSettings {
         }
     }
 
-    /// Drives hyper's connection, noting after each turn whether the server now allows
-    /// extended CONNECT, and when the connection has ended.
+    /// Polls hyper's `Connection` (which hands the requests to hyper's connection task) to
+    /// its end, noting after each poll whether the server now allows extended CONNECT, and
+    /// when the connection has ended.
     async fn drive<T, B, E>(
         self: Arc<Self>,
         mut connection: hyper::client::conn::http2::Connection<T, B, E>,

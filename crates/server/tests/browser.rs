@@ -154,7 +154,8 @@ async fn every_browser_transport_receives_every_message_in_order_across_reconnec
 /// The same over HTTPS, where Chromium speaks HTTP/2 (ALPN `h2`, push-server's certificate
 /// self-signed and let through with `--ignore-certificate-errors`): the page and every request
 /// go over HTTP/2, the streams multiplexed on one connection rather than one each, and the
-/// WebSocket is an extended CONNECT on it too if Chromium opens it so (RFC 8441).
+/// WebSocket is an extended CONNECT on it too (RFC 8441), as Chromium opens one when the server
+/// allows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_browser_transport_receives_every_message_over_https_and_http2() {
     if let Some(exe) = chromium::find_or_skip("the browser test over HTTPS") {
