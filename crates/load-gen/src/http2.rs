@@ -14,6 +14,10 @@
 //! kernel; the classifier sees the plaintext above it, so TLS's record overhead is what neither
 //! claims, and goes to framing as over HTTP/1.1.
 //!
+//! Requests are GETs, or an extended CONNECT (RFC 8441) for a WebSocket, sent once the
+//! server's SETTINGS allow it ([`Requester::connect`]); its stream's DATA frames then carry the
+//! WebSocket's frames, classified as any body is.
+//!
 //! hyper drives the connection from a task of its own, which owns the socket: what the socket
 //! moved is read when that task lets the socket go ([`H2::close`]).
 
