@@ -627,6 +627,12 @@ pub fn head(parts: &http::response::Parts) -> Head {
     }
 }
 
+/// The whole of `body` (a poll's answer, a refusal's reason).
+pub async fn read_all(body: Incoming) -> Result<Bytes, HttpError> {
+    use http_body_util::BodyExt;
+    Ok(body.collect().await.map_err(hyper_error)?.to_bytes())
+}
+
 /// Reads the next DATA frame's payload of `body` into `out`, its end pushed onto `ends` (a
 /// frame is HTTP/2's chunk). Returns whether the body has ended.
 pub async fn read_data(

@@ -999,11 +999,7 @@ impl StreamBody<'_> {
     async fn rest(self, head: &crate::http1::Head) -> Result<Bytes, HttpError> {
         match self {
             StreamBody::H1 { http, .. } => Ok(http.read_body(head).await?.0),
-            StreamBody::H2(body) => {
-                use http_body_util::BodyExt;
-                let body = body.collect().await.map_err(crate::http2::hyper_error)?;
-                Ok(body.to_bytes())
-            }
+            StreamBody::H2(body) => crate::http2::read_all(body).await,
         }
     }
 }

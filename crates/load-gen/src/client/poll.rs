@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use super::{Client, ClientError, Shared, State};
 use crate::profile::Framing;
 
-use http_body_util::BodyExt;
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::http1::{Head, Http1, HttpError};
@@ -215,7 +214,7 @@ async fn h2_poll(
     st.report.requests += 1;
     let answer = async {
         let (parts, body) = h2.requester().get(target, headers).await?.into_parts();
-        let body = body.collect().await.map_err(http2::hyper_error)?.to_bytes();
+        let body = http2::read_all(body).await?;
         Ok::<_, HttpError>((http2::head(&parts), body))
     };
     tokio::select! {

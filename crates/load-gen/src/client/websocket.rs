@@ -5,7 +5,6 @@
 //! browser would.
 
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use pushbench_wire::envelope::Encoding;
 use pushbench_wire::Transport;
@@ -47,12 +46,7 @@ pub async fn session(
             let answer = h2.requester().connect(&path, "websocket", &headers).await?;
             if answer.status() != http::StatusCode::OK {
                 let status = answer.status().as_u16();
-                let rest = answer
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(crate::http2::hyper_error)?
-                    .to_bytes();
+                let rest = crate::http2::read_all(answer.into_body()).await?;
                 return Err(ClientError::refused(&path, status, &rest));
             }
             let stream = hyper::upgrade::on(answer)
